@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from bisect import bisect_left, bisect_right
 from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
-import numpy as np
 import pandas as pd
 
 from bot.models import ET_NAME
@@ -38,9 +38,9 @@ class SessionCalendar:
             end = dt.date(dt.datetime.now(tz=ET).year + CAL_END_YEARS_AHEAD, 12, 31)
         self._cal = xcals.get_calendar("XNYS", start=_ts(start), end=_ts(end))
         self._sessions: pd.DatetimeIndex = self._cal.sessions
-        self._session_days = np.asarray(self._sessions.values, dtype="datetime64[D]")
-        self.first = self._sessions[0].date()
-        self.last = self._sessions[-1].date()
+        self._days: list[dt.date] = [ts.date() for ts in self._sessions]
+        self.first = self._days[0]
+        self.last = self._days[-1]
 
     def _check(self, day: dt.date) -> None:
         if not self.first <= day <= self.last:
@@ -50,37 +50,34 @@ class SessionCalendar:
 
     def is_session(self, day: dt.date) -> bool:
         self._check(day)
-        return bool(self._cal.is_session(_ts(day)))
+        i = bisect_left(self._days, day)
+        return i < len(self._days) and self._days[i] == day
 
     def sessions_between(self, start: dt.date, end: dt.date) -> list[dt.date]:
         """Sessions with ``start <= session <= end`` (both inclusive)."""
         if end < start:
             return []
-        lo = np.searchsorted(self._session_days, np.datetime64(start, "D"), side="left")
-        hi = np.searchsorted(self._session_days, np.datetime64(end, "D"), side="right")
-        return [d.date() for d in self._sessions[lo:hi]]
+        return self._days[bisect_left(self._days, start) : bisect_right(self._days, end)]
 
     def session_index(self, start: dt.date, end: dt.date) -> pd.DatetimeIndex:
         """Same as :meth:`sessions_between`, as a DatetimeIndex for pandas alignment."""
-        lo = np.searchsorted(self._session_days, np.datetime64(start, "D"), side="left")
-        hi = np.searchsorted(self._session_days, np.datetime64(end, "D"), side="right")
-        return pd.DatetimeIndex(self._sessions[lo:hi])
+        return self._sessions[bisect_left(self._days, start) : bisect_right(self._days, end)]
 
     def previous_session(self, day: dt.date) -> dt.date:
         """The last session strictly before ``day`` (``day`` need not be a session)."""
         self._check(day)
-        i = np.searchsorted(self._session_days, np.datetime64(day, "D"), side="left")
+        i = bisect_left(self._days, day)
         if i == 0:
             raise ValueError(f"no session before {day} in the calendar")
-        return self._sessions[i - 1].date()  # type: ignore[no-any-return]
+        return self._days[i - 1]
 
     def next_session(self, day: dt.date) -> dt.date:
         """The first session strictly after ``day``."""
         self._check(day)
-        i = np.searchsorted(self._session_days, np.datetime64(day, "D"), side="right")
-        if i >= len(self._sessions):
+        i = bisect_right(self._days, day)
+        if i >= len(self._days):
             raise ValueError(f"no session after {day} in the calendar")
-        return self._sessions[i].date()  # type: ignore[no-any-return]
+        return self._days[i]
 
     def session_on_or_before(self, day: dt.date) -> dt.date:
         return day if self.is_session(day) else self.previous_session(day)
@@ -90,11 +87,10 @@ class SessionCalendar:
 
     def offset(self, session: dt.date, n: int) -> dt.date:
         """The session ``n`` sessions after (n > 0) or before (n < 0) ``session``."""
-        i = np.searchsorted(self._session_days, np.datetime64(session, "D"), side="left")
-        j = int(i) + n
-        if not 0 <= j < len(self._sessions):
+        j = bisect_left(self._days, session) + n
+        if not 0 <= j < len(self._days):
             raise ValueError(f"{n:+d} sessions from {session} leaves the calendar")
-        return self._sessions[j].date()  # type: ignore[no-any-return]
+        return self._days[j]
 
     def open_time(self, session: dt.date) -> dt.datetime:
         self._require_session(session)

@@ -1,0 +1,357 @@
+"""The store: idempotent upserts and the reads the pipeline needs.
+
+Every write is one transaction, so a batch is stored whole or not at all.
+Re-fetching the same data is a no-op; a re-fetch that *disagrees* with what
+is stored is logged with both values (then the newer value wins, because a
+provider correcting a print is the common case) — except that synthetic
+breadth never replaces real NYSE breadth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from bot.models import Bar, Breadth, Event, EventKind, is_synthetic
+from bot.store import schema as s
+
+log = logging.getLogger(__name__)
+
+TOLERANCE = 1e-6
+"""Two prices closer than this are the same print (Cboe writes 17.240000, FRED 17.24)."""
+
+
+def _now() -> str:
+    return dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds")
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    if isinstance(a, float) or isinstance(b, float):
+        return not math.isclose(float(a), float(b), rel_tol=0.0, abs_tol=TOLERANCE)
+    return bool(a != b)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteReport:
+    """What an upsert did: inserted, changed (with both values logged), unchanged, kept."""
+
+    inserted: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    kept: int = 0
+    """Rows not written because a better source already holds that session."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesStatus:
+    series: str
+    first: dt.date | None
+    last: dt.date | None
+    rows: int
+    sources: tuple[str, ...]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def open_store(url: str) -> Store:
+    """Open (creating and migrating as needed) the store at an SQLAlchemy URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    store = Store(engine)
+    store.migrate()
+    return store
+
+
+class Store:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---------------------------------------------------------------- schema
+    def schema_version(self) -> int:
+        insp = sa.inspect(self.engine)
+        if not insp.has_table("schema_version"):
+            return 0
+        with self.engine.connect() as conn:
+            v = conn.execute(sa.select(sa.func.max(s.schema_version.c.version))).scalar()
+        return int(v or 0)
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations, each atomically; return the versions applied."""
+        with self.engine.begin() as conn:
+            s.schema_version.create(conn, checkfirst=True)
+        current = self.schema_version()
+        applied = []
+        for version, description, step in s.MIGRATIONS:
+            if version <= current:
+                continue
+            with self.engine.begin() as conn:
+                step(conn)
+                conn.execute(
+                    s.schema_version.insert().values(
+                        version=version, applied_at=_now(), description=description
+                    )
+                )
+            log.info("store: applied migration %d (%s)", version, description)
+            applied.append(version)
+        return applied
+
+    # ---------------------------------------------------------------- writes
+    def _upsert(
+        self,
+        table: sa.Table,
+        keys: Sequence[str],
+        rows: list[dict[str, Any]],
+        compare: Sequence[str],
+        label: str,
+    ) -> WriteReport:
+        if not rows:
+            return WriteReport()
+        inserted = changed = unchanged = kept = 0
+        with self.engine.begin() as conn:
+            existing: dict[tuple[Any, ...], Any] = {}
+            # Fetch what is stored for the same keys, in chunks the backend accepts.
+            date_col = "session" if "session" in table.c else "date"
+            dates = sorted({r[date_col] for r in rows})
+            q = sa.select(table).where(table.c[date_col].between(dates[0], dates[-1]))
+            if "symbol" in keys:
+                q = q.where(table.c.symbol.in_({r["symbol"] for r in rows}))
+            if "kind" in keys:
+                q = q.where(table.c.kind.in_({r["kind"] for r in rows}))
+            for row in conn.execute(q).mappings():
+                existing[tuple(row[k] for k in keys)] = row
+            to_write: list[dict[str, Any]] = []
+            for r in rows:
+                key = tuple(r[k] for k in keys)
+                old = existing.get(key)
+                if old is None:
+                    inserted += 1
+                    to_write.append(r)
+                    continue
+                diffs = [c for c in compare if _differs(old[c], r[c])]
+                if not diffs:
+                    unchanged += 1
+                    continue
+                if table is s.breadth and is_synthetic(r["source"]) and not is_synthetic(
+                    old["source"]
+                ):
+                    kept += 1
+                    continue
+                changed += 1
+                for c in diffs:
+                    log.warning(
+                        "store: %s %s %s changed: stored %r (%s) -> fetched %r (%s)",
+                        label, "/".join(str(k) for k in key), c,
+                        old[c], old["source"], r[c], r["source"],
+                    )
+                to_write.append(r)
+            if to_write:
+                self._write(conn, table, keys, to_write)
+        return WriteReport(inserted, changed, unchanged, kept)
+
+    def _write(
+        self, conn: sa.Connection, table: sa.Table, keys: Sequence[str], rows: list[dict[str, Any]]
+    ) -> None:
+        dialect = conn.dialect.name
+        update_cols = [c.name for c in table.c if c.name not in keys]
+        if dialect in ("sqlite", "postgresql"):
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+            chunk = 500
+            for i in range(0, len(rows), chunk):
+                stmt = insert(table).values(rows[i : i + chunk])
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=list(keys),
+                    set_={c: stmt.excluded[c] for c in update_cols},
+                )
+                conn.execute(stmt)
+            return
+        for r in rows:  # portable path for other backends
+            cond = sa.and_(*(table.c[k] == r[k] for k in keys))
+            res = conn.execute(table.update().where(cond).values(**r))
+            if res.rowcount == 0:
+                conn.execute(table.insert().values(**r))
+
+    def upsert_bars(self, bars: Iterable[Bar]) -> WriteReport:
+        now = _now()
+        rows = [
+            {
+                "symbol": b.symbol, "session": b.session, "open": b.open, "high": b.high,
+                "low": b.low, "close": b.close, "volume": b.volume, "source": b.source,
+                "fetched_at": now,
+            }
+            for b in bars
+        ]
+        return self._upsert(
+            s.bars, ("symbol", "session"), rows, ("open", "high", "low", "close", "volume"), "bar"
+        )
+
+    def upsert_breadth(self, rows_in: Iterable[Breadth]) -> WriteReport:
+        now = _now()
+        rows = [
+            {
+                "session": b.session, "advancers": b.advancers, "decliners": b.decliners,
+                "unchanged": b.unchanged, "adv_volume": b.adv_volume, "dec_volume": b.dec_volume,
+                "source": b.source, "fetched_at": now,
+            }
+            for b in rows_in
+        ]
+        return self._upsert(
+            s.breadth, ("session",), rows,
+            ("advancers", "decliners", "unchanged", "adv_volume", "dec_volume"), "breadth",
+        )
+
+    def upsert_events(self, evs: Iterable[Event]) -> WriteReport:
+        now = _now()
+        rows = [
+            {
+                "kind": e.kind.value, "date": e.date,
+                "time_et": e.time_et.strftime("%H:%M") if e.time_et else None,
+                "source": e.source, "fetched_at": now,
+            }
+            for e in evs
+        ]
+        return self._upsert(s.events, ("kind", "date"), rows, ("time_et",), "event")
+
+    # ----------------------------------------------------------------- reads
+    def bars(
+        self, symbol: str, start: dt.date | None = None, end: dt.date | None = None
+    ) -> pd.DataFrame:
+        """Bars indexed by session (DatetimeIndex), oldest first."""
+        q = sa.select(s.bars).where(s.bars.c.symbol == symbol).order_by(s.bars.c.session)
+        if start:
+            q = q.where(s.bars.c.session >= start)
+        if end:
+            q = q.where(s.bars.c.session <= end)
+        return self._frame(q, "session", ["open", "high", "low", "close", "volume", "source"])
+
+    def breadth(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
+        q = sa.select(s.breadth).order_by(s.breadth.c.session)
+        if start:
+            q = q.where(s.breadth.c.session >= start)
+        if end:
+            q = q.where(s.breadth.c.session <= end)
+        cols = ["advancers", "decliners", "unchanged", "adv_volume", "dec_volume", "source"]
+        return self._frame(q, "session", cols)
+
+    def events(
+        self,
+        kinds: Iterable[EventKind] | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> list[Event]:
+        q = sa.select(s.events).order_by(s.events.c.date, s.events.c.kind)
+        if kinds is not None:
+            q = q.where(s.events.c.kind.in_([k.value for k in kinds]))
+        if start:
+            q = q.where(s.events.c.date >= start)
+        if end:
+            q = q.where(s.events.c.date <= end)
+        with self.engine.connect() as conn:
+            out = []
+            for r in conn.execute(q).mappings():
+                t = dt.time.fromisoformat(r["time_et"]) if r["time_et"] else None
+                out.append(Event(EventKind(r["kind"]), r["date"], r["source"], t))
+            return out
+
+    def _frame(self, q: sa.Select[Any], index: str, cols: list[str]) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        df = pd.DataFrame([{c: r[c] for c in [index, *cols]} for r in rows], columns=[index, *cols])
+        df.index = pd.DatetimeIndex(pd.to_datetime(df.pop(index)), name="session")
+        for c in cols:
+            if c != "source":
+                df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        return df
+
+    def status(self) -> list[SeriesStatus]:
+        """Per series: first and last session, row count, sources used."""
+        out = []
+        with self.engine.connect() as conn:
+            q = (
+                sa.select(
+                    s.bars.c.symbol, sa.func.min(s.bars.c.session), sa.func.max(s.bars.c.session),
+                    sa.func.count(),
+                )
+                .group_by(s.bars.c.symbol)
+                .order_by(s.bars.c.symbol)
+            )
+            for sym, first, last, n in conn.execute(q):
+                srcs = conn.execute(
+                    sa.select(s.bars.c.source).where(s.bars.c.symbol == sym).distinct()
+                ).scalars()
+                out.append(SeriesStatus(sym, first, last, n, tuple(sorted(srcs))))
+            first, last, n = conn.execute(
+                sa.select(
+                    sa.func.min(s.breadth.c.session), sa.func.max(s.breadth.c.session),
+                    sa.func.count(),
+                )
+            ).one()
+            srcs = conn.execute(sa.select(s.breadth.c.source).distinct()).scalars()
+            out.append(SeriesStatus("BREADTH", first, last, n, tuple(sorted(srcs))))
+            q2 = (
+                sa.select(
+                    s.events.c.kind, sa.func.min(s.events.c.date), sa.func.max(s.events.c.date),
+                    sa.func.count(),
+                )
+                .group_by(s.events.c.kind)
+                .order_by(s.events.c.kind)
+            )
+            for kind, first, last, n in conn.execute(q2):
+                srcs = conn.execute(
+                    sa.select(s.events.c.source).where(s.events.c.kind == kind).distinct()
+                ).scalars()
+                out.append(SeriesStatus(kind, first, last, n, tuple(sorted(srcs))))
+        return out
+
+    def latest(
+        self, series: str, on_or_before: dt.date | None = None
+    ) -> tuple[dt.date | None, str | None]:
+        """The newest session a series has (``BREADTH`` or a bar symbol) and its source."""
+        table = s.breadth if series == "BREADTH" else s.bars
+        q = sa.select(table.c.session, table.c.source).order_by(table.c.session.desc()).limit(1)
+        if series != "BREADTH":
+            q = q.where(table.c.symbol == series)
+        if on_or_before is not None:
+            q = q.where(table.c.session <= on_or_before)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return (row[0], row[1]) if row else (None, None)
+
+    def sessions_present(self, series: str) -> list[dt.date]:
+        """The sessions a series has rows for (``BREADTH`` or a bar symbol)."""
+        with self.engine.connect() as conn:
+            if series == "BREADTH":
+                q = sa.select(s.breadth.c.session).order_by(s.breadth.c.session)
+            else:
+                q = (
+                    sa.select(s.bars.c.session)
+                    .where(s.bars.c.symbol == series)
+                    .order_by(s.bars.c.session)
+                )
+            return list(conn.execute(q).scalars())

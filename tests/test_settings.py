@@ -1,0 +1,76 @@
+"""Settings: env vars, .env, secrets directory, one-line errors, secrets never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    import os
+
+    for k in list(os.environ):
+        if k.startswith("ALVH_"):
+            monkeypatch.delenv(k)
+
+
+def test_defaults_need_nothing(tmp_path):
+    s = load_settings(env_file=None, secrets_dir=tmp_path)
+    assert s.data_dir == Path("./var")
+    assert s.store_url == "sqlite:///var/alvh.sqlite"
+    assert s.source == "live" and s.telegram_token is None
+    assert any("ALVH_TELEGRAM_TOKEN" in m for m in s.missing())
+
+
+def test_env_dotenv_and_secrets_dir(tmp_path, monkeypatch):
+    env = tmp_path / ".env"
+    env.write_text("ALVH_DATA_DIR=/srv/alvh\nALVH_ADMIN_CHAT_IDS=11, 22\n")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "alvh_telegram_token").write_text("123:abc-from-secret")
+    monkeypatch.setenv("ALVH_HTTP_PORT", "9090")
+    s = load_settings(env_file=env, secrets_dir=secrets)
+    assert s.data_dir == Path("/srv/alvh")
+    assert s.admin_chat_ids == [11, 22]
+    assert s.http_port == 9090
+    assert s.telegram_token is not None
+    assert s.telegram_token.get_secret_value() == "123:abc-from-secret"
+    assert "abc-from-secret" not in repr(s) and "abc-from-secret" not in str(s.model_dump())
+
+
+def test_env_overrides_dotenv(tmp_path, monkeypatch):
+    env = tmp_path / ".env"
+    env.write_text("ALVH_CAPITAL=5000\n")
+    monkeypatch.setenv("ALVH_CAPITAL", "250000")
+    assert load_settings(env_file=env, secrets_dir=tmp_path).capital == 250000
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expect"),
+    [
+        ("ALVH_HTTP_PORT", "eighty", "ALVH_HTTP_PORT: Input should be a valid integer"),
+        ("ALVH_SOURCE", "yahoo", "ALVH_SOURCE: Input should be 'live' or 'snapshot'"),
+        ("ALVH_CAPITAL", "-5", "ALVH_CAPITAL: Input should be greater than 0"),
+        ("ALVH_ADMIN_CHAT_IDS", "12,abc", "ALVH_ADMIN_CHAT_IDS"),
+    ],
+)
+def test_invalid_setting_is_one_line_naming_the_variable(tmp_path, monkeypatch, var, value, expect):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings(env_file=None, secrets_dir=tmp_path)
+    msg = str(err.value)
+    assert expect in msg
+    assert "\n" not in msg
+
+
+def test_bad_secret_value_is_not_echoed(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALVH_HTTP_PORT", "x")
+    monkeypatch.setenv("ALVH_TELEGRAM_TOKEN", "999:TOPSECRET")
+    with pytest.raises(ConfigError) as err:
+        load_settings(env_file=None, secrets_dir=tmp_path)
+    assert "TOPSECRET" not in str(err.value)

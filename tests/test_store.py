@@ -1,0 +1,111 @@
+"""The store on a real SQLite file: migrations, idempotent upserts, logged disagreements."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+
+from bot.models import Bar, Breadth, Event, EventKind
+from bot.store import open_store
+from bot.store.schema import MIGRATIONS
+
+D = dt.date
+
+
+@pytest.fixture
+def store(tmp_path):
+    st = open_store(f"sqlite:///{tmp_path / 'data' / 'alvh.sqlite'}")
+    yield st
+    st.close()
+
+
+def test_file_created_in_wal_mode_with_all_migrations(tmp_path, store):
+    path = tmp_path / "data" / "alvh.sqlite"
+    assert path.exists()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in raw.execute("select name from sqlite_master where type='table'")}
+    assert {"bars", "breadth", "events", "schema_version"} <= tables
+    assert store.schema_version() == MIGRATIONS[-1][0]
+    assert store.migrate() == []  # re-opening applies nothing twice
+
+
+def test_bar_upsert_is_idempotent_and_reads_back(store):
+    bars = [
+        Bar("SPX", D(2024, 1, 2), 4742.83, "yahoo", 4745.2, 4754.33, 4722.67, 3.7e9),
+        Bar("SPX", D(2024, 1, 3), 4704.81, "yahoo", 4725.07, 4729.29, 4699.71, 3.95e9),
+    ]
+    first = store.upsert_bars(bars)
+    again = store.upsert_bars(bars)
+    assert (first.inserted, first.changed) == (2, 0)
+    assert (again.inserted, again.changed, again.unchanged) == (0, 0, 2)
+    df = store.bars("SPX")
+    assert list(df.index.date) == [D(2024, 1, 2), D(2024, 1, 3)]
+    assert df.loc["2024-01-03", "close"] == pytest.approx(4704.81)
+    assert df.loc["2024-01-02", "source"] == "yahoo"
+    assert store.bars("VIX").empty
+
+
+def test_tiny_float_noise_is_not_a_disagreement(store):
+    store.upsert_bars([Bar("VIX", D(2024, 1, 2), 13.2, "cboe")])
+    rep = store.upsert_bars([Bar("VIX", D(2024, 1, 2), 13.2000000001, "fred")])
+    assert rep.unchanged == 1
+    assert store.bars("VIX")["source"].iloc[0] == "cboe"  # first writer kept
+
+
+def test_disagreeing_refetch_is_logged_with_both_values(store, caplog):
+    store.upsert_bars([Bar("SPX", D(2024, 1, 2), 4742.83, "fred")])
+    with caplog.at_level(logging.WARNING, logger="bot.store.db"):
+        rep = store.upsert_bars([Bar("SPX", D(2024, 1, 2), 4743.00, "yahoo")])
+    assert rep.changed == 1
+    text = caplog.text
+    assert "4742.83" in text and "4743.0" in text and "fred" in text and "yahoo" in text
+    assert store.bars("SPX")["close"].iloc[0] == pytest.approx(4743.0)
+
+
+def test_synthetic_breadth_never_replaces_real(store):
+    real = Breadth(D(2010, 5, 6), 311, 2890, "unicorn", 20)
+    synth = Breadth(D(2010, 5, 6), 50, 450, "synthetic")
+    store.upsert_breadth([real])
+    rep = store.upsert_breadth([synth])
+    assert rep.kept == 1
+    row = store.breadth().iloc[0]
+    assert (row["advancers"], row["source"]) == (311, "unicorn")
+    # ...but real data does replace synthetic.
+    store.upsert_breadth([Breadth(D(2016, 1, 4), 60, 440, "synthetic")])
+    store.upsert_breadth([Breadth(D(2016, 1, 4), 600, 2400, "wsj")])
+    assert store.breadth().loc["2016-01-04", "source"] == "wsj"
+
+
+def test_a_failing_batch_writes_nothing(store):
+    good = Bar("SPX", D(2024, 1, 2), 1.0, "x")
+    bad = Bar("SPX", D(2024, 1, 3), None, "x")  # type: ignore[arg-type]
+    with pytest.raises(sa.exc.IntegrityError):
+        store.upsert_bars([good, bad])
+    assert store.bars("SPX").empty
+
+
+def test_events_round_trip_and_status(store):
+    store.upsert_events(
+        [
+            Event(EventKind.FOMC, D(2026, 12, 9), "fed", dt.time(14, 0)),
+            Event(EventKind.CPI, D(2026, 12, 10), "fred", dt.time(8, 30)),
+            Event(EventKind.FOMC, D(2000, 2, 2), "file", None),
+        ]
+    )
+    fomc = store.events([EventKind.FOMC])
+    assert [e.date for e in fomc] == [D(2000, 2, 2), D(2026, 12, 9)]
+    assert fomc[0].time_et is None and fomc[1].time_et == dt.time(14, 0)
+    assert store.events(start=D(2026, 12, 10))[0].kind is EventKind.CPI
+    store.upsert_bars([Bar("SPX", D(2024, 1, 2), 1.0, "a"), Bar("SPX", D(2024, 1, 3), 1.0, "b")])
+    status = {s.series: s for s in store.status()}
+    assert status["SPX"].rows == 2 and status["SPX"].sources == ("a", "b")
+    assert status["FOMC"].first == D(2000, 2, 2) and status["FOMC"].last == D(2026, 12, 9)
+    assert status["BREADTH"].rows == 0
+    assert store.latest("SPX") == (D(2024, 1, 3), "b")
+    assert store.latest("SPX", on_or_before=D(2024, 1, 2)) == (D(2024, 1, 2), "a")
+    assert store.latest("BREADTH") == (None, None)

@@ -63,14 +63,35 @@ events = sa.Table(
 
 MARKET_TABLES = (bars, breadth, events)
 
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("session", sa.Date, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("rules_sha256", sa.String(64), nullable=False),
+    sa.Column("evaluated_at", sa.String(40), nullable=False),
+    sa.Column("late", sa.Boolean, nullable=False, default=False),
+    sa.Column("inputs_json", sa.Text, nullable=False),
+    sa.Column("decisions_json", sa.Text, nullable=False),
+    sa.Column("state_json", sa.Text, nullable=False),
+)
+"""One row per evaluated session: what went in, what was decided, the layer
+state after it, and the hash of the rules used. The layer state machine reads
+the previous session's row, so it survives restarts."""
+
 
 def _m1_market_data(conn: sa.Connection) -> None:
     for table in MARKET_TABLES:
         table.create(conn)
 
 
+def _m2_runs(conn: sa.Connection) -> None:
+    runs.create(conn)
+
+
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
 
 MIGRATIONS: list[Migration] = [
     (1, "market data: bars, breadth, events", _m1_market_data),
+    (2, "evaluation runs and layer state", _m2_runs),
 ]

@@ -1,0 +1,180 @@
+"""Bearish divergence per DESIGN.md §4: the hand-checked example, edge rules, a naive reference."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from _indicator_data import sessions, spx_closes, synthetic_breadth
+
+from bot.indicators import ad_line, bearish_divergence, divergence_length, macd
+
+
+def _days(n: int) -> pd.DatetimeIndex:
+    return sessions("2020-01-02", "2030-12-31")[:n]
+
+
+def _hand_example(
+    gap_at: int | None = None,
+) -> tuple[pd.Series[float], pd.Series[float], pd.DatetimeIndex]:
+    """P = 4000 + 2t over 100 sessions; net advances +100 for t < 70, −50 after."""
+    days = _days(100)
+    t = np.arange(100)
+    price = pd.Series(4000.0 + 2.0 * t, index=days)
+    net = np.where(t < 70, 100.0, -50.0)
+    adv = pd.Series(np.maximum(net, 0.0), index=days)
+    dec = pd.Series(np.maximum(-net, 0.0), index=days)
+    if gap_at is not None:
+        adv = adv.drop(days[gap_at])
+        dec = dec.drop(days[gap_at])
+    return price, ad_line(adv, dec, days), days
+
+
+def test_hand_checked_example() -> None:
+    price, line, _ = _hand_example()
+    flags = bearish_divergence(price, line)
+    length = divergence_length(flags)
+    assert int(np.flatnonzero(flags.to_numpy())[0]) == 74
+    assert flags.iloc[74:].all()
+    assert length.iloc[99] == 26
+    assert int((length > 10).sum()) == 16
+
+
+def test_gap_in_breadth_blocks_every_window_containing_it() -> None:
+    price, line, _ = _hand_example(gap_at=80)
+    assert math.isnan(line.iloc[80])
+    flags = bearish_divergence(price, line)
+    length = divergence_length(flags)
+    assert flags.iloc[74:80].all()
+    assert not flags.iloc[80:].any()  # every later window still holds t = 80
+    assert length.iloc[79] == 6
+    assert (length.iloc[80:] == 0).all()
+
+
+def test_nan_price_in_window_blocks_it() -> None:
+    price, line, _ = _hand_example()
+    price.iloc[90] = math.nan
+    flags = bearish_divergence(price, line)
+    assert flags.iloc[74:90].all()
+    assert not flags.iloc[90:].any()
+
+
+@pytest.mark.parametrize(
+    ("switch", "expected_true"),
+    [
+        (80, list(range(74, 80))),  # switch inside every later window
+        (20, list(range(82, 100))),  # from t = 82 the window starts at the switch
+    ],
+)
+def test_windows_spanning_two_breadth_sources_never_diverge(
+    switch: int, expected_true: list[int]
+) -> None:
+    price, line, days = _hand_example()
+    labels = pd.Series(["nyse"] * switch + ["synthetic"] * (100 - switch), index=days)
+    flags = bearish_divergence(price, line, segments=labels)
+    assert list(np.flatnonzero(flags.to_numpy())) == expected_true
+
+
+def test_missing_segment_label_counts_as_a_change() -> None:
+    price, line, days = _hand_example()
+    labels = pd.Series(["nyse"] * 100, index=days, dtype=object)
+    assert bearish_divergence(price, line, segments=labels).iloc[74:].all()
+    labels.iloc[50] = None  # unknown source on one day: every window from 74 on holds it
+    assert not bearish_divergence(price, line, segments=labels).any()
+
+
+def test_window_must_be_full() -> None:
+    price, line, _ = _hand_example()
+    assert not bearish_divergence(price.iloc[:62], line.iloc[:62], window=63).any()
+    # With a short window the same data diverges early.
+    assert bearish_divergence(price.iloc[:80], line.iloc[:80], window=20).iloc[74]
+
+
+@pytest.mark.parametrize(("drop", "expected"), [(0.005, True), (0.015, False)])
+def test_price_tolerance(drop: float, expected: bool) -> None:
+    days = _days(40)
+    t = np.arange(40)
+    # Price peaks at t = 30 and then sits `drop` below the peak; X peaks at t = 10.
+    price = pd.Series(np.where(t <= 30, 100.0 + t, 130.0 * (1 - drop)), index=days)
+    x = pd.Series(-np.abs(t - 10.0), index=days)
+    flags = bearish_divergence(price, x, window=20, tolerance=0.01, min_separation=5)
+    assert bool(flags.iloc[35]) is expected
+
+
+def test_most_recent_maxima_are_compared() -> None:
+    days = _days(40)
+    t = np.arange(40)
+    price = pd.Series(np.minimum(100.0 + t, 133.0), index=days)  # high reached at 33, then flat
+    x = pd.Series(np.where((t == 10) | (t == 31), 5.0, 0.0), index=days)  # X max at 10 and 31
+    flags = bearish_divergence(price, x, window=30, min_separation=5)
+    # t = 36: iP is the latest of the flat highs (36, not 33), iX = 31: 5 apart, holds.
+    assert flags.iloc[36]
+    # t = 33: iX is the latest X top (31, not 10): 2 apart, does not hold.
+    assert not flags.iloc[33]
+    # t = 35: 4 apart, one short of the minimum separation.
+    assert not flags.iloc[35]
+
+
+def _reference(
+    price: np.ndarray, x: np.ndarray, window: int, tolerance: float, sep: int
+) -> np.ndarray:
+    """A direct, loop-per-session reading of DESIGN.md §4 to compare against."""
+    out = np.zeros(len(price), dtype=bool)
+    for t in range(window - 1, len(price)):
+        p_w = price[t - window + 1 : t + 1]
+        x_w = x[t - window + 1 : t + 1]
+        if np.isnan(p_w).any() or np.isnan(x_w).any():
+            continue
+        i_p = np.flatnonzero(p_w == p_w.max())[-1]
+        i_x = np.flatnonzero(x_w == x_w.max())[-1]
+        out[t] = p_w[-1] >= (1 - tolerance) * p_w.max() and x_w[-1] < x_w.max() and i_p - i_x >= sep
+    return out
+
+
+@pytest.mark.parametrize(("window", "tolerance", "sep"), [(63, 0.01, 5), (21, 0.02, 3)])
+def test_vectorised_matches_reference_on_real_data(window: int, tolerance: float, sep: int) -> None:
+    spx = spx_closes()
+    adv, dec = synthetic_breadth()
+    line = ad_line(adv, dec, spx.index)
+    line.iloc[[700, 2500]] = math.nan  # gaps must be handled the same way
+    hist = macd(spx)["macd_hist"]
+    for x in (line, hist):
+        got = bearish_divergence(spx, x, window, tolerance, sep).to_numpy()
+        want = _reference(spx.to_numpy(), x.to_numpy(), window, tolerance, sep)
+        assert (got == want).all()
+        assert want.sum() > 50  # a comparison that exercises many true cases
+
+
+def test_length_counts_runs_and_nan_breaks_them() -> None:
+    days = _days(9)
+    flags = pd.Series([1.0, 1.0, math.nan, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0], index=days)
+    assert divergence_length(flags).tolist() == [1, 2, 0, 1, 2, 3, 0, 1, 2]
+    nullable = pd.Series([True, pd.NA, True, True], index=days[:4], dtype="boolean")
+    assert divergence_length(nullable).tolist() == [1, 0, 1, 2]
+
+
+def test_seven_thousand_sessions_well_under_100_ms() -> None:
+    days = sessions("1990-01-02", "2030-12-31")[:7000]
+    rng = np.random.default_rng(7)
+    price = pd.Series(3000.0 + np.cumsum(rng.normal(0.5, 20.0, 7000)), index=days)
+    x = pd.Series(np.cumsum(rng.normal(0.0, 300.0, 7000)), index=days)
+    labels = pd.Series(np.where(np.arange(7000) < 4000, "nyse", "synthetic"), index=days)
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        flags = bearish_divergence(price, x, segments=labels)
+        divergence_length(flags)
+        best = min(best, time.perf_counter() - start)
+    assert best < 0.1
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"window": 1}, {"tolerance": 1.0}, {"tolerance": -0.1}, {"min_separation": 63}]
+)
+def test_bad_parameters_are_refused(kwargs: dict[str, float]) -> None:
+    price, line, _ = _hand_example()
+    with pytest.raises(ValueError):
+        bearish_divergence(price, line, **kwargs)  # type: ignore[arg-type]

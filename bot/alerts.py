@@ -34,7 +34,7 @@ class Alert:
     session: dt.date
     topic: Topic
     kind: str
-    """What happened, e.g. ``layer_added``, ``condor_go``, ``daily_summary``, ``data_incomplete``."""
+    """What happened: ``layer_added``, ``condor_go``, ``daily_summary``, ``data_incomplete``..."""
     layer: str
     """Layer name for hedge alerts, ``""`` otherwise."""
     title: str

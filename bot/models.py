@@ -69,7 +69,7 @@ class Breadth:
 
 def is_synthetic(source: str) -> bool:
     """Synthetic breadth is never NYSE data; it must never pass for it."""
-    return source.startswith("synthetic")
+    return "synthetic" in source
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import pandas as pd
 import sqlalchemy as sa
@@ -26,19 +26,26 @@ from bot.store import schema as s
 
 log = logging.getLogger(__name__)
 
-TOLERANCE = 1e-6
-"""Two prices closer than this are the same print (Cboe writes 17.240000, FRED 17.24)."""
+PRICE_TOLERANCE = 0.005
+"""Prices that agree to the cent are the same print (Cboe writes 17.240000, FRED
+17.24; Yahoo exports 2058.199951 where another copy says 2058.20)."""
+VOLUME_TOLERANCE = 1e-4
+"""Relative, for volumes, which providers round differently."""
+_VOLUME_COLUMNS = frozenset({"volume", "adv_volume", "dec_volume"})
+MAX_LOGGED_CHANGES = 20
 
 
 def _now() -> str:
     return dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds")
 
 
-def _differs(a: Any, b: Any) -> bool:
+def _differs(a: Any, b: Any, column: str) -> bool:
     if a is None or b is None:
         return (a is None) != (b is None)
+    if column in _VOLUME_COLUMNS:
+        return not math.isclose(float(a), float(b), rel_tol=VOLUME_TOLERANCE)
     if isinstance(a, float) or isinstance(b, float):
-        return not math.isclose(float(a), float(b), rel_tol=0.0, abs_tol=TOLERANCE)
+        return not math.isclose(float(a), float(b), rel_tol=0.0, abs_tol=PRICE_TOLERANCE)
     return bool(a != b)
 
 
@@ -145,6 +152,7 @@ class Store:
             for row in conn.execute(q).mappings():
                 existing[tuple(row[k] for k in keys)] = row
             to_write: list[dict[str, Any]] = []
+            logged = 0
             for r in rows:
                 key = tuple(r[k] for k in keys)
                 old = existing.get(key)
@@ -152,7 +160,12 @@ class Store:
                     inserted += 1
                     to_write.append(r)
                     continue
-                diffs = [c for c in compare if _differs(old[c], r[c])]
+                # A source that lacks a field (FRED has closes only) has no
+                # opinion on it: keep the stored value instead of erasing it.
+                for c in compare:
+                    if r[c] is None and old[c] is not None:
+                        r[c] = old[c]
+                diffs = [c for c in compare if _differs(old[c], r[c], c)]
                 if not diffs:
                     unchanged += 1
                     continue
@@ -162,13 +175,23 @@ class Store:
                     kept += 1
                     continue
                 changed += 1
-                for c in diffs:
+                if logged < MAX_LOGGED_CHANGES:
+                    logged += 1
                     log.warning(
-                        "store: %s %s %s changed: stored %r (%s) -> fetched %r (%s)",
-                        label, "/".join(str(k) for k in key), c,
-                        old[c], old["source"], r[c], r["source"],
+                        "store: %s %s changed: %s",
+                        label, "/".join(str(k) for k in key),
+                        "; ".join(
+                            f"{c} stored {old[c]!r} ({old['source']}) -> new {r[c]!r} "
+                            f"({r['source']})"
+                            for c in diffs
+                        ),
                     )
                 to_write.append(r)
+            if changed > logged:
+                log.warning(
+                    "store: %s: %d more changed rows not logged one by one", label,
+                    changed - logged,
+                )
             if to_write:
                 self._write(conn, table, keys, to_write)
         return WriteReport(inserted, changed, unchanged, kept)
@@ -182,14 +205,12 @@ class Store:
             from sqlalchemy.dialects import postgresql, sqlite
 
             insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-            chunk = 500
-            for i in range(0, len(rows), chunk):
-                stmt = insert(table).values(rows[i : i + chunk])
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=list(keys),
-                    set_={c: stmt.excluded[c] for c in update_cols},
-                )
-                conn.execute(stmt)
+            stmt = insert(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={c: stmt.excluded[c] for c in update_cols},
+            )
+            conn.execute(stmt, rows)  # executemany: one compiled statement
             return
         for r in rows:  # portable path for other backends
             cond = sa.and_(*(table.c[k] == r[k] for k in keys))
@@ -343,15 +364,24 @@ class Store:
             row = conn.execute(q).first()
         return (row[0], row[1]) if row else (None, None)
 
-    def sessions_present(self, series: str) -> list[dt.date]:
-        """The sessions a series has rows for (``BREADTH`` or a bar symbol)."""
+    @overload
+    def sessions_present(self, series: str) -> list[dt.date]: ...
+
+    @overload
+    def sessions_present(
+        self, series: str, *, with_source: Literal[True]
+    ) -> list[tuple[dt.date, str]]: ...
+
+    def sessions_present(
+        self, series: str, *, with_source: bool = False
+    ) -> list[dt.date] | list[tuple[dt.date, str]]:
+        """The sessions a series has rows for (``BREADTH`` or a bar symbol), oldest first."""
+        table = s.breadth if series == "BREADTH" else s.bars
+        q = sa.select(table.c.session, table.c.source).order_by(table.c.session)
+        if series != "BREADTH":
+            q = q.where(table.c.symbol == series)
         with self.engine.connect() as conn:
-            if series == "BREADTH":
-                q = sa.select(s.breadth.c.session).order_by(s.breadth.c.session)
-            else:
-                q = (
-                    sa.select(s.bars.c.session)
-                    .where(s.bars.c.symbol == series)
-                    .order_by(s.bars.c.session)
-                )
-            return list(conn.execute(q).scalars())
+            rows = conn.execute(q).all()
+        if with_source:
+            return [(r[0], r[1]) for r in rows]
+        return [r[0] for r in rows]

@@ -1,0 +1,73 @@
+"""The entry point: the only place that reads settings.
+
+Every command builds what it needs (store, calendar, rules, HTTP client) from
+the settings and hands them down as arguments. Errors the user can act on are
+one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot import __version__
+from bot.errors import AlvhError, ConfigError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="alvh", description="ALVH signal bot: SPX iron-condor and layered VIX-hedge alerts"
+    )
+    p.add_argument("--version", action="version", version=f"alvh {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = sub.add_parser("data", help="import and inspect market history")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    imp = dsub.add_parser("import", help="load history files into the store")
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imp.add_argument(
+        "--format", choices=["auto", "unicorn", "cboe", "ohlc", "fred", "events"], default="auto",
+        help="file format (default: detected from the contents)",
+    )
+    imp.add_argument("--symbol", help="series for price files: SPX, VIX, VIX3M, VIX6M")
+    imp.add_argument("--source", help="source label stored on the rows (default from the file)")
+    dsub.add_parser("status", help="per series: range, rows, sources, gaps")
+    chk = dsub.add_parser("check", help="is the data complete and fresh for a session?")
+    chk.add_argument("--date", type=_date, help="session (default: the last closed session)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from bot.logs import setup_logging
+    from bot.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"alvh: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        from bot import commands
+
+        return commands.dispatch(args, settings)
+    except AlvhError as exc:
+        print(f"alvh: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130

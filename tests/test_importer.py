@@ -1,0 +1,167 @@
+"""`alvh data import` / `data status` / `data check` on the real shipped files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+
+from bot.cli import main
+from bot.freshness import check_freshness
+from bot.history import status_report
+from bot.importer import import_files
+from bot.sessions import get_calendar
+from bot.snapshot import SNAPSHOT_DIR
+from bot.store import open_store
+
+D = dt.date
+SNAP = SNAPSHOT_DIR
+UNICORN = sorted((SNAP / "breadth/nyse-unicorn-1965-2015").glob("*.csv"))
+ALL_FILES = [
+    SNAP / "spx/spx_daily_1999_2018.csv",
+    SNAP / "spx/spx_daily_2015_2026.csv",
+    SNAP / "vix/VIX_History.csv",
+    SNAP / "vix/VIX3M_History.csv",
+    SNAP / "vix/VIX6M_History.csv",
+    *UNICORN,
+    SNAP / "calendar/fomc_decisions.csv",
+    SNAP / "calendar/cpi_releases.csv",
+]
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    path = tmp_path_factory.mktemp("imp") / "alvh.sqlite"
+    store = open_store(f"sqlite:///{path}")
+    report = import_files(store, get_calendar(), ALL_FILES)
+    yield store, report
+    store.close()
+
+
+def test_status_reports_the_true_ranges(imported):
+    store, _ = imported
+    rows = {r.series: r for r in status_report(store, get_calendar())}
+    assert (rows["SPX"].first, rows["SPX"].last) == (D(1999, 1, 4), D(2026, 2, 27))
+    assert rows["SPX"].gaps == ()
+    assert (rows["VIX"].first, rows["VIX"].last) == (D(1990, 1, 2), D(2026, 3, 31))
+    assert rows["VIX"].gaps == (D(1991, 3, 1), D(1997, 1, 31), D(1997, 11, 26), D(1999, 12, 31))
+    assert (rows["VIX3M"].first, rows["VIX6M"].first) == (D(2009, 9, 18), D(2008, 1, 2))
+    b = rows["BREADTH"]
+    assert (b.first, b.last, b.rows) == (D(1965, 3, 1), D(2015, 11, 11), 12763)
+    # PROVENANCE: 42 sessions without a row: 40 in 1965-1969, plus two later ones.
+    assert len(b.gaps) == 42
+    assert sum(1 for g in b.gaps if g.year <= 1969) == 40
+    assert D(1999, 11, 26) in b.gaps and D(2002, 6, 20) in b.gaps
+    assert (rows["FOMC"].first, rows["FOMC"].last, rows["FOMC"].rows) == (
+        D(2000, 2, 2), D(2026, 12, 9), 223
+    )
+
+
+def test_holiday_rows_are_reported_not_stored(imported):
+    store, report = imported
+    text = "\n".join(report)
+    assert "dropped 33 row(s), not an NYSE session" in text  # Unicorn 1965-2015
+    assert "dropped 30 row(s), not an NYSE session" in text  # Cboe VIX on NYSE holidays
+    have = set(store.sessions_present("BREADTH"))
+    for holiday in (D(2002, 7, 4), D(2006, 12, 25), D(2007, 1, 2), D(2009, 10, 24)):
+        assert holiday not in have
+        assert str(holiday) in text
+    assert D(2022, 5, 30) not in set(store.sessions_present("VIX"))
+
+
+def test_reimport_is_idempotent(imported):
+    store, _ = imported
+    again = import_files(store, get_calendar(), [SNAP / "vix/VIX3M_History.csv"])
+    assert "0 new, 0 changed, 4175 unchanged" in again[0]
+
+
+def test_a_bad_file_in_the_batch_imports_nothing(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    bad = tmp_path / "VIX6M_History.csv"
+    bad.write_text("<!DOCTYPE html><html><body>Access denied</body></html>")
+    from bot.errors import SourceDataError
+
+    with pytest.raises(SourceDataError, match="nothing was imported"):
+        import_files(store, get_calendar(), [SNAP / "vix/VIX3M_History.csv", bad])
+    assert store.bars("VIX3M").empty
+
+
+def test_unicorn_needs_both_sides(tmp_path):
+    from bot.errors import ConfigError
+
+    store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    with pytest.raises(ConfigError, match="decln"):
+        import_files(store, get_calendar(), [SNAP / "breadth/nyse-unicorn-2017-2020/nyse_advn.csv"])
+
+
+def test_synthetic_is_labelled_and_sample_placeholders_dropped(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    report = import_files(
+        store, get_calendar(),
+        sorted((SNAP / "breadth/nyse-unicorn-2017-2020").glob("*.csv"))
+        + sorted((SNAP / "breadth/synthetic-1998-2026").glob("*.csv")),
+    )
+    text = "\n".join(report)
+    assert "placeholder" in text and "2020-02-14" in text
+    df = store.breadth()
+    assert df.loc["2018-06-01", "source"] == "unicorn"
+    assert df.loc["2016-06-01", "source"] == "synthetic"
+    assert df.loc["2020-02-13", "source"] == "synthetic"  # the placeholder was not stored
+
+
+def test_cli_import_status_and_check(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
+    files = [str(SNAP / "spx/spx_daily_2015_2026.csv"), str(SNAP / "vix/VIX_History.csv"),
+             str(SNAP / "vix/VIX3M_History.csv")]
+    assert main(["data", "import", *files]) == 0
+    assert main(["data", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "SPX      2015-01-02 .. 2026-02-27" in out
+    # Breadth was never imported: the check must fail and say so.
+    assert main(["data", "check", "--date", "2026-02-27"]) == 1
+    out = capsys.readouterr().out
+    assert "BREADTH: no data at all" in out and "NOT complete" in out
+    assert "SPX: ok" in out
+    # A holiday is refused with a one-line error.
+    assert main(["data", "check", "--date", "2026-02-16"]) == 1
+    err = capsys.readouterr().err
+    assert "not an NYSE session" in err and err.count("\n") == 1
+
+
+def test_freshness_names_stale_and_missing(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    import_files(store, get_calendar(), [SNAP / "spx/spx_daily_2015_2026.csv"])
+    res = check_freshness(store, get_calendar(), D(2026, 3, 2), {"SPX": 10})
+    assert not res.complete
+    (problem,) = res.problems()
+    assert "stale: newest row 2026-02-27" in problem and "need 2026-03-02" in problem
+    # Delete one session inside the window: reported as missing.
+    import sqlalchemy as sa
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("delete from bars where session = '2026-02-20'"))
+    res = check_freshness(store, get_calendar(), D(2026, 2, 27), {"SPX": 10})
+    assert res.problems() == [
+        "SPX: 1 session(s) missing in the look-back: 2026-02-20"
+    ]
+
+
+def test_missing_file_is_a_clean_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
+    assert main(["data", "import", str(tmp_path / "nope.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "nope.csv: cannot read" in err
+
+
+def test_import_copies_keep_format_detection(tmp_path):
+    # A file renamed without a hint in its name still needs --symbol.
+    src = tmp_path / "prices.csv"
+    shutil.copy(SNAP / "vix/VIX3M_History.csv", src)
+    from bot.errors import ConfigError
+
+    store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    with pytest.raises(ConfigError, match="--symbol"):
+        import_files(store, get_calendar(), [src])
+    import_files(store, get_calendar(), [src], symbol="VIX3M")
+    assert len(store.bars("VIX3M")) == 4175

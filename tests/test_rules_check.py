@@ -1,0 +1,63 @@
+"""`alvh rules check`: exit codes and what the summary shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.rules import load_rules
+from bot.rules.check import check_command
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "rules" / "alvh.yaml"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rules"
+
+
+def test_valid_file_exits_0_with_a_summary() -> None:
+    code, out = check_command(DEFAULT)
+    rules = load_rules(DEFAULT)
+    assert code == 0
+    assert out.startswith(f"{DEFAULT}: OK\nsha256: {rules.sha256}\n")
+    for layer in rules.hedge.layers:
+        assert f"add when:    {layer.add_when}" in out
+        assert f"remove when: {layer.remove_when}" in out
+    assert "Blackout (sessions before the event): FOMC 2, CPI 1, PPI 1" in out
+    assert f"a layer may still go on when: {rules.blackout.override_when}" in out
+    assert "short put delta 0.16, short call delta 0.16, wings 50 points" in out
+    assert "45 days to expiry (monthly SPX, AM-settled)" in out
+    assert "VIX futures 3-6 months out" in out
+    assert "1.5 % of capital per layer, at most 4.5 % in total, at most 3 layers" in out
+    assert "  ad_min_days = 10\n" in out
+    assert "  term_ratio_layer3 = 1.0\n" in out
+    assert "weekly_macd_zero_cross_down: weekly_macd_cross_down" in out
+    assert "note:" not in out  # 3 × 1.5 fits under 4.5
+
+
+def test_summary_warns_when_the_total_cap_binds(tmp_path: Path) -> None:
+    path = tmp_path / "capped.yaml"
+    path.write_text(
+        DEFAULT.read_text(encoding="utf-8").replace("max_total_pct: 4.5", "max_total_pct: 3.5"),
+        encoding="utf-8",
+    )
+    code, out = check_command(path)
+    assert code == 0
+    assert "note: only 2 whole layer(s) fit under max_total_pct" in out
+
+
+def test_bad_file_exits_1_with_every_problem() -> None:
+    path = FIXTURES / "unknown_name.yaml"
+    code, out = check_command(path)
+    assert code == 1
+    first, second, *rest = out.splitlines()
+    assert first == f"{path}: refused, 1 problem"
+    marked = [
+        i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "# <-- error" in line
+    ]  # fmt: skip
+    assert second.startswith(f"{path}:{marked[0]}: hedge.layers[1].add_when: unknown name `rsii`")
+    assert rest[-1].strip() == "^^^^"
+
+
+def test_missing_file_exits_1(tmp_path: Path) -> None:
+    code, out = check_command(tmp_path / "nope.yaml")
+    assert code == 1
+    assert "cannot read" in out

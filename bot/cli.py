@@ -47,6 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     dsub.add_parser("status", help="per series: range, rows, sources, gaps")
     chk = dsub.add_parser("check", help="is the data complete and fresh for a session?")
     chk.add_argument("--date", type=_date, help="session (default: the last closed session)")
+
+    rules = sub.add_parser("rules", help="check the rules file")
+    rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
+    rchk = rsub.add_parser("check", help="validate a rules file and summarise it")
+    rchk.add_argument("file", nargs="?", type=Path, help="default: the configured rules file")
+
+    once = sub.add_parser("run-once", help="evaluate one session exactly as the scheduler does")
+    once.add_argument("--date", type=_date, help="session (default: the last closed session; "
+                      "with --source snapshot, the last session the snapshot covers)")
+    once.add_argument("--source", choices=["live", "snapshot"], help="default: ALVH_SOURCE")
+    once.add_argument("--dry-run", action="store_true",
+                      help="print the alerts; record nothing, send nothing")
+    once.add_argument("--json", action="store_true",
+                      help="print indicators, decisions with explanations and state changes")
+
+    ind = sub.add_parser("indicators", help="print the indicator frame, one row per session")
+    ind.add_argument("--from", dest="start", type=_date, required=True, metavar="D1")
+    ind.add_argument("--to", dest="end", type=_date, required=True, metavar="D2")
+    ind.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    ind.add_argument("--source", choices=["store", "snapshot"], default="store",
+                     help="the data directory's store (default) or the shipped snapshot")
     return p
 
 

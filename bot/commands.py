@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from bot.errors import ConfigError
+from bot.rules import Rules
 from bot.sessions import ET, SessionCalendar, get_calendar
 from bot.settings import Settings
 from bot.store import Store, open_store
@@ -26,6 +28,12 @@ def dispatch(args: argparse.Namespace, settings: Settings, out: TextIO = sys.std
             return data_status(settings, out)
         if args.data_command == "check":
             return data_check(args, settings, out)
+    if args.command == "rules":
+        return rules_check(args, settings, out)
+    if args.command == "run-once":
+        return run_once(args, settings, out)
+    if args.command == "indicators":
+        return indicators(args, settings, out)
     raise ConfigError(f"unknown command {args.command!r}")
 
 
@@ -87,4 +95,137 @@ def data_import(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         store.close()
     for line in report:
         out.write(line + "\n")
+    return 0
+
+
+def load_rules_from(settings: Settings, path: Path | None = None) -> Rules:
+    from bot.rules import load_default_rules, load_rules
+
+    path = path or settings.rules_file
+    return load_rules(path) if path is not None else load_default_rules()
+
+
+def rules_check(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from bot.rules import default_rules_path
+    from bot.rules.check import check_command
+
+    path = args.file or settings.rules_file or default_rules_path()
+    code, text = check_command(path)
+    out.write(text.rstrip("\n") + "\n")
+    return code
+
+
+def _open_for(source: str, settings: Settings, calendar: SessionCalendar) -> Store:
+    if source == "snapshot":
+        from bot.snapshot import open_snapshot_store
+
+        return open_snapshot_store(settings.data_dir, calendar)
+    return _store(settings)
+
+
+def _upcoming(store: Store, after: dt.date, limit: int = 3) -> list[tuple[str, dt.date]]:
+    evs = store.events(start=after + dt.timedelta(days=1), end=after + dt.timedelta(days=120))
+    return [(e.kind.value, e.date) for e in evs[:limit]]
+
+
+def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    import json
+
+    from bot.compose import Context, compose, data_alert
+    from bot.evaluate import evaluation_json
+    from bot.pipeline import evaluate_day, get_run, record_run
+
+    calendar = get_calendar()
+    rules = load_rules_from(settings)
+    source = args.source or settings.source
+    store = _open_for(source, settings, calendar)
+    try:
+        if args.date is None and source == "snapshot":
+            last, _ = store.latest("SPX")
+            if last is None:
+                raise ConfigError("the snapshot store is empty")
+            session = last
+        else:
+            session = _session_arg(calendar, args.date)
+        if source == "live":
+            from bot.fetch import fetch_session
+
+            for line in fetch_session(store, calendar, session, settings):
+                out.write(line + "\n")
+        previous = get_run(store, session)
+        if previous is not None and not args.dry_run:
+            out.write(
+                f"{session} was already evaluated at {previous.evaluated_at} "
+                f"(rules {previous.rules_sha256[:12]}): nothing changed, nothing sent\n"
+            )
+            if args.json:
+                out.write(json.dumps(previous.record, indent=2, default=str) + "\n")
+            return 0
+        result = evaluate_day(store, calendar, rules, session, capital=settings.capital)
+        ctx = Context(session, rules.sha256, result.sources, result.breadth_source,
+                      settings.capital)
+        if result.evaluation is None:
+            alert = data_alert(ctx, result.freshness)
+            if args.json:
+                out.write(json.dumps({"session": session.isoformat(), "complete": False,
+                                      "problems": result.freshness.problems()}, indent=2) + "\n")
+            else:
+                out.write(alert.text + "\n")
+            return 1
+        ev = result.evaluation
+        alerts = compose(ctx, ev, _upcoming(store, session))
+        recorded = False
+        if not args.dry_run:
+            recorded = record_run(store, ev, late=False)
+        if args.json:
+            record = evaluation_json(ev)
+            record["source"] = source
+            record["data_sources"] = result.sources
+            record["state_replayed_from"] = (
+                result.replayed_from.isoformat() if result.replayed_from else None
+            )
+            record["alerts"] = [
+                {"key": a.key, "topic": a.topic.value, "title": a.title, "text": a.text}
+                for a in alerts
+            ]
+            record["recorded"] = recorded
+            out.write(json.dumps(record, indent=2, default=str) + "\n")
+            return 0
+        mode = "dry run: nothing recorded, nothing sent" if args.dry_run else "recorded"
+        out.write(f"# alvh run-once {session} (source {source}; {mode})\n")
+        if result.replayed_from is not None:
+            out.write(f"# layer state rebuilt by replaying from {result.replayed_from}\n")
+        for a in alerts:
+            out.write("\n" + a.text + "\n")
+        return 0
+    finally:
+        store.close()
+
+
+def indicators(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    import pandas as pd
+
+    from bot.pipeline import history_start, indicator_frame
+
+    if args.end < args.start:
+        raise ConfigError(f"--to {args.end} is before --from {args.start}")
+    calendar = get_calendar()
+    rules = load_rules_from(settings)
+    store = _open_for("snapshot" if args.source == "snapshot" else "live", settings, calendar)
+    try:
+        frame = indicator_frame(
+            store, calendar, rules, history_start(calendar, args.start, rules), args.end
+        )
+    finally:
+        store.close()
+    frame = frame.loc[pd.Timestamp(args.start) : pd.Timestamp(args.end)]
+    frame.index = pd.Index([ts.date().isoformat() for ts in frame.index], name="session")
+    if frame.empty:
+        raise ConfigError(f"no sessions between {args.start} and {args.end}")
+    if args.csv:
+        frame.to_csv(out, float_format="%.10g")
+    else:
+        with pd.option_context("display.max_columns", None, "display.width", 250,
+                               "display.max_rows", None):
+            out.write(frame.to_string(float_format=lambda x: f"{x:.4f}") + "\n")
     return 0

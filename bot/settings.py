@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     )
 
     # --- money -------------------------------------------------------------
-    capital: float = Field(100_000.0, gt=0, description="portfolio capital in USD for sizing")
+    capital: float = Field(
+        2_000_000.0, gt=0, description="portfolio capital in USD for sizing"
+    )
 
     # --- scheduling ---------------------------------------------------------
     run_delay_minutes: int = Field(20, ge=0, le=600, description="minutes after the close to run")

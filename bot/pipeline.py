@@ -1,0 +1,252 @@
+"""One evaluation of session D, from the store to decisions (and the replay loop).
+
+``indicator_frame`` turns stored history into the indicator frame (the rules
+vocabulary, plus the blackout from the rules' widths); ``replay`` walks the
+layer state machine across sessions; ``evaluate_day`` is what the scheduler,
+``run-once`` and ``/rundate`` call: it refuses stale or gapped data, picks up
+the layer state where the previous run left it, and records the run so a
+second evaluation of the same session changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from bot.evaluate import Evaluation, evaluate_session, evaluation_json
+from bot.freshness import DEFAULT_LOOKBACK, Freshness, check_freshness
+from bot.indicators import IndicatorParams, blackout, compute_frame
+from bot.models import EventKind, Symbol
+from bot.rules import Rules
+from bot.sessions import SessionCalendar
+from bot.state import LayerState, Value
+from bot.store import Store
+from bot.store import schema as s
+
+log = logging.getLogger(__name__)
+
+WARMUP_SESSIONS = 250
+"""Sessions of replay that rebuild the layer state when no earlier run exists."""
+WEEKLY_EXTRA = 750
+"""Extra history so the *weekly* MACD (26 weeks of EMA) has washed out its seed."""
+
+
+def indicator_params(rules: Rules) -> IndicatorParams:
+    i = rules.indicators
+    return IndicatorParams(
+        macd_fast=i.macd.fast, macd_slow=i.macd.slow, macd_signal=i.macd.signal,
+        compression_k=i.histogram_compression_sessions,
+        weekly_macd_fast=i.weekly_macd.fast, weekly_macd_slow=i.weekly_macd.slow,
+        weekly_macd_signal=i.weekly_macd.signal,
+        weekly_compression_k=i.histogram_compression_sessions,
+        rsi_period=i.rsi.period,
+        divergence_window=i.divergence.window,
+        divergence_tolerance=i.divergence.tolerance,
+        divergence_min_separation=i.divergence.min_separation,
+    )
+
+
+def history_start(calendar: SessionCalendar, first_used: dt.date, rules: Rules) -> dt.date:
+    """Where to start loading so every indicator is warmed up by ``first_used``."""
+    n = rules.indicators.lookback_sessions + WEEKLY_EXTRA
+    try:
+        return calendar.offset(calendar.session_on_or_after(first_used), -n)
+    except ValueError:
+        return calendar.first
+
+
+def indicator_frame(
+    store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date
+) -> pd.DataFrame:
+    """The indicator frame for sessions ``start..end`` from what the store holds.
+
+    ``start`` should already include the warm-up (see :func:`history_start`).
+    Missing data stays NaN: the indicators never forward-fill, and freshness
+    is judged separately, before anything is signalled.
+    """
+    sessions = calendar.session_index(start, end)
+    spx = store.bars(Symbol.SPX, start, end)
+    breadth = store.breadth(start, end)
+    vix = store.bars(Symbol.VIX, start, end)
+    vix3m = store.bars(Symbol.VIX3M, start, end)
+    vix6m = store.bars(Symbol.VIX6M, start, end)
+    events: dict[str, list[dt.date]] = {}
+    first_known: dict[str, dt.date] = {}
+    for kind in EventKind:
+        dates = [e.date for e in store.events([kind])]
+        if dates:
+            events[kind.value] = dates
+            first_known[kind.value] = dates[0]
+    frame = compute_frame(
+        spx_close=spx["close"], advancers=breadth["advancers"], decliners=breadth["decliners"],
+        breadth_source=breadth["source"], vix=vix["close"], vix3m=vix3m["close"],
+        vix6m=vix6m["close"], events_by_kind=events, sessions=sessions,
+        calendar_sessions=calendar.session_index(calendar.first, calendar.last),
+        params=indicator_params(rules),
+    )
+    # Before a calendar's first known event, "sessions to the next one" would
+    # count to that first event across years of unknown releases: say NaN.
+    for name, first in first_known.items():
+        col = f"sessions_to_{name.lower()}"
+        frame.loc[frame.index < pd.Timestamp(first), col] = math.nan
+    frame["sessions_to_event"] = frame[
+        ["sessions_to_fomc", "sessions_to_cpi", "sessions_to_ppi"]
+    ].min(axis=1, skipna=True)
+    widths = {k.value: rules.blackout.sessions(k) for k in EventKind}
+    proximity = {k: frame[f"sessions_to_{k.lower()}"] for k in widths}
+    flags, cause = blackout(proximity, widths)
+    frame["blackout"] = flags
+    frame["blackout_kind"] = cause
+    return frame
+
+
+def frame_rows(frame: pd.DataFrame) -> Iterator[tuple[dt.date, dict[str, Value]]]:
+    """Rows as plain dicts (NaN stays NaN; the rules treat it as "no data")."""
+    records = frame.to_dict("records")
+    for ts, rec in zip(frame.index, records, strict=True):
+        yield ts.date(), {str(k): _plain(v) for k, v in rec.items()}
+
+
+def _plain(v: Any) -> Value:
+    if isinstance(v, bool | int | float | str) or v is None:
+        return v
+    if hasattr(v, "item"):
+        out = v.item()
+        if isinstance(out, bool | int | float | str):
+            return out
+    return None
+
+
+def replay(
+    frame: pd.DataFrame,
+    rules: Rules,
+    calendar: SessionCalendar,
+    *,
+    capital: float,
+    start: dt.date,
+    end: dt.date,
+    state: LayerState | None = None,
+    build: bool = True,
+) -> list[Evaluation]:
+    """Evaluate every session ``start..end`` in order, carrying the layer state."""
+    state = state or LayerState()
+    out: list[Evaluation] = []
+    for day, values in frame_rows(frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]):
+        ev = evaluate_session(day, values, state, rules, calendar=calendar, capital=capital,
+                              build=build)
+        out.append(ev)
+        state = ev.state_after
+    return out
+
+
+# ------------------------------------------------------------------ runs
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRun:
+    session: dt.date
+    status: str
+    rules_sha256: str
+    evaluated_at: str
+    late: bool
+    record: dict[str, Any]
+    state: LayerState
+
+
+def last_run(store: Store, before: dt.date | None = None) -> StoredRun | None:
+    q = sa.select(s.runs).where(s.runs.c.status == "evaluated")
+    if before is not None:
+        q = q.where(s.runs.c.session < before)
+    q = q.order_by(s.runs.c.session.desc()).limit(1)
+    with store.engine.connect() as conn:
+        row = conn.execute(q).mappings().first()
+    return _stored(dict(row)) if row else None
+
+
+def get_run(store: Store, session: dt.date) -> StoredRun | None:
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(s.runs).where(s.runs.c.session == session)).mappings().first()
+    return _stored(dict(row)) if row else None
+
+
+def _stored(row: Mapping[str, Any]) -> StoredRun:
+    return StoredRun(
+        row["session"], row["status"], row["rules_sha256"], row["evaluated_at"], bool(row["late"]),
+        json.loads(row["decisions_json"]), LayerState.from_json(json.loads(row["state_json"])),
+    )
+
+
+def record_run(store: Store, ev: Evaluation, *, late: bool, status: str = "evaluated") -> bool:
+    """Store the run; False if session D was already recorded (nothing changes)."""
+    record = evaluation_json(ev)
+    row = {
+        "session": ev.session, "status": status, "rules_sha256": ev.rules_sha256,
+        "evaluated_at": dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds"),
+        "late": late,
+        "inputs_json": json.dumps(record["values"], allow_nan=False, default=str),
+        "decisions_json": json.dumps(record, allow_nan=False, default=str),
+        "state_json": json.dumps(ev.state_after.to_json()),
+    }
+    with store.engine.begin() as conn:
+        exists = conn.execute(
+            sa.select(s.runs.c.session).where(s.runs.c.session == ev.session)
+        ).first()
+        if exists:
+            return False
+        conn.execute(s.runs.insert().values(**row))
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class DayResult:
+    session: dt.date
+    freshness: Freshness
+    evaluation: Evaluation | None
+    """None when the data was not complete: no signal, say why."""
+    replayed_from: dt.date | None
+    """Where the layer state came from when no run existed for the previous session."""
+    breadth_source: str | None
+    sources: dict[str, str]
+
+
+def evaluate_day(
+    store: Store,
+    calendar: SessionCalendar,
+    rules: Rules,
+    session: dt.date,
+    *,
+    capital: float,
+    lookback: Mapping[str, int] = DEFAULT_LOOKBACK,
+) -> DayResult:
+    """Evaluate session D on the stored data (no recording: see :func:`record_run`)."""
+    fresh = check_freshness(store, calendar, session, lookback)
+    sources = {c.series: c.last_source or "" for c in fresh.checks}
+    if not fresh.complete:
+        return DayResult(session, fresh, None, None, None, sources)
+    prev = last_run(store, before=session)
+    prev_session = calendar.previous_session(session)
+    if prev is not None and prev.session == prev_session:
+        state, replay_start = prev.state, None
+    elif prev is not None and prev.session >= calendar.offset(session, -WARMUP_SESSIONS):
+        state, replay_start = prev.state, calendar.next_session(prev.session)
+    else:
+        state, replay_start = LayerState(), calendar.offset(session, -WARMUP_SESSIONS)
+    first = replay_start or session
+    frame = indicator_frame(store, calendar, rules, history_start(calendar, first, rules), session)
+    if replay_start is not None and replay_start < session:
+        warm = replay(frame, rules, calendar, capital=capital, start=replay_start,
+                      end=prev_session, state=state, build=True)
+        if warm:
+            state = warm[-1].state_after
+    values = dict(next(frame_rows(frame.loc[[pd.Timestamp(session)]]))[1])
+    ev = evaluate_session(session, values, state, rules, calendar=calendar, capital=capital)
+    src = values.get("breadth_source")
+    return DayResult(session, fresh, ev, replay_start, str(src) if src else None, sources)

@@ -1,0 +1,271 @@
+"""The hedge-layer state machine (pipeline stage "state"), pure.
+
+``step`` takes yesterday's state, today's indicator values and the rules, and
+returns today's state plus the decisions taken. It never reads a clock or a
+store: the daily job, ``run-once`` and the backtest all call the same function,
+which is what makes a backtest a faithful preview of live behaviour.
+
+Methodology (DESIGN.md §1) encoded here, thresholds from the rules file:
+- layers are added in order (layer k only once layer k-1 is on);
+- a cooldown separates two additions; the number of layers is capped;
+- in a blackout a new layer is *deferred* unless the override condition holds
+  (both the MACD and the A/D triggers already on); a deferred layer fires on
+  the first session after the blackout if its condition still holds, and is
+  cancelled if the condition clears first;
+- a layer is removed only after its exit condition held on N consecutive
+  sessions (hysteresis), newest layer first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+Value = float | int | bool | str | None
+
+
+class CheckLike(Protocol):
+    def describe(self) -> str: ...
+
+
+class VerdictLike(Protocol):
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def checks(self) -> Sequence[CheckLike]: ...
+
+
+class ConditionLike(Protocol):
+    def evaluate(self, values: Mapping[str, Value]) -> VerdictLike: ...
+
+    def __str__(self) -> str: ...
+
+
+class LayerRule(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def add_when(self) -> ConditionLike: ...
+
+    @property
+    def remove_when(self) -> ConditionLike: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StateRules:
+    """The part of the rules file the state machine needs."""
+
+    layers: Sequence[LayerRule]
+    max_layers: int
+    cooldown_sessions: int
+    exit_hysteresis_sessions: int
+    blackout_override: ConditionLike
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveLayer:
+    name: str
+    added_on: dt.date
+    sessions_active: int = 0
+    exit_streak: int = 0
+    instrument: str = ""
+    """What was bought when the layer went on (filled in by sizing)."""
+    quantity: int = 0
+    unit_cost: float = 0.0
+    """Dollars per unit at the time the layer was added."""
+    entry_price: float = 0.0
+
+    @property
+    def cost(self) -> float:
+        return self.quantity * self.unit_cost
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    name: str
+    since: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class LayerState:
+    layers: tuple[ActiveLayer, ...] = ()
+    deferred: tuple[Deferred, ...] = ()
+    last_added: dt.date | None = None
+    sessions_since_last_added: int | None = None
+    """Sessions since the last addition (None: never added)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "layers": [
+                {"name": a.name, "added_on": a.added_on.isoformat(),
+                 "sessions_active": a.sessions_active, "exit_streak": a.exit_streak,
+                 "instrument": a.instrument, "quantity": a.quantity,
+                 "unit_cost": a.unit_cost, "entry_price": a.entry_price}
+                for a in self.layers
+            ],
+            "deferred": [{"name": d.name, "since": d.since.isoformat()} for d in self.deferred],
+            "last_added": self.last_added.isoformat() if self.last_added else None,
+            "sessions_since_last_added": self.sessions_since_last_added,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LayerState:
+        return cls(
+            layers=tuple(
+                ActiveLayer(a["name"], dt.date.fromisoformat(a["added_on"]),
+                            int(a["sessions_active"]), int(a["exit_streak"]),
+                            str(a.get("instrument", "")), int(a.get("quantity", 0)),
+                            float(a.get("unit_cost", 0.0)), float(a.get("entry_price", 0.0)))
+                for a in data.get("layers", [])
+            ),
+            deferred=tuple(
+                Deferred(d["name"], dt.date.fromisoformat(d["since"]))
+                for d in data.get("deferred", [])
+            ),
+            last_added=(
+                dt.date.fromisoformat(data["last_added"]) if data.get("last_added") else None
+            ),
+            sessions_since_last_added=data.get("sessions_since_last_added"),
+        )
+
+
+Action = Literal["add", "remove", "defer", "cancel_deferral", "blocked", "hold_exit"]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerDecision:
+    """One thing the state machine did (or refused to do), with its reasons."""
+
+    action: Action
+    layer: str
+    layer_index: int
+    reasons: tuple[str, ...]
+    """Plain sentences, then each condition check ("rsi = 38.2 < 40 ✔")."""
+    late_from: dt.date | None = None
+    """For a deferred layer that fires: the session it was first deferred."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    state: LayerState
+    decisions: tuple[LayerDecision, ...] = field(default_factory=tuple)
+
+
+def _checks(verdict: VerdictLike) -> tuple[str, ...]:
+    return tuple(c.describe() for c in verdict.checks)
+
+
+def step(
+    state: LayerState,
+    session: dt.date,
+    values: Mapping[str, Value],
+    rules: StateRules,
+) -> StepResult:
+    """Advance the layer state machine by one session."""
+    decisions: list[LayerDecision] = []
+    index = {rule.name: i for i, rule in enumerate(rules.layers)}
+    # Age everything by one session first: "since" counts include today.
+    layers = [replace(a, sessions_active=a.sessions_active + 1) for a in state.layers]
+    since = None if state.sessions_since_last_added is None else state.sessions_since_last_added + 1
+    last_added = state.last_added
+    deferred = {d.name: d for d in state.deferred}
+
+    base = dict(values)
+    base.update({"active_layers": len(layers), "sessions_since_last_layer_added": since,
+                 "layer_deferred": False})
+
+    # 1. Exits, newest layer first, with hysteresis.
+    kept: list[ActiveLayer] = []
+    removed_any = False
+    for layer in reversed(layers):
+        rule = rules.layers[index[layer.name]] if layer.name in index else None
+        if rule is None:
+            # A layer whose rule was deleted from the file: keep it, flag it.
+            kept.append(layer)
+            decisions.append(LayerDecision(
+                "hold_exit", layer.name, -1,
+                ("this layer is no longer in the rules file; close it by hand",)))
+            continue
+        scoped = dict(base, layer_sessions_active=layer.sessions_active)
+        verdict = rule.remove_when.evaluate(scoped)
+        streak = layer.exit_streak + 1 if verdict.passed else 0
+        need = rules.exit_hysteresis_sessions
+        if verdict.passed and streak >= need and not _has_higher(kept, index, layer):
+            removed_any = True
+            decisions.append(LayerDecision(
+                "remove", layer.name, index[layer.name],
+                (f"exit condition held {streak} session(s) (need {need})", *_checks(verdict))))
+            continue
+        if verdict.passed:
+            why = (f"exit condition holds, {streak}/{need} session(s) of hysteresis"
+                   if streak < need else "exit condition holds, waiting for higher layers")
+            decisions.append(LayerDecision(
+                "hold_exit", layer.name, index[layer.name], (why, *_checks(verdict))))
+        kept.append(replace(layer, exit_streak=streak))
+    layers = list(reversed(kept))
+    base.update({"active_layers": len(layers)})
+
+    # 2. At most one addition per session: the next layer in order.
+    active = {a.name for a in layers}
+    nxt = next((r for r in rules.layers if r.name not in active), None)
+    for name in list(deferred):
+        if nxt is None or name != nxt.name:
+            del deferred[name]  # order changed (a lower layer was removed)
+    if nxt is not None and not removed_any:
+        i = index[nxt.name]
+        base["layer_deferred"] = nxt.name in deferred
+        verdict = nxt.add_when.evaluate(base)
+        if not verdict.passed:
+            if nxt.name in deferred:
+                decisions.append(LayerDecision(
+                    "cancel_deferral", nxt.name, i,
+                    (f"deferred since {deferred[nxt.name].since}; its condition no longer holds",
+                     *_checks(verdict))))
+                del deferred[nxt.name]
+        elif len(layers) >= rules.max_layers:
+            decisions.append(LayerDecision(
+                "blocked", nxt.name, i,
+                (f"maximum of {rules.max_layers} layers reached", *_checks(verdict))))
+        elif since is not None and since < rules.cooldown_sessions:
+            decisions.append(LayerDecision(
+                "blocked", nxt.name, i,
+                (f"cooldown: {since} session(s) since the last layer, need "
+                 f"{rules.cooldown_sessions}", *_checks(verdict))))
+        else:
+            in_blackout = bool(values.get("blackout"))
+            override = rules.blackout_override.evaluate(base) if in_blackout else None
+            if in_blackout and override is not None and not override.passed:
+                if nxt.name not in deferred:
+                    deferred[nxt.name] = Deferred(nxt.name, session)
+                    decisions.append(LayerDecision(
+                        "defer", nxt.name, i,
+                        (_blackout_text(values) + "; deferred until after it",
+                         *_checks(verdict), *_checks(override))))
+            else:
+                reasons = list(_checks(verdict))
+                if in_blackout and override is not None:
+                    reasons.insert(0, _blackout_text(values) + ", but both triggers are on")
+                late = deferred.pop(nxt.name).since if nxt.name in deferred else None
+                if late is not None:
+                    reasons.insert(0, f"deferred by a blackout since {late}; still valid")
+                layers.append(ActiveLayer(nxt.name, session))
+                last_added, since = session, 0
+                decisions.append(LayerDecision("add", nxt.name, i, tuple(reasons), late))
+
+    new_state = LayerState(tuple(layers), tuple(deferred.values()), last_added, since)
+    return StepResult(new_state, tuple(decisions))
+
+
+def _has_higher(kept: list[ActiveLayer], index: Mapping[str, int], layer: ActiveLayer) -> bool:
+    """A layer is removed only once every layer above it is gone (we walk newest first)."""
+    me = index.get(layer.name, -1)
+    return any(index.get(k.name, -1) > me for k in kept)
+
+
+def _blackout_text(values: Mapping[str, Value]) -> str:
+    kind = values.get("blackout_kind")
+    return f"blackout before {kind}" if kind else "event blackout"

@@ -1,0 +1,134 @@
+"""Fed calendar.json: FOMC decisions only, the day forms, the BOM, and "no upcoming"."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from httpserver import LocalServer, RecordingSleep
+
+from bot.errors import SourceDataError
+from bot.models import EventKind
+from bot.sessions import SessionCalendar
+from bot.sources.fed import PATH, decision_day, decision_time, fetch_fomc_fed, parse_fed_calendar
+from bot.sources.http import BROWSER_USER_AGENT, RetryPolicy
+
+BODY = (Path(__file__).parent / "fixtures" / "recorded" / "fed_calendar_2026-10.json").read_bytes()
+POLICY = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
+D = dt.date
+
+
+def calendar_json(*rows: dict[str, str]) -> bytes:
+    return b"\xef\xbb\xbf" + json.dumps({"events": list(rows)}).encode()
+
+
+def meeting(
+    month: str, days: str, title: str = "FOMC Meeting", time: str = "2:00 p.m."
+) -> dict[str, str]:
+    return {"title": title, "time": time, "month": month, "days": days, "type": "FOMC"}
+
+
+def test_recorded_calendar_keeps_only_meetings(calendar: SessionCalendar) -> None:
+    assert BODY.startswith(b"\xef\xbb\xbf")
+    parsed = parse_fed_calendar(BODY, today=D(2026, 9, 25), calendar=calendar)
+    assert parsed.source == "fed"
+    assert [(e.kind, e.date, e.time_et) for e in parsed.rows] == [
+        (EventKind.FOMC, D(2026, 9, 16), dt.time(14, 0)),
+        (EventKind.FOMC, D(2026, 10, 28), dt.time(14, 0)),
+    ]
+    # Minutes (10-07) and press conferences are type FOMC too, but not decisions.
+    assert D(2026, 10, 7) not in {e.date for e in parsed.rows}
+
+
+@pytest.mark.parametrize("today", [D(2026, 10, 28), D(2026, 12, 1)])
+def test_nothing_upcoming_is_a_failure(today: dt.date, calendar: SessionCalendar) -> None:
+    with pytest.raises(SourceDataError, match=f"fed: no upcoming FOMC events after {today}"):
+        parse_fed_calendar(BODY, today=today, calendar=calendar)
+
+
+@pytest.mark.parametrize(
+    ("month", "days", "expected"),
+    [
+        ("2026-11", "27,28", D(2026, 11, 28)),
+        ("2026-10", "27-28", D(2026, 10, 28)),
+        ("2026-10", "27 - 28", D(2026, 10, 28)),
+        ("2026-12", "9", D(2026, 12, 9)),
+        ("2027-01", "31-1", D(2027, 2, 1)),
+        ("2026-12", "31-1", D(2027, 1, 1)),
+    ],
+)
+def test_decision_is_the_last_day(month: str, days: str, expected: dt.date) -> None:
+    assert decision_day(month, days) == expected
+
+
+@pytest.mark.parametrize(
+    ("month", "days"),
+    [("", "4"), ("2026-10", ""), ("2026-02", "30"), ("Oct 2026", "28"), ("2026-13", "1")],
+)
+def test_undatable_meeting_is_an_error(month: str, days: str, calendar: SessionCalendar) -> None:
+    body = calendar_json(meeting("2026-12", "8-9"), meeting(month, days))
+    with pytest.raises(SourceDataError, match="FOMC meeting"):
+        parse_fed_calendar(body, today=D(2026, 10, 1), calendar=calendar)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2:00 p.m.", dt.time(14, 0)),
+        ("12:30 p.m.", dt.time(12, 30)),
+        ("9:15 a.m.", dt.time(9, 15)),
+        ("", dt.time(14, 0)),
+    ],
+)
+def test_decision_time(raw: str, expected: dt.time) -> None:
+    assert decision_time(raw) == expected
+
+
+def test_title_variants_and_duplicates(calendar: SessionCalendar) -> None:
+    body = calendar_json(
+        meeting("2026-12", "8-9", title=" FOMC  meeting"),
+        meeting("2026-12", "9"),  # the same meeting listed again
+        meeting("2026-11", "18", title="FOMC Minutes"),
+        meeting("2026-12", "9", title="FOMC Press Conference", time="2:30 p.m."),
+        {"title": "Beige Book", "month": "2026-12", "days": "2", "type": "Beige"},
+        {"type": "FOMC"},  # no title: not a meeting
+    )
+    parsed = parse_fed_calendar(body, today=D(2026, 11, 1), calendar=calendar)
+    assert [e.date for e in parsed.rows] == [D(2026, 12, 9)]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\xef\xbb\xbf<!DOCTYPE html><html></html>", "HTML page instead of JSON"),
+        (BODY[:500], "truncated or invalid JSON"),
+        (b'{"items": []}', "no 'events' list"),
+        (b"", "empty body"),
+    ],
+)
+def test_broken_bodies(body: bytes, message: str, calendar: SessionCalendar) -> None:
+    with pytest.raises(SourceDataError, match=re.escape(message)):
+        parse_fed_calendar(body, today=D(2026, 9, 25), calendar=calendar)
+
+
+async def test_fetch(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    server.route(PATH, BODY)
+    parsed = await fetch_fomc_fed(
+        client,
+        today=D(2026, 9, 25),
+        calendar=calendar,
+        base_url=server.url,
+        policy=POLICY,
+        sleep=sleeps,
+    )
+    assert parsed.rows[-1].date == D(2026, 10, 28)
+    assert server.requests_to(PATH)[0].headers["user-agent"] == BROWSER_USER_AGENT

@@ -1,0 +1,347 @@
+"""Yahoo v8 chart: the recorded answer, nulls, broken bodies, and the fetcher over HTTP."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpserver import LocalServer, RecordingSleep, Reply
+
+from bot.errors import SourceDataError, SourceUnavailable
+from bot.sessions import ET, SessionCalendar
+from bot.sources.files import NOT_A_SESSION
+from bot.sources.http import BROWSER_USER_AGENT, RetryPolicy
+from bot.sources.yahoo import NOT_FINAL, fetch_spx_yahoo, parse_yahoo_chart
+
+BODY = (
+    Path(__file__).parent / "fixtures" / "recorded" / "yahoo_chart_gspc_2026-02.json"
+).read_bytes()
+PATH = "/v8/finance/chart/^GSPC"
+POLICY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
+D = dt.date
+START, END = D(2026, 2, 9), D(2026, 2, 27)
+
+
+def chart() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(BODY)
+    return data
+
+
+def quote(data: dict[str, Any]) -> dict[str, list[Any]]:
+    q: dict[str, list[Any]] = data["chart"]["result"][0]["indicators"]["quote"][0]
+    return q
+
+
+def encode(data: dict[str, Any]) -> bytes:
+    return json.dumps(data).encode()
+
+
+# -- parser -------------------------------------------------------------------------
+
+
+def test_recorded_answer(calendar: SessionCalendar) -> None:
+    parsed = parse_yahoo_chart(BODY, calendar=calendar)
+    assert parsed.source == "yahoo" and parsed.dropped == ()
+    assert len(parsed.rows) == 14
+    assert parsed.rows[0].session == START and parsed.rows[-1].session == END
+    assert D(2026, 2, 16) not in {b.session for b in parsed.rows}  # Presidents' Day
+    last = parsed.rows[-1]
+    assert (last.open, last.high, last.low, last.close) == (6856.54, 6882.96, 6831.74, 6878.88)
+    assert last.volume == 6_665_660_000 and last.symbol == "SPX" and last.source == "yahoo"
+
+
+def test_session_date_is_taken_in_new_york(calendar: SessionCalendar) -> None:
+    data = chart()
+    # 20:30 ET on Feb 27 is already Feb 28 in UTC: the bar still belongs to Feb 27.
+    late = dt.datetime(2026, 2, 27, 20, 30, tzinfo=ET)
+    assert late.astimezone(dt.UTC).date() == D(2026, 2, 28)
+    data["chart"]["result"][0]["timestamp"][-1] = int(late.timestamp())
+    assert parse_yahoo_chart(encode(data), calendar=calendar).rows[-1].session == END
+
+
+def test_null_close_on_newest_row_means_not_final(calendar: SessionCalendar) -> None:
+    data = chart()
+    for name in ("open", "high", "low", "close", "volume"):
+        quote(data)[name][-1] = None
+    parsed = parse_yahoo_chart(encode(data), calendar=calendar)
+    assert parsed.rows[-1].session == D(2026, 2, 26)
+    assert [(d.date, d.reason) for d in parsed.dropped] == [(END, NOT_FINAL)]
+
+
+def test_newest_row_with_close_but_null_open_is_kept(calendar: SessionCalendar) -> None:
+    data = chart()
+    quote(data)["open"][-1] = None
+    quote(data)["volume"][-1] = None
+    last = parse_yahoo_chart(encode(data), calendar=calendar).rows[-1]
+    assert (last.session, last.open, last.close, last.volume) == (END, None, 6878.88, None)
+
+
+@pytest.mark.parametrize("field", ["close", "open", "high", "low"])
+def test_null_price_elsewhere_is_an_error(field: str, calendar: SessionCalendar) -> None:
+    data = chart()
+    quote(data)[field][3] = None
+    with pytest.raises(SourceDataError, match=f"yahoo: null {field} on 2026-02-12"):
+        parse_yahoo_chart(encode(data), calendar=calendar)
+
+
+def test_non_numeric_value(calendar: SessionCalendar) -> None:
+    data = chart()
+    quote(data)["close"][2] = "6941.47"
+    with pytest.raises(
+        SourceDataError, match=re.escape("non-numeric close '6941.47' on 2026-02-11")
+    ):
+        parse_yahoo_chart(encode(data), calendar=calendar)
+
+
+def test_chart_error_object(calendar: SessionCalendar) -> None:
+    body = (
+        b'{"chart":{"result":null,"error":{"code":"Not Found",'
+        b'"description":"No data found, symbol may be delisted"}}}'
+    )
+    with pytest.raises(SourceDataError, match=re.escape("chart.error Not Found: No data found")):
+        parse_yahoo_chart(body, calendar=calendar)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<!DOCTYPE html><html><title>Yahoo</title></html>", "HTML page instead of JSON"),
+        (b"", "empty body"),
+        (BODY[: len(BODY) // 2], "truncated or invalid JSON"),
+        (b'{"chart":{"result":[],"error":null}}', "chart.result is empty"),
+        (b'{"finance":{"error":"x"}}', "chart is not an object"),
+    ],
+)
+def test_broken_bodies(body: bytes, message: str, calendar: SessionCalendar) -> None:
+    with pytest.raises(SourceDataError, match=message):
+        parse_yahoo_chart(body, calendar=calendar)
+
+
+def test_arrays_of_different_length_are_truncation(calendar: SessionCalendar) -> None:
+    data = chart()
+    quote(data)["close"].pop()
+    with pytest.raises(SourceDataError, match="truncated answer: 14 timestamps, 13 close values"):
+        parse_yahoo_chart(encode(data), calendar=calendar)
+
+
+def test_duplicate_session(calendar: SessionCalendar) -> None:
+    data = chart()
+    stamps = data["chart"]["result"][0]["timestamp"]
+    stamps[-1] = stamps[-2] + 3600
+    with pytest.raises(SourceDataError, match="duplicate date 2026-02-26"):
+        parse_yahoo_chart(encode(data), calendar=calendar)
+
+
+def test_weekend_bar_dropped_and_reported(calendar: SessionCalendar) -> None:
+    data = chart()
+    saturday = int(dt.datetime(2026, 2, 28, 9, 30, tzinfo=ET).timestamp())
+    data["chart"]["result"][0]["timestamp"].append(saturday)
+    for name in ("open", "high", "low", "close", "volume"):
+        quote(data)[name].append(quote(data)[name][-1])
+    parsed = parse_yahoo_chart(encode(data), calendar=calendar)
+    assert parsed.rows[-1].session == END
+    assert [(d.date, d.reason) for d in parsed.dropped] == [(D(2026, 2, 28), NOT_A_SESSION)]
+
+
+def test_answer_for_another_symbol(calendar: SessionCalendar) -> None:
+    data = chart()
+    data["chart"]["result"][0]["meta"]["symbol"] = "SPY"
+    with pytest.raises(SourceDataError, match="answer is for 'SPY', not '\\^GSPC'"):
+        parse_yahoo_chart(encode(data), calendar=calendar)
+
+
+# -- fetcher over HTTP ---------------------------------------------------------------------
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+    expect: dt.date | None = END,
+) -> Any:
+    return await fetch_spx_yahoo(
+        client,
+        START,
+        END,
+        expect=expect,
+        calendar=calendar,
+        base_url=server.url,
+        policy=POLICY,
+        sleep=sleeps,
+    )
+
+
+async def test_fetch_sends_browser_agent_and_range(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    server.route(PATH, BODY)
+    parsed = await fetch(client, server, calendar, sleeps)
+    assert parsed.rows[-1].close == 6878.88
+    (request,) = server.requests_to(PATH)
+    assert request.headers["user-agent"] == BROWSER_USER_AGENT
+    assert request.raw_path.startswith("/v8/finance/chart/%5EGSPC?")
+    period1 = int(request.query["period1"][0])
+    period2 = int(request.query["period2"][0])
+    assert dt.datetime.fromtimestamp(period1, tz=ET) == dt.datetime(2026, 2, 9, tzinfo=ET)
+    assert dt.datetime.fromtimestamp(period2, tz=ET) == dt.datetime(2026, 2, 28, tzinfo=ET)
+    assert request.query["interval"] == ["1d"]
+    assert sleeps.delays == []
+
+
+async def test_fetch_trims_rows_outside_the_request(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    server.route(PATH, BODY)
+    parsed = await fetch_spx_yahoo(
+        client,
+        D(2026, 2, 17),
+        D(2026, 2, 24),
+        expect=D(2026, 2, 24),
+        calendar=calendar,
+        base_url=server.url,
+        policy=POLICY,
+        sleep=sleeps,
+    )
+    assert [b.session.day for b in parsed.rows] == [17, 18, 19, 20, 23, 24]
+
+
+async def test_retries_after_500(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    server.route(PATH, Reply(500, b"oops"), Reply(503), BODY)
+    parsed = await fetch(client, server, calendar, sleeps)
+    assert parsed.rows[-1].session == END
+    assert len(server.requests_to(PATH)) == 3 and len(sleeps.delays) == 2
+
+
+async def test_retries_after_client_timeout(
+    server: LocalServer, calendar: SessionCalendar, sleeps: RecordingSleep
+) -> None:
+    server.route(PATH, Reply(200, BODY, delay=1.0), BODY)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(0.2)) as quick:
+        parsed = await fetch(quick, server, calendar, sleeps)
+    assert parsed.rows[-1].session == END
+    assert len(server.requests_to(PATH)) == 2 and len(sleeps.delays) == 1
+
+
+async def test_honours_retry_after_on_429(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    server.route(PATH, Reply(429, headers={"Retry-After": "7"}), BODY)
+    await fetch(client, server, calendar, sleeps)
+    assert sleeps.delays == [7.0]
+
+
+async def test_404_is_not_retried(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    server.route(PATH, Reply(404, b'{"chart":{"result":null,"error":{"code":"Not Found"}}}'))
+    with pytest.raises(SourceDataError, match="HTTP 404"):
+        await fetch(client, server, calendar, sleeps)
+    assert len(server.requests_to(PATH)) == 1 and sleeps.delays == []
+
+
+async def test_persistent_500_is_temporary(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    server.route(PATH, Reply(500))
+    with pytest.raises(SourceUnavailable, match="yahoo: HTTP 500 after 3 attempts"):
+        await fetch(client, server, calendar, sleeps)
+
+
+async def test_html_answer_with_200(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    server.route(PATH, b"<!doctype html><html><body>consent.yahoo.com</body></html>")
+    with pytest.raises(SourceDataError, match="HTML page instead of JSON"):
+        await fetch(client, server, calendar, sleeps)
+
+
+async def test_stale_newest_row(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    server.route(PATH, BODY)
+    with pytest.raises(SourceDataError, match="stale: newest row 2026-02-27, expected 2026-03-02"):
+        await fetch_spx_yahoo(
+            client,
+            START,
+            D(2026, 3, 2),
+            expect=D(2026, 3, 2),
+            calendar=calendar,
+            base_url=server.url,
+            policy=POLICY,
+            sleep=sleeps,
+        )
+
+
+async def test_null_newest_close_fails_as_stale(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    data = chart()
+    quote(data)["close"][-1] = None
+    server.route(PATH, encode(data))
+    with pytest.raises(SourceDataError, match="stale: the row for 2026-02-27 was dropped"):
+        await fetch(client, server, calendar, sleeps)
+
+
+async def test_yesterdays_bar_as_todays(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    data = chart()
+    q = quote(data)
+    for name in ("open", "high", "low", "close"):
+        q[name][-1] = q[name][-2]
+    server.route(PATH, encode(data))
+    with pytest.raises(
+        SourceDataError, match="yesterday's bar presented as today's: 2026-02-27 repeats 2026-02-26"
+    ):
+        await fetch(client, server, calendar, sleeps)
+
+
+async def test_without_expect_no_freshness_check(
+    client: httpx.AsyncClient,
+    server: LocalServer,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep,
+) -> None:
+    data = copy.deepcopy(chart())
+    server.route(PATH, encode(data))
+    parsed = await fetch(client, server, calendar, sleeps, expect=None)
+    assert len(parsed.rows) == 14

@@ -20,7 +20,8 @@ from bot.settings import Settings
 from bot.store import Store, open_store
 
 
-def dispatch(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def dispatch(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up per call so redirection works
     if args.command == "data":
         if args.data_command == "import":
             return data_import(args, settings, out)
@@ -128,6 +129,30 @@ def _upcoming(store: Store, after: dt.date, limit: int = 3) -> list[tuple[str, d
     return [(e.kind.value, e.date) for e in evs[:limit]]
 
 
+def _fetch_live(
+    store: Store, calendar: SessionCalendar, session: dt.date, settings: Settings
+) -> list[str]:
+    import asyncio
+
+    import httpx
+
+    from bot.fetch import fetch_session
+    from bot.snapshot import SNAPSHOT_DIR
+    from bot.sources.chain import Sources
+
+    async def go() -> list[str]:
+        async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as client:
+            sources = Sources(client, calendar, fred_api_key=settings.fred_api_key,
+                              stooq_api_key=settings.stooq_api_key)
+            report = await fetch_session(
+                sources, store, session, now=dt.datetime.now(tz=ET),
+                shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
+            )
+        return [f"# {line}" for line in report.lines()]
+
+    return asyncio.run(go())
+
+
 def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     import json
 
@@ -148,9 +173,7 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         else:
             session = _session_arg(calendar, args.date)
         if source == "live":
-            from bot.fetch import fetch_session
-
-            for line in fetch_session(store, calendar, session, settings):
+            for line in _fetch_live(store, calendar, session, settings):
                 out.write(line + "\n")
         previous = get_run(store, session)
         if previous is not None and not args.dry_run:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -35,3 +37,25 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     """A real httpx client with a short timeout, for talking to ``server``."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def snapshot_db(tmp_path_factory: pytest.TempPathFactory, calendar: SessionCalendar) -> Path:
+    """The shipped snapshot loaded into SQLite once per test session (~5 s).
+
+    Tests that write must copy it (see ``snapshot_dir``), never change it.
+    """
+    from bot.snapshot import STORE_NAME, open_snapshot_store
+
+    data_dir = tmp_path_factory.mktemp("snapshot")
+    open_snapshot_store(data_dir, calendar).close()
+    return data_dir / STORE_NAME
+
+
+@pytest.fixture
+def snapshot_dir(tmp_path: Path, snapshot_db: Path) -> Path:
+    """A data directory holding a private copy of the loaded snapshot store."""
+    for f in snapshot_db.parent.iterdir():
+        if f.is_file() and not f.name.endswith(("-wal", "-shm")):
+            shutil.copy(f, tmp_path / f.name)
+    return tmp_path

@@ -1,0 +1,215 @@
+"""The evaluation of one session end to end: store → freshness → indicators → decisions.
+
+Uses the real shipped snapshot (loaded once into SQLite by the ``snapshot_db``
+fixture) and, for the live path, the real fetchers against recorded bodies
+served from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from httpserver import LocalServer, RecordingSleep
+
+from bot.cli import main
+from bot.fetch import fetch_session
+from bot.pipeline import evaluate_day, get_run, indicator_frame, record_run, replay
+from bot.rules import load_default_rules
+from bot.sessions import ET, SessionCalendar
+from bot.snapshot import SNAPSHOT_DIR, STORE_NAME
+from bot.sources.cboe import cboe_path
+from bot.sources.chain import Endpoints, Sources
+from bot.sources.fed import PATH as FED_PATH
+from bot.sources.http import RetryPolicy
+from bot.sources.wsj import PAGE as WSJ_PAGE
+from bot.store import open_store
+
+D = dt.date
+RECORDED = Path(__file__).parent / "fixtures" / "recorded"
+LAST = D(2026, 2, 27)
+RULES = load_default_rules()
+
+
+@pytest.fixture
+def store(snapshot_dir: Path):
+    st = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
+    yield st
+    st.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    import os
+
+    for k in list(os.environ):
+        if k.startswith("ALVH_"):
+            monkeypatch.delenv(k)
+
+
+def test_last_snapshot_session_gives_an_explained_decision(store, calendar):
+    res = evaluate_day(store, calendar, RULES, LAST, capital=2_000_000)
+    assert res.freshness.complete, res.freshness.problems()
+    ev = res.evaluation
+    assert ev is not None and ev.rules_sha256 == RULES.sha256
+    assert ev.values["close"] == pytest.approx(6878.88)
+    assert ev.values["vix"] == pytest.approx(19.86)
+    assert res.breadth_source == "snapshot:synthetic"
+    assert ev.condor is not None and ev.condor.go
+    k = ev.condor.condor
+    assert k is not None and k.short_put.strike < 6878.88 < k.short_call.strike
+    assert k.long_put.strike == k.short_put.strike - 50
+    assert k.long_call.strike == k.short_call.strike + 50
+    assert all(c.describe().endswith("✔") for c in ev.condor.verdict.checks)
+
+
+def test_a_breadth_gap_in_the_lookback_refuses_to_signal(store, calendar):
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("delete from breadth where session = '2026-02-10'"))
+    res = evaluate_day(store, calendar, RULES, LAST, capital=2_000_000)
+    assert res.evaluation is None
+    assert res.freshness.problems() == [
+        "BREADTH: 1 session(s) missing in the look-back: 2026-02-10"
+    ]
+
+
+def test_stale_data_refuses_to_signal(store, calendar):
+    res = evaluate_day(store, calendar, RULES, D(2026, 3, 2), capital=2_000_000)
+    assert res.evaluation is None
+    assert any("SPX: stale: newest row 2026-02-27" in p for p in res.freshness.problems())
+
+
+def test_state_is_carried_from_the_previous_run(store, calendar):
+    prev = calendar.previous_session(LAST)
+    first = evaluate_day(store, calendar, RULES, prev, capital=2_000_000)
+    assert first.replayed_from is not None  # no run yet: state rebuilt from history
+    assert first.evaluation is not None
+    assert record_run(store, first.evaluation, late=False)
+    assert not record_run(store, first.evaluation, late=False)  # idempotent
+    second = evaluate_day(store, calendar, RULES, LAST, capital=2_000_000)
+    assert second.replayed_from is None
+    assert second.evaluation is not None
+    assert second.evaluation.state_before == first.evaluation.state_after
+    stored = get_run(store, prev)
+    assert stored is not None and stored.rules_sha256 == RULES.sha256
+    assert stored.state == first.evaluation.state_after
+
+
+def test_replay_has_no_look_ahead(store, calendar):
+    """Decisions up to a cut are identical whether later data exists or not."""
+    start, end = D(2024, 1, 2), D(2024, 12, 31)
+    frame = indicator_frame(store, calendar, RULES, D(2020, 1, 2), end)
+    full = replay(frame, RULES, calendar, capital=2_000_000, start=start, end=end)
+    for cut in (D(2024, 4, 15), D(2024, 7, 25), D(2024, 8, 5)):
+        part_frame = indicator_frame(store, calendar, RULES, D(2020, 1, 2), cut)
+        part = replay(part_frame, RULES, calendar, capital=2_000_000, start=start, end=cut)
+        assert len(part) == len([e for e in full if e.session <= cut])
+        for a, b in zip(part, full, strict=False):
+            assert a.actions == b.actions, a.session
+            assert a.state_after == b.state_after
+    assert any(a.decision.action == "add" for e in full for a in e.actions)
+
+
+def test_live_fetch_fills_the_session_from_local_servers(store, calendar):
+    """Yahoo, Cboe, WSJ and the Fed served from 127.0.0.1 in their real formats."""
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("delete from bars where session = '2026-02-27'"))
+        conn.execute(sa.text("delete from breadth where session = '2026-02-27'"))
+    wsj = (RECORDED / "wsj_marketsdiary_2026-07-27.json").read_text()
+    wsj = wsj.replace("Monday, July 27, 2026", "Friday, February 27, 2026")
+    sleeps = RecordingSleep()
+    with LocalServer() as srv:
+        srv.route("/v8/finance/chart/^GSPC", RECORDED / "yahoo_chart_gspc_2026-02.json")
+        for sym in ("VIX", "VIX3M", "VIX6M"):
+            srv.route(cboe_path(sym), SNAPSHOT_DIR / "vix" / f"{sym}_History.csv")
+        srv.route(WSJ_PAGE, wsj.encode())
+        srv.route(FED_PATH, RECORDED / "fed_calendar_2026-10.json")
+
+        async def go():
+            async with httpx.AsyncClient(timeout=5) as client:
+                src = Sources(client, calendar, Endpoints.all_at(srv.url),
+                              RetryPolicy(attempts=2, base_delay=0.01), sleeps)
+                return await fetch_session(
+                    src, store, LAST, now=dt.datetime(2026, 2, 27, 18, 0, tzinfo=ET),
+                    shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
+                )
+
+        import asyncio
+
+        report = asyncio.run(go())
+        ua = srv.requests_to("/v8/finance/chart/^GSPC")[0].headers["user-agent"]
+    assert report.used["SPX"] == "yahoo" and report.used["BREADTH"] == "wsj"
+    assert report.used["VIX"] == "cboe" and report.used["FOMC"] == "fed"
+    assert "Mozilla" in ua
+    assert "PPI" in report.failed  # no FRED key: said, not hidden
+    res = evaluate_day(store, calendar, RULES, LAST, capital=2_000_000)
+    assert res.freshness.complete, res.freshness.problems()
+    assert res.sources["SPX"] == "yahoo" and res.sources["BREADTH"] == "wsj"
+    assert res.evaluation is not None
+    assert res.evaluation.values["close"] == pytest.approx(6878.88)
+
+
+def run_cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(out):
+        code = main(list(argv))
+    return code, out.getvalue()
+
+
+def test_run_once_snapshot_dry_run_then_recorded_then_idempotent(snapshot_dir, monkeypatch):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(snapshot_dir))
+    code, text = run_cli("run-once", "--source", "snapshot", "--dry-run")
+    assert code == 0
+    assert "alvh run-once 2026-02-27 (source snapshot; dry run" in text
+    assert "CONDOR GO · 2026-02-27" in text and "Break-evens" in text
+    assert "SYNTHETIC series (not NYSE data)" in text
+    store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
+    assert get_run(store, LAST) is None  # a dry run records nothing
+    code, text = run_cli("run-once", "--source", "snapshot", "--json")
+    assert code == 0
+    record = json.loads(text)
+    assert record["recorded"] is True and record["session"] == "2026-02-27"
+    assert record["condor"]["go"] is True and record["condor"]["checks"]
+    assert {a["topic"] for a in record["alerts"]} >= {"condor", "summary"}
+    assert get_run(store, LAST) is not None
+    code, text = run_cli("run-once", "--source", "snapshot")
+    assert code == 0 and "already evaluated" in text and "nothing sent" in text
+    store.close()
+
+
+def test_run_once_refuses_a_holiday(snapshot_dir, monkeypatch, capsys):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(snapshot_dir))
+    assert main(["run-once", "--source", "snapshot", "--date", "2026-02-16"]) == 1
+    assert "not an NYSE session" in capsys.readouterr().err
+
+
+def test_indicators_command_prints_the_rules_vocabulary(snapshot_dir, monkeypatch):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(snapshot_dir))
+    code, text = run_cli("indicators", "--from", "2018-12-20", "--to", "2018-12-31",
+                         "--csv", "--source", "snapshot")
+    assert code == 0
+    frame = pd.read_csv(io.StringIO(text), index_col="session")
+    for col in ("close", "macd", "macd_signal", "macd_hist", "rsi", "ad_line",
+                "ad_divergence_days", "macd_divergence_days", "vix", "vix3m",
+                "vix_term_ratio", "blackout"):
+        assert col in frame.columns
+    assert list(frame.index) == ["2018-12-20", "2018-12-21", "2018-12-24", "2018-12-26",
+                                 "2018-12-27", "2018-12-28", "2018-12-31"]
+    # DESIGN.md §4 pinned values.
+    assert frame.loc["2018-12-24", "macd"] == pytest.approx(-77.496788, abs=1e-6)
+    assert frame.loc["2018-12-31", "rsi"] == pytest.approx(41.709268, abs=1e-6)
+
+
+def test_calendar_for_indicators_is_exchange_based(calendar: SessionCalendar):
+    # The CLI's default session: the last one closed, from the exchange calendar.
+    assert calendar.last_closed_session(dt.datetime(2026, 11, 26, 12, tzinfo=ET)) == D(
+        2026, 11, 25
+    )

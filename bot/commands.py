@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.errors import ConfigError
+from bot.fetch import Extras
 from bot.rules import Rules
 from bot.sessions import ET, SessionCalendar, get_calendar
 from bot.settings import Settings
@@ -131,24 +132,27 @@ def _upcoming(store: Store, after: dt.date, limit: int = 3) -> list[tuple[str, d
 
 def _fetch_live(
     store: Store, calendar: SessionCalendar, session: dt.date, settings: Settings
-) -> list[str]:
+) -> tuple[list[str], Extras]:
     import asyncio
 
     import httpx
 
-    from bot.fetch import fetch_session
+    from bot.fetch import fetch_extras, fetch_session
     from bot.snapshot import SNAPSHOT_DIR
     from bot.sources.chain import Sources
 
-    async def go() -> list[str]:
+    async def go() -> tuple[list[str], Extras]:
+        now = dt.datetime.now(tz=ET)
         async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as client:
             sources = Sources(client, calendar, fred_api_key=settings.fred_api_key,
                               stooq_api_key=settings.stooq_api_key)
             report = await fetch_session(
-                sources, store, session, now=dt.datetime.now(tz=ET),
+                sources, store, session, now=now,
                 shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
             )
-        return [f"# {line}" for line in report.lines()]
+            extras = await fetch_extras(client, calendar, session, now=now)
+        lines = [f"# {line}" for line in report.lines()]
+        return lines + [f"# {note}" for note in extras.notes], extras
 
     return asyncio.run(go())
 
@@ -172,8 +176,10 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             session = last
         else:
             session = _session_arg(calendar, args.date)
+        extras = Extras()
         if source == "live":
-            for line in _fetch_live(store, calendar, session, settings):
+            lines, extras = _fetch_live(store, calendar, session, settings)
+            for line in lines:
                 out.write(line + "\n")
         previous = get_run(store, session)
         if previous is not None and not args.dry_run:
@@ -184,7 +190,11 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             if args.json:
                 out.write(json.dumps(previous.record, indent=2, default=str) + "\n")
             return 0
-        result = evaluate_day(store, calendar, rules, session, capital=settings.capital)
+        result = evaluate_day(
+            store, calendar, rules, session, capital=settings.capital,
+            settlements=extras.settlements,
+            chain=extras.chain.quotes if extras.chain else None,
+        )
         ctx = Context(session, rules.sha256, result.sources, result.breadth_source,
                       settings.capital)
         if result.evaluation is None:

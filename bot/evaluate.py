@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.condor import Condor, CondorParams, build_condor
+from bot.condor import ChainQuote, Condor, CondorParams, build_condor
 from bot.errors import DataIncomplete
 from bot.expirations import choose_expiry
 from bot.hedge import HedgeQuote, HedgeSize, choose_hedge, size_layer
@@ -148,9 +148,15 @@ def evaluate_session(
     capital: float,
     settlements: Mapping[dt.date, float] | None = None,
     etp_price: float | None = None,
+    chain: Sequence[ChainQuote] | None = None,
     build: bool = True,
 ) -> Evaluation:
-    """Evaluate session D. ``build=False`` skips pricing (used by fast replays)."""
+    """Evaluate session D. ``build=False`` skips pricing (used by fast replays).
+
+    ``settlements`` ({VX expiry: settlement}) price the hedge when given, else
+    the VIX3M/VIX6M proxy does; ``chain`` (the Cboe SPX quotes of session D)
+    picks and prices the condor's strikes when given, else the model does.
+    """
     result = step(state, session, values, state_rules(rules))
     new_state = result.state
     actions: list[LayerAction] = []
@@ -189,7 +195,7 @@ def evaluate_session(
     hedge_total = 0.0
     if verdict.passed and build:
         condor_decision, hedge_total = _condor(session, after, new_state, rules, calendar,
-                                               capital, verdict)
+                                               capital, verdict, chain)
 
     warnings = tuple(
         WarningHit(w.name, v) for w in rules.warnings
@@ -205,6 +211,7 @@ def evaluate_session(
 def _condor(
     session: dt.date, values: Mapping[str, Value], state: LayerState, rules: Rules,
     calendar: SessionCalendar, capital: float, verdict: Verdict,
+    chain: Sequence[ChainQuote] | None,
 ) -> tuple[CondorDecision, float]:
     spot, vix = _num(values, "close"), _num(values, "vix")
     if spot is None or vix is None:
@@ -214,14 +221,14 @@ def _condor(
     params = condor_params(rules)
     budget = capital * c.max_loss_budget_pct / 100.0
     plain = build_condor(spot=spot, sigma=vix / 100.0, as_of=session, expiry=expiry,
-                         kind=c.expiry, params=params, max_loss_budget=budget)
+                         kind=c.expiry, params=params, max_loss_budget=budget, chain=chain)
     carry = hedge_carry(state, values, plain.dte)
     if carry <= 0 or plain.contracts <= 0:
         return CondorDecision(True, verdict, plain), carry
     per_condor = carry / (plain.contracts * 100.0)
     condor = build_condor(spot=spot, sigma=vix / 100.0, as_of=session, expiry=expiry,
                           kind=c.expiry, params=params, hedge_cost_per_condor=per_condor,
-                          max_loss_budget=budget)
+                          max_loss_budget=budget, chain=chain)
     return CondorDecision(True, verdict, condor), carry
 
 

@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bot.errors import SourceError
 from bot.models import BREADTH, EventKind, Parsed, Symbol
-from bot.sessions import ET
+from bot.sessions import ET, SessionCalendar
+from bot.sources.cboe_options import URL as CHAIN_URL
+from bot.sources.cboe_options import OptionChain, fetch_spx_chain
 from bot.sources.chain import (
     Sources,
     breadth_chain,
@@ -29,6 +33,8 @@ from bot.sources.chain import (
     release_chain,
     spx_chain,
 )
+from bot.sources.vx_settlement import BASE_URL as VX_BASE_URL
+from bot.sources.vx_settlement import fetch_vx_settlements
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -133,3 +139,38 @@ def _store(store: Store, series: str, parsed: Parsed[Any]) -> None:
         store.upsert_events(parsed.rows)
     else:
         store.upsert_bars(parsed.rows)
+
+
+@dataclass(slots=True)
+class Extras:
+    """Optional inputs that improve the decision but never block it."""
+
+    settlements: dict[dt.date, float] | None = None
+    chain: OptionChain | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+async def fetch_extras(
+    client: httpx.AsyncClient, calendar: SessionCalendar, session: dt.date, *, now: dt.datetime,
+    settlement_url: str = VX_BASE_URL, chain_url: str = CHAIN_URL,
+) -> Extras:
+    """Cboe's VX settlements (hedge pricing) and SPX chain (condor strikes) for D.
+
+    Each failure becomes a note and the model/proxy is used instead: the
+    alert says which one priced what. The chain is "now" only, so it is
+    fetched only when D is the latest closed session.
+    """
+    extras = Extras()
+    try:
+        extras.settlements = await fetch_vx_settlements(client, session, base_url=settlement_url)
+    except SourceError as exc:
+        extras.notes.append(f"VX settlements unavailable ({exc}); hedge priced from the proxy")
+    if session != calendar.last_closed_session(now):
+        extras.notes.append("SPX option chain is only available for the latest session; "
+                            "condor strikes from the model")
+        return extras
+    try:
+        extras.chain = await fetch_spx_chain(client, url=chain_url, session=session)
+    except SourceError as exc:
+        extras.notes.append(f"SPX option chain unavailable ({exc}); condor strikes from the model")
+    return extras

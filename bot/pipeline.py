@@ -14,13 +14,14 @@ import datetime as dt
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
+from bot.condor import ChainQuote
 from bot.evaluate import Evaluation, evaluate_session, evaluation_json
 from bot.freshness import DEFAULT_LOOKBACK, Freshness, check_freshness
 from bot.indicators import IndicatorParams, blackout, compute_frame
@@ -225,6 +226,8 @@ def evaluate_day(
     *,
     capital: float,
     lookback: Mapping[str, int] = DEFAULT_LOOKBACK,
+    settlements: Mapping[dt.date, float] | None = None,
+    chain: Sequence[ChainQuote] | None = None,
 ) -> DayResult:
     """Evaluate session D on the stored data (no recording: see :func:`record_run`)."""
     fresh = check_freshness(store, calendar, session, lookback)
@@ -247,6 +250,7 @@ def evaluate_day(
         if warm:
             state = warm[-1].state_after
     values = dict(next(frame_rows(frame.loc[[pd.Timestamp(session)]]))[1])
-    ev = evaluate_session(session, values, state, rules, calendar=calendar, capital=capital)
+    ev = evaluate_session(session, values, state, rules, calendar=calendar, capital=capital,
+                          settlements=settlements, chain=chain)
     src = values.get("breadth_source")
     return DayResult(session, fresh, ev, replay_start, str(src) if src else None, sources)

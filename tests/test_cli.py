@@ -1,0 +1,62 @@
+"""The entry point: python -m bot, rules check wiring, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import __version__
+from bot.cli import main
+
+BAD = Path(__file__).parent / "fixtures" / "rules"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    import os
+
+    for k in list(os.environ):
+        if k.startswith("ALVH_"):
+            monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_python_dash_m_bot_runs_the_same_entry_point():
+    out = subprocess.run([sys.executable, "-m", "bot", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == f"alvh {__version__}"
+
+
+def test_rules_check_default_and_bad_file(capsys):
+    assert main(["rules", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "layer1" in out and "sha256" in out.lower()
+    bad = sorted(p for p in BAD.glob("*.yaml") if p.name != "valid_minimal.yaml")[0]
+    assert main(["rules", "check", str(bad)]) == 1
+    assert bad.name in capsys.readouterr().out
+
+
+def test_configured_rules_file_is_used(monkeypatch, capsys):
+    bad = sorted(p for p in BAD.glob("*.yaml") if p.name != "valid_minimal.yaml")[0]
+    monkeypatch.setenv("ALVH_RULES_FILE", str(bad))
+    assert main(["rules", "check"]) == 1
+    assert main(["run-once", "--source", "snapshot", "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("alvh: ") and bad.name in err
+
+
+def test_bad_setting_stops_start_up_with_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("ALVH_CATCHUP_SESSIONS", "lots")
+    assert main(["data", "status"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ALVH_CATCHUP_SESSIONS" in err
+
+
+def test_bad_argument_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["indicators", "--from", "2024-13-01", "--to", "2024-12-31"])
+    assert exc.value.code == 2
+    assert "expected a date YYYY-MM-DD" in capsys.readouterr().err

@@ -231,6 +231,10 @@ def summary_alert(ctx: Context, ev: Evaluation, upcoming: Sequence[tuple[str, dt
         doc.line(f"blackout before {v.get('blackout_kind')}", bold="Calendar ")
     if upcoming:
         doc.line(", ".join(f"{k} {d}" for k, d in upcoming), bold="Next events ")
+    for a in ev.actions:
+        if a.decision.action == "not_added":
+            doc.line(f"{a.decision.layer} stays off:", bold="Next layer ")
+            _checks(doc, a.decision.reasons[1:])
     if ev.condor is not None:
         doc.line("GO" if ev.condor.go and ev.condor.condor else "skip", bold="Condor ")
     changed = [a for a in ev.actions if a.decision.action in VERB]

@@ -133,7 +133,11 @@ class LayerState:
         )
 
 
-Action = Literal["add", "remove", "defer", "cancel_deferral", "blocked", "hold_exit"]
+Action = Literal[
+    "add", "remove", "defer", "cancel_deferral", "blocked", "hold_exit", "keep", "not_added"
+]
+"""``keep``/``not_added`` change nothing: they carry the explanation of why an
+active layer stays on and why the next layer does not go on (``/why``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +209,10 @@ def step(
                    if streak < need else "exit condition holds, waiting for higher layers")
             decisions.append(LayerDecision(
                 "hold_exit", layer.name, index[layer.name], (why, *_checks(verdict))))
+        else:
+            decisions.append(LayerDecision(
+                "keep", layer.name, index[layer.name],
+                ("exit condition does not hold", *_checks(verdict))))
         kept.append(replace(layer, exit_streak=streak))
     layers = list(reversed(kept))
     base.update({"active_layers": len(layers)})
@@ -226,6 +234,9 @@ def step(
                     (f"deferred since {deferred[nxt.name].since}; its condition no longer holds",
                      *_checks(verdict))))
                 del deferred[nxt.name]
+            else:
+                decisions.append(LayerDecision(
+                    "not_added", nxt.name, i, ("add condition does not hold", *_checks(verdict))))
         elif len(layers) >= rules.max_layers:
             decisions.append(LayerDecision(
                 "blocked", nxt.name, i,

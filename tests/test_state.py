@@ -41,9 +41,13 @@ def run(seq, state=None, rules=RULES, start=0):
     return state, log
 
 
+QUIET = {"hold_exit", "keep", "not_added"}
+"""Decisions that change nothing and only carry explanations."""
+
+
 def actions(log, kind=None):
     return [(d, x.action, x.layer) for d, decs in log for x in decs
-            if kind is None or x.action == kind]
+            if (kind is None and x.action not in QUIET) or x.action == kind]
 
 
 def test_layer1_needs_both_signals_and_explains_itself():
@@ -93,7 +97,7 @@ def test_blackout_defers_a_layer_without_both_triggers_and_fires_after():
     state2, log2 = run(seq, state, start=1)
     kinds = actions(log2)
     defer_day = DAYS[6]
-    assert [k for k in kinds if k[1] != "hold_exit"] == [
+    assert kinds == [
         (defer_day, "defer", "layer2"), (DAYS[8], "add", "layer2")
     ]
     (add,) = [x for _, decs in log2 for x in decs if x.action == "add"]
@@ -115,7 +119,7 @@ def test_deferral_is_cancelled_when_the_condition_clears():
     weak = {**calm, "rsi": 35.0}
     seq = [v(**calm)] * 5 + [v(**weak, blackout=True, blackout_kind="CPI"), v(**calm)]
     state2, log2 = run(seq, state, start=1)
-    assert [k for _, k, _ in actions(log2) if k != "hold_exit"] == ["defer", "cancel_deferral"]
+    assert [k for _, k, _ in actions(log2)] == ["defer", "cancel_deferral"]
     assert state2.deferred == () and [a.name for a in state2.layers] == ["layer1"]
 
 
@@ -153,6 +157,18 @@ def test_state_round_trips_through_json():
     state, _ = run([v(**{**BOTH, "rsi": 35.0})] * 6 + [v(**CLEAR)])
     again = LayerState.from_json(state.to_json())
     assert again == state
+
+
+def test_quiet_decisions_explain_why_nothing_happened():
+    state, log = run([v(), v(**BOTH), v(**BOTH)])
+    (quiet,) = log[0][1]
+    assert quiet.action == "not_added" and quiet.layer == "layer1"
+    assert "macd_divergence_days = 0 >= macd_div_min_days = 1 ✘" in quiet.reasons
+    keep = [x for x in log[2][1] if x.action == "keep"]
+    assert keep and keep[0].layer == "layer1" and keep[0].reasons[0] == (
+        "exit condition does not hold"
+    )
+    assert [a.name for a in state.layers] == ["layer1"]
 
 
 @pytest.mark.parametrize("n", [0, 3])

@@ -213,7 +213,7 @@ def summary_alert(ctx: Context, ev: Evaluation, upcoming: Sequence[tuple[str, dt
     doc.line(f"{num(v.get('close'))}  RSI {num(v.get('rsi'), 1)}", bold="SPX ")
     doc.line(f"{num(v.get('macd'))} / signal {num(v.get('macd_signal'))} / hist "
              f"{num(v.get('macd_hist'))}", bold="MACD ")
-    doc.line(f"weekly hist {num(v.get('weekly_macd_hist'))}", bold="MACD ")
+    doc.line(f"hist {num(v.get('weekly_macd_hist'))}", bold="Weekly MACD ")
     doc.line(f"MACD {num(v.get('macd_divergence_days'))} d, A/D "
              f"{num(v.get('ad_divergence_days'))} d", bold="Divergence ")
     doc.line(f"{num(v.get('vix'))}  VIX3M {num(v.get('vix3m'))}  ratio "

@@ -1,0 +1,271 @@
+"""The service: fire times, catch-up, polling to the deadline, reload, health, lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import exchange_calendars as xcals
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from bot.alerts import Alert, Topic
+from bot.fetch import Extras
+from bot.health import HealthServer
+from bot.lock import AlreadyRunning, DataDirLock
+from bot.pipeline import get_run
+from bot.reload import RulesWatcher
+from bot.rules import default_rules_path, load_rules
+from bot.scheduler import due_sessions, next_fire
+from bot.service import Service, ServiceConfig
+from bot.sessions import ET
+from bot.snapshot import STORE_NAME
+from bot.store import open_store
+
+D = dt.date
+DELAY = dt.timedelta(minutes=20)
+LAST = D(2026, 2, 27)
+
+
+class Clock:
+    """A controllable clock; ``sleep`` advances it instead of waiting."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += dt.timedelta(seconds=seconds)
+
+
+class Sink:
+    """Collects published alerts; keyed, as the outbox is."""
+
+    def __init__(self) -> None:
+        self.alerts: dict[str, Alert] = {}
+        self.published: list[Alert] = []
+
+    async def publish(self, alerts: Sequence[Alert]) -> None:
+        for a in alerts:
+            self.published.append(a)
+            self.alerts.setdefault(a.key, a)
+
+    def pending(self) -> int:
+        return 0
+
+
+async def no_fetch(session: dt.date) -> tuple[list[str], Extras]:
+    return [], Extras()
+
+
+def make(store, calendar, clock, sink, *, rules_path: Path | None = None, source="snapshot",
+         fetch=no_fetch, catchup=5):
+    path = rules_path or default_rules_path()
+    cfg = ServiceConfig(
+        run_delay=DELAY, deadline=dt.timedelta(hours=4), poll_interval=dt.timedelta(minutes=15),
+        catchup_sessions=catchup, capital=2_000_000, source=source, rules_poll_seconds=30,
+    )
+    return Service(cfg, store=store, calendar=calendar,
+                   watcher=RulesWatcher(path, load_rules(path)), fetch=fetch, sink=sink,
+                   clock=clock, sleep=clock.sleep)
+
+
+@pytest.fixture
+def store(snapshot_dir):
+    st = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
+    yield st
+    st.close()
+
+
+# ------------------------------------------------------------------ fire times
+
+
+def test_fire_times_2025_2027_follow_the_exchange_calendar(calendar):
+    """Independent check: exchange_calendars' own closes, in UTC, plus the delay."""
+    xnys = xcals.get_calendar("XNYS", start="2024-12-01", end="2028-01-31")
+    expected = [
+        (ts.date(), xnys.session_close(ts).to_pydatetime() + DELAY)
+        for ts in xnys.sessions_in_range("2025-01-01", "2027-12-31")
+    ]
+    got = []
+    now = dt.datetime(2024, 12, 31, 23, 0, tzinfo=ET)
+    while True:
+        session, when = next_fire(calendar, now, DELAY)
+        if session > D(2027, 12, 31):
+            break
+        got.append((session, when))
+        now = when  # strictly after: the next one
+    assert [s for s, _ in got] == [s for s, _ in expected]  # no holiday run, none missed
+    assert all(a[1] == b[1] for a, b in zip(got, expected, strict=True))
+    local = {s: w.astimezone(ET) for s, w in got}
+    assert local[D(2025, 3, 7)].time() == dt.time(16, 20)  # before the March DST change
+    assert local[D(2025, 3, 10)].time() == dt.time(16, 20)  # after it
+    assert local[D(2025, 3, 10)].utcoffset() == dt.timedelta(hours=-4)
+    assert local[D(2025, 11, 3)].utcoffset() == dt.timedelta(hours=-5)  # after November
+    assert local[D(2025, 11, 28)].time() == dt.time(13, 20)  # day after Thanksgiving
+    assert local[D(2026, 12, 24)].time() == dt.time(13, 20)
+    assert D(2026, 11, 26) not in local and D(2027, 3, 26) not in local  # holidays
+    assert len(got) > 740
+
+
+def test_next_fire_before_and_after_the_fire_time(calendar):
+    session, when = next_fire(calendar, dt.datetime(2026, 11, 25, 16, 19, tzinfo=ET), DELAY)
+    assert (session, when) == (D(2026, 11, 25), dt.datetime(2026, 11, 25, 16, 20, tzinfo=ET))
+    session, _ = next_fire(calendar, dt.datetime(2026, 11, 25, 16, 20, tzinfo=ET), DELAY)
+    assert session == D(2026, 11, 27)
+    assert due_sessions(calendar, dt.datetime(2026, 11, 30, 9, 0, tzinfo=ET), DELAY, 3) == [
+        D(2026, 11, 24), D(2026, 11, 25), D(2026, 11, 27)
+    ]
+
+
+# ---------------------------------------------------------------- catch-up
+
+
+async def test_catch_up_after_a_three_session_outage(store, calendar):
+    sink = Sink()
+    # The bot ran on 2026-02-23, then was down for three sessions.
+    clock = Clock(dt.datetime(2026, 2, 23, 17, 0, tzinfo=ET))
+    svc = make(store, calendar, clock, sink)
+    assert await svc.run_session(D(2026, 2, 23)) == "evaluated"
+    first = {a.key for a in sink.published}
+    clock.now = dt.datetime(2026, 2, 27, 21, 0, tzinfo=ET)  # after the 27th's deadline
+    done = await svc.catch_up()
+    assert done == [(D(2026, 2, 24), "evaluated"), (D(2026, 2, 25), "evaluated"),
+                    (D(2026, 2, 26), "evaluated"), (D(2026, 2, 27), "evaluated")]
+    late = [a for a in sink.published if a.key not in first]
+    assert late and all(a.late for a in late)
+    assert {a.session for a in late} == {D(2026, 2, 24), D(2026, 2, 25), D(2026, 2, 26), LAST}
+    assert all("Late: evaluated in a catch-up" in a.text for a in late)
+    run = get_run(store, D(2026, 2, 25))
+    assert run is not None and run.late
+    # Nothing is evaluated twice.
+    assert await svc.catch_up() == []
+
+
+async def test_catch_up_is_bounded_and_a_new_install_starts_small(store, calendar):
+    sink = Sink()
+    clock = Clock(dt.datetime(2026, 2, 27, 21, 0, tzinfo=ET))
+    svc = make(store, calendar, clock, sink, catchup=2)
+    assert await svc.catch_up() == [(LAST, "evaluated")]  # no earlier run: latest only
+
+
+async def test_a_run_inside_the_deadline_is_not_late(store, calendar):
+    sink = Sink()
+    clock = Clock(dt.datetime(2026, 2, 27, 16, 30, tzinfo=ET))
+    svc = make(store, calendar, clock, sink)
+    await svc.catch_up()
+    assert sink.published and not any(a.late for a in sink.published)
+
+
+# ------------------------------------------------------- polling and deadline
+
+
+async def test_polls_until_complete_then_signals(store, calendar):
+    with store.engine.begin() as conn:
+        rows = conn.execute(sa.text(
+            "select * from breadth where session = '2026-02-27'")).mappings().all()
+        conn.execute(sa.text("delete from breadth where session = '2026-02-27'"))
+    calls: list[dt.datetime] = []
+    clock = Clock(dt.datetime(2026, 2, 27, 16, 20, tzinfo=ET))
+
+    async def fetch(session):
+        calls.append(clock.now)
+        if len(calls) == 3:  # the breadth arrives on the third poll
+            with store.engine.begin() as conn:
+                conn.execute(sa.text(
+                    "insert into breadth values (:session, :advancers, :decliners, :unchanged,"
+                    " :adv_volume, :dec_volume, :source, :fetched_at)"), dict(rows[0]))
+        return [], Extras()
+
+    sink = Sink()
+    svc = make(store, calendar, clock, sink, source="live", fetch=fetch)
+    assert await svc.run_session(LAST) == "evaluated"
+    assert len(calls) == 3 and clock.slept == [900.0, 900.0]
+    assert not any(a.topic is Topic.OPS for a in sink.published)
+
+
+async def test_deadline_without_data_sends_ops_and_no_signal(store, calendar):
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("delete from bars where session = '2026-02-27' and symbol='VIX'"))
+    clock = Clock(dt.datetime(2026, 2, 27, 16, 20, tzinfo=ET))
+    sink = Sink()
+    svc = make(store, calendar, clock, sink, source="live")
+    assert await svc.run_session(LAST) == "incomplete"
+    assert clock.now >= dt.datetime(2026, 2, 27, 20, 20, tzinfo=ET)  # waited to the deadline
+    assert [a.topic for a in sink.published] == [Topic.OPS]
+    assert "VIX: stale: newest row 2026-02-26" in sink.published[0].text
+    assert get_run(store, LAST) is None
+    h = svc.health()
+    assert not h.ok and "2026-02-27" in h.body["missed_sessions"]
+
+
+# -------------------------------------------------------------- hot reload
+
+
+async def test_rules_reload_broken_edit_then_fixed(tmp_path, store, calendar):
+    path = tmp_path / "alvh.yaml"
+    good = default_rules_path().read_text()
+    path.write_text(good)
+    sink = Sink()
+    svc = make(store, calendar, Clock(dt.datetime(2026, 2, 27, 17, tzinfo=ET)), sink,
+               rules_path=path)
+    before = svc.watcher.rules.sha256
+    assert await svc.check_rules() is None  # unchanged
+    path.write_text(good.replace("ad_min_days: 10", "ad_min_days: ten"))
+    res = await svc.check_rules()
+    assert res is not None and not res.ok
+    assert svc.watcher.rules.sha256 == before  # last good rules kept
+    refused = sink.published[-1]
+    assert refused.topic is Topic.OPS and refused.kind == "rules_refused"
+    assert "alvh.yaml:" in refused.text and "thresholds.ad_min_days" in refused.text
+    assert await svc.check_rules() is None  # reported once
+    path.write_text(good.replace("ad_min_days: 10", "ad_min_days: 15"))
+    res = await svc.check_rules()
+    assert res is not None and res.ok
+    assert ("thresholds.ad_min_days", 10, 15) in res.changes
+    assert svc.watcher.rules.sha256 != before
+    assert sink.published[-1].kind == "rules_reloaded"
+    assert "thresholds.ad_min_days: 10 -> 15" in sink.published[-1].text
+
+
+# ------------------------------------------------------------ health, lock
+
+
+async def test_healthz_and_metrics_over_http(store, calendar):
+    sink = Sink()
+    clock = Clock(dt.datetime(2026, 2, 27, 21, 0, tzinfo=ET))
+    svc = make(store, calendar, clock, sink)
+    await svc.catch_up()
+    svc.schedule_next()
+    server = HealthServer("127.0.0.1", 0, svc.health, svc.metrics.render)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as c:
+            r = await c.get("/healthz")
+            m = await c.get("/metrics")
+            nf = await c.get("/nope")
+    finally:
+        await server.stop()
+    assert r.status_code == 200
+    body = r.json()
+    assert body["last_evaluated_session"] == "2026-02-27" and body["status"] == "ok"
+    assert body["next_run"]["session"] == "2026-03-02"
+    assert body["pending_deliveries"] == 0
+    assert m.status_code == 200
+    assert 'alvh_runs_total{outcome="late"} 1.0' in m.text
+    assert 'alvh_alerts_total{topic="summary"}' in m.text
+    assert nf.status_code == 404
+
+
+def test_one_run_per_data_directory(tmp_path):
+    with DataDirLock(tmp_path):
+        with pytest.raises(AlreadyRunning, match="one alvh run per data directory"):
+            DataDirLock(tmp_path).acquire()
+    DataDirLock(tmp_path).acquire()  # released: free again
+

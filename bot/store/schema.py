@@ -89,9 +89,17 @@ def _m2_runs(conn: sa.Connection) -> None:
     runs.create(conn)
 
 
+def _m3_outbox(conn: sa.Connection) -> None:
+    # Imported here: the outbox tables live with the outbox and import this module.
+    from bot.outbox.tables import create_outbox_tables
+
+    create_outbox_tables(conn)
+
+
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
 
 MIGRATIONS: list[Migration] = [
     (1, "market data: bars, breadth, events", _m1_market_data),
     (2, "evaluation runs and layer state", _m2_runs),
+    (3, "outbox, deliveries, subscribers", _m3_outbox),
 ]

@@ -1,0 +1,49 @@
+"""The console channel: what a fresh clone with no tokens delivers to."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from _delivery import make_alert, store_at
+
+from bot.alerts import Topic
+from bot.channels import DeliveryUnavailable
+from bot.channels.console import ConsoleChannel
+from bot.dispatch import DeliveryWorker
+from bot.outbox import Outbox
+
+
+async def test_console_writes_plain_text() -> None:
+    out = io.StringIO()
+    await ConsoleChannel(out).send("console", make_alert(chart=b"12345", late=True))
+    text = out.getvalue()
+    assert text.startswith("=== [hedge] Layer 1 added — session 2026-03-02 ===\n")
+    assert "⏱ delivered late — for the session of 2026-03-02" in text
+    assert "Layer 1 added: buy 2 VX futures (plain)" in text
+    assert "<b>" not in text
+    assert "[chart: PNG, 5 bytes]" in text
+
+
+async def test_a_closed_stream_is_a_temporary_failure() -> None:
+    out = io.StringIO()
+    out.close()
+    with pytest.raises(DeliveryUnavailable):
+        await ConsoleChannel(out).send("console", make_alert())
+
+
+async def test_with_no_tokens_every_alert_goes_to_the_console_once(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "a.sqlite")
+    out = io.StringIO()
+    outbox = Outbox(store.engine, admin_chat_ids=[900], channels=("console",))
+    alerts = [make_alert(), make_alert(Topic.OPS, "data_incomplete", "", title="Data late")]
+    outbox.enqueue(alerts)
+    outbox.enqueue(alerts)  # a re-run of the same session
+    async with asyncio.timeout(10):
+        await DeliveryWorker(outbox, [ConsoleChannel(out)], poll_interval=0.05).drain()
+    store.close()
+    text = out.getvalue()
+    assert text.count("=== [hedge] Layer 1 added") == 1
+    assert text.count("=== [ops] Data late") == 1

@@ -1,0 +1,297 @@
+"""The delivery worker with the real Telegram channel against the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from _delivery import TOKEN, FastTelegram, fast_worker, make_alert, store_at, telegram_setup
+from fake_telegram import FakeTelegram
+
+from bot.alerts import Topic
+from bot.channels.base import RedactingFilter
+from bot.channels.telegram import TelegramChannel
+from bot.outbox import Outbox, Subscribers
+
+ADMIN = 900
+SECRET = TOKEN.split(":")[1]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as server:
+        yield server
+
+
+def _subscribe(subs: Subscribers, chats: range | list[int], *topics: Topic) -> None:
+    for chat in chats:
+        subs.subscribe("telegram", str(chat), topics or (Topic.HEDGE,))
+
+
+def _statuses(outbox: Outbox) -> dict[str, str]:
+    return {d.recipient: d.status for d in outbox.queue.rows()}
+
+
+async def test_every_subscriber_gets_the_alert_once(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with telegram_setup(fake, tmp_path / "a.sqlite") as (_store, outbox, subs, channel):
+        _subscribe(subs, range(1, 21))
+        outbox.enqueue([make_alert()])
+        worker = fast_worker(outbox, [channel])
+        async with asyncio.timeout(10):
+            await worker.drain()
+    for chat in range(1, 21):
+        (sent,) = fake.sent_to(chat)
+        assert sent.raw.startswith("<b>Layer 1 added</b>")  # no late banner
+    assert set(_statuses(outbox).values()) == {"sent"}
+    assert worker.stats.sent == 20 and worker.stats.late == 0
+
+
+async def test_flood_control_retry_after_is_honoured(fake: FakeTelegram, tmp_path: Path) -> None:
+    fake.flood(retry_after=1, chat_id=7)
+    async with telegram_setup(fake, tmp_path / "a.sqlite") as (_store, outbox, subs, channel):
+        _subscribe(subs, [7])
+        outbox.enqueue([make_alert()])
+        worker = fast_worker(outbox, [channel])
+        async with asyncio.timeout(10):
+            await worker.drain()
+    refused, accepted = fake.calls_to("sendMessage", 7)
+    assert refused.status == 429 and accepted.status == 200
+    assert accepted.at - refused.at >= 0.95  # the 1 s Telegram asked for (clock granularity)
+    (delivery,) = outbox.queue.rows()
+    assert (delivery.status, delivery.attempts, delivery.failures) == ("sent", 2, 0)
+    assert worker.stats.rate_limited == 1
+
+
+async def test_a_blocked_user_is_deactivated_and_never_retried(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    fake.block(8)
+    async with telegram_setup(fake, tmp_path / "a.sqlite") as (_store, outbox, subs, channel):
+        _subscribe(subs, [8, 9], Topic.HEDGE, Topic.CONDOR)
+        outbox.enqueue([make_alert(), make_alert(Topic.CONDOR, "condor_go", "")])
+        worker = fast_worker(outbox, [channel], max_attempts=5)
+        async with asyncio.timeout(10):
+            await worker.drain()
+        # A later alert creates nothing for the deactivated user.
+        outbox.enqueue([make_alert(layer="L2")])
+        async with asyncio.timeout(10):
+            await worker.drain()
+        blocked = subs.get("telegram", "8")
+    assert len(fake.calls_to("sendMessage", 8)) == 1
+    assert len(fake.sent_to(9)) == 3
+    assert blocked is not None and not blocked.active
+    assert "blocked" in (blocked.deactivated_reason or "")
+    mine = [d.status for d in outbox.queue.rows() if d.recipient == "8"]
+    assert mine == ["failed", "skipped"]
+    assert worker.stats.deactivated == 1
+
+
+async def test_server_errors_and_timeouts_are_retried(fake: FakeTelegram, tmp_path: Path) -> None:
+    fake.server_error(chat_id=10, times=2)
+    fake.time_out(2.0, chat_id=11)
+    async with telegram_setup(fake, tmp_path / "a.sqlite") as (_store, outbox, subs, channel):
+        _subscribe(subs, [10, 11])
+        outbox.enqueue([make_alert()])
+        worker = fast_worker(outbox, [channel], max_attempts=3)
+        async with asyncio.timeout(10):
+            await worker.drain()
+    assert [c.status for c in fake.calls_to("sendMessage", 10)] == [500, 500, 200]
+    assert len(fake.calls_to("sendMessage", 11)) == 2
+    assert len(fake.sent_to(10)) == len(fake.sent_to(11)) == 1
+    rows = {d.recipient: d for d in outbox.queue.rows()}
+    assert (rows["10"].status, rows["10"].failures) == ("sent", 2)
+    assert (rows["11"].status, rows["11"].failures) == ("sent", 1)
+    assert "TimedOut" in (rows["11"].last_error or "")
+
+
+async def test_giving_up_tells_the_admins_once(
+    fake: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("", "httpx", "telegram"):  # other tests may have quietened these
+        caplog.set_level(logging.DEBUG, logger=name)
+    # As the entry point must: PTB logs its API URL (token included) at DEBUG.
+    caplog.handler.addFilter(RedactingFilter([TOKEN]))
+    fake.server_error(chat_id=12, times=None)
+    fake.server_error(chat_id=13, times=None)
+    async with telegram_setup(fake, tmp_path / "a.sqlite", admins=(ADMIN,)) as (
+        _store,
+        outbox,
+        subs,
+        channel,
+    ):
+        _subscribe(subs, [12, 13])
+        alert = make_alert()
+        outbox.enqueue([alert])
+        worker = fast_worker(outbox, [channel], max_attempts=3)
+        async with asyncio.timeout(10):
+            await worker.drain()
+    assert len(fake.calls_to("sendMessage", 12)) == 3
+    rows = {d.recipient: d for d in outbox.queue.rows()}
+    assert rows["12"].status == rows["13"].status == "failed"
+    assert rows["12"].failures == 3
+    (ops,) = fake.sent_to(ADMIN)  # one report for the alert, not one per recipient
+    assert "Delivery failed" in ops.text
+    assert "Internal Server Error" in ops.text
+    assert alert.key in ops.text
+    # The bot token is never in the database, the ops message or the logs.
+    assert all(SECRET not in (d.last_error or "") for d in rows.values())
+    assert SECRET not in ops.raw
+    assert any("Set Bot API URL" in r.getMessage() for r in caplog.records)
+    assert any(r.name == "httpx" for r in caplog.records)
+    assert SECRET not in caplog.text
+
+
+async def test_failures_of_ops_alerts_do_not_loop(fake: FakeTelegram, tmp_path: Path) -> None:
+    fake.server_error(times=None)
+    async with telegram_setup(fake, tmp_path / "a.sqlite", admins=(ADMIN,)) as (
+        _store,
+        outbox,
+        subs,
+        channel,
+    ):
+        _subscribe(subs, [14])
+        outbox.enqueue([make_alert()])
+        worker = fast_worker(outbox, [channel], max_attempts=2)
+        async with asyncio.timeout(10):
+            await worker.drain()
+        keys = {d.alert_key for d in outbox.queue.rows()}
+    assert len(keys) == 2  # the alert and one ops alert about it, nothing more
+    assert set(_statuses(outbox).values()) == {"failed"}
+
+
+async def test_refused_html_reaches_the_user_as_plain_text_and_the_admins_hear_of_it(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    async with telegram_setup(fake, tmp_path / "a.sqlite", admins=(ADMIN,)) as (
+        _store,
+        outbox,
+        subs,
+        channel,
+    ):
+        _subscribe(subs, [15, 16])
+        outbox.enqueue([make_alert(html="<b>unclosed", text="Layer 1 added (plain)")])
+        worker = fast_worker(outbox, [channel])
+        async with asyncio.timeout(10):
+            await worker.drain()
+    assert [s.text for s in fake.sent_to(15)] == ["Layer 1 added (plain)"]
+    assert [s.text for s in fake.sent_to(16)] == ["Layer 1 added (plain)"]
+    (ops,) = fake.sent_to(ADMIN)
+    assert "Channel problem" in ops.text
+    assert "can't parse entities" in ops.text.lower()
+
+
+async def test_a_restart_resumes_pending_and_in_flight_deliveries(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.sqlite"
+    first = store_at(path)
+    _subscribe(Subscribers(first.engine), [21, 22, 23])
+    outbox = Outbox(first.engine, channels=("telegram",))
+    outbox.enqueue([make_alert()])
+    in_flight = outbox.queue.rows()[0]
+    outbox.queue.mark_sending(in_flight.id)  # the process died during this send
+    first.close()
+
+    async with telegram_setup(fake, path) as (_store, again, _subs, channel):
+        worker = fast_worker(again, [channel])
+        async with asyncio.timeout(10):
+            await worker.drain()
+        rows = again.queue.rows()
+    assert worker.stats.resumed == 3
+    for chat in (21, 22, 23):
+        (sent,) = fake.sent_to(chat)
+        assert sent.text.startswith("⏱ delivered late")
+    assert all(d.status == "sent" and d.late_delivery for d in rows)
+    assert {d.id: d.attempts for d in rows}[in_flight.id] == 2
+
+
+async def test_late_after_marks_slow_deliveries(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with telegram_setup(fake, tmp_path / "a.sqlite") as (_store, outbox, subs, channel):
+        _subscribe(subs, [24])
+        outbox.enqueue([make_alert()])
+        worker = fast_worker(outbox, [channel], late_after=dt.timedelta(0))
+        async with asyncio.timeout(10):
+            await worker.drain()
+    (sent,) = fake.sent_to(24)
+    assert sent.text.startswith("⏱ delivered late — for the session of 2026-03-02")
+    assert outbox.queue.rows()[0].late_delivery
+
+
+async def test_one_recipients_alerts_arrive_in_order(fake: FakeTelegram, tmp_path: Path) -> None:
+    fake.server_error(chat_id=25, times=1)
+    alerts = [make_alert(layer=f"L{i}", title=f"Layer {i} added") for i in (1, 2, 3)]
+    async with telegram_setup(fake, tmp_path / "a.sqlite") as (_store, outbox, subs, channel):
+        _subscribe(subs, [25])
+        outbox.enqueue(alerts)
+        worker = fast_worker(outbox, [channel])
+        async with asyncio.timeout(10):
+            await worker.drain()
+    assert [s.text.split(":")[0] for s in fake.sent_to(25)] == [a.title for a in alerts]
+
+
+async def test_stop_finishes_in_flight_sends_and_parks_the_rest(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    fake.time_out(0.4, times=2, deliver=True)  # the first two sends are slow but succeed
+    path = tmp_path / "a.sqlite"
+    async with telegram_setup(fake, path) as (_store, outbox, subs, channel):
+        _subscribe(subs, range(31, 37))
+        outbox.enqueue([make_alert()])
+        worker = fast_worker(outbox, [channel], concurrency=2)
+        task = asyncio.create_task(worker.run())
+        async with asyncio.timeout(5):
+            await fake.wait_until(lambda: worker.in_flight >= 2)
+            await worker.stop()
+            await task
+        statuses = sorted(_statuses(outbox).values())
+    assert statuses == ["pending"] * 4 + ["sent"] * 2
+    assert len(fake.sent) == 2
+
+    async with telegram_setup(fake, path) as (_store, outbox, _subs, channel):
+        async with asyncio.timeout(10):
+            await fast_worker(outbox, [channel]).drain()
+    assert sorted(s.chat_id for s in fake.sent) == list(range(31, 37))  # no repeats
+
+
+class SlowTelegram(TelegramChannel):
+    """Telegram's limit mechanism with small numbers, to measure it quickly."""
+
+    MESSAGES_PER_SECOND: ClassVar[float] = 20.0
+    CHAT_MESSAGES_PER_SECOND: ClassVar[float] = 4.0
+
+
+async def test_rate_limits_are_kept(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with telegram_setup(fake, tmp_path / "a.sqlite", channel_class=SlowTelegram) as (
+        _store,
+        outbox,
+        subs,
+        channel,
+    ):
+        _subscribe(subs, range(41, 61))  # 20 chats
+        outbox.enqueue([make_alert()])
+        _subscribe(subs, [41], Topic.CONDOR, Topic.WARNING)
+        outbox.enqueue([make_alert(Topic.CONDOR, "c", ""), make_alert(Topic.WARNING, "w", "")])
+        worker = fast_worker(outbox, [channel], concurrency=8)
+        async with asyncio.timeout(10):
+            await worker.drain()
+    arrivals = sorted(c.at for c in fake.calls_to("sendMessage"))
+    assert len(arrivals) == 22
+    # 22 messages at 20/s overall: at least 21/20 s from first to last.
+    assert arrivals[-1] - arrivals[0] >= 21 / 20 * 0.9
+    mine = [c.at for c in fake.calls_to("sendMessage", 41)]
+    assert all(b - a >= 0.25 * 0.9 for a, b in itertools.pairwise(mine))
+
+
+async def test_telegram_limits_are_class_attributes() -> None:
+    assert TelegramChannel.MESSAGES_PER_SECOND == 30
+    assert TelegramChannel.CHAT_MESSAGES_PER_SECOND == 1
+    assert TelegramChannel.GROUP_MESSAGES_PER_MINUTE == 20
+    assert TelegramChannel.MAX_MESSAGE_LENGTH == 4096
+    assert TelegramChannel.MAX_CAPTION_LENGTH == 1024
+    assert FastTelegram.MESSAGES_PER_SECOND > TelegramChannel.MESSAGES_PER_SECOND

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import __version__
+from bot.backtest.cli_args import add_backtest_parser, add_rules_diff_parser
 from bot.errors import AlvhError, ConfigError
 
 EXIT_ERROR = 1
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="alvh", description="ALVH signal bot: SPX iron-condor and layered VIX-hedge alerts"
     )
     p.add_argument("--version", action="version", version=f"alvh {__version__}")
+    p.add_argument("--secrets-dir", type=Path, metavar="DIR",
+                   help="directory of secret files (default: /run/secrets when it exists)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = sub.add_parser("data", help="import and inspect market history")
@@ -52,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
     rchk = rsub.add_parser("check", help="validate a rules file and summarise it")
     rchk.add_argument("file", nargs="?", type=Path, help="default: the configured rules file")
+    add_rules_diff_parser(rsub, _date)
 
     once = sub.add_parser("run-once", help="evaluate one session exactly as the scheduler does")
     once.add_argument("--date", type=_date, help="session (default: the last closed session; "
@@ -68,6 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
     ind.add_argument("--csv", action="store_true", help="CSV instead of a table")
     ind.add_argument("--source", choices=["store", "snapshot"], default="store",
                      help="the data directory's store (default) or the shipped snapshot")
+    add_backtest_parser(sub, _date)
+
+    run = sub.add_parser("run", help="the bot: scheduler, Telegram, delivery, health")
+    run.add_argument("--source", choices=["live", "snapshot"], help="default: ALVH_SOURCE")
+
+    subs = sub.add_parser("subscribers", help="manage email subscribers")
+    ssub = subs.add_subparsers(dest="subscribers_command", required=True, metavar="SUBCOMMAND")
+    sadd = ssub.add_parser("add", help="subscribe an address to topics (default: summary)")
+    sadd.add_argument("address")
+    sadd.add_argument("topics", nargs="*", metavar="TOPIC")
+    srm = ssub.add_parser("remove", help="unsubscribe an address from topics, or entirely")
+    srm.add_argument("address")
+    srm.add_argument("topics", nargs="*", metavar="TOPIC")
+    slist = ssub.add_parser("list", help="every subscriber with topics and status")
+    slist.add_argument("--channel", choices=["email", "telegram"])
     return p
 
 
@@ -78,11 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.settings import load_settings
 
     try:
-        settings = load_settings()
+        settings = load_settings(secrets_dir=args.secrets_dir)
     except ConfigError as exc:
         print(f"alvh: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, settings.secret_values())
     try:
         from bot import commands
 

@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from bot.alerts import Alert
 from bot.errors import ConfigError
+from bot.evaluate import Evaluation
 from bot.fetch import Extras
 from bot.rules import Rules
 from bot.sessions import ET, SessionCalendar, get_calendar
@@ -31,9 +33,21 @@ def dispatch(args: argparse.Namespace, settings: Settings, out: TextIO | None = 
         if args.data_command == "check":
             return data_check(args, settings, out)
     if args.command == "rules":
+        if args.rules_command == "diff":
+            from bot.backtest.command import rules_diff
+
+            return rules_diff(args, settings, out)
         return rules_check(args, settings, out)
+    if args.command == "backtest":
+        from bot.backtest.command import backtest
+
+        return backtest(args, settings, out)
     if args.command == "run-once":
         return run_once(args, settings, out)
+    if args.command == "run":
+        return run(args, settings, out)
+    if args.command == "subscribers":
+        return subscribers(args, settings, out)
     if args.command == "indicators":
         return indicators(args, settings, out)
     raise ConfigError(f"unknown command {args.command!r}")
@@ -162,7 +176,7 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
     from bot.compose import Context, compose, data_alert
     from bot.evaluate import evaluation_json
-    from bot.pipeline import evaluate_day, get_run, record_run
+    from bot.pipeline import evaluate_day, get_run
 
     calendar = get_calendar()
     rules = load_rules_from(settings)
@@ -208,8 +222,11 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         ev = result.evaluation
         alerts = compose(ctx, ev, _upcoming(store, session))
         recorded = False
+        delivered = ""
         if not args.dry_run:
-            recorded = record_run(store, ev, late=False)
+            # With --json, stdout carries the JSON only; console alerts go to stderr.
+            console = sys.stderr if args.json else out
+            recorded, delivered = _deliver(settings, store, ev, alerts, console)
         if args.json:
             record = evaluation_json(ev)
             record["source"] = source
@@ -224,15 +241,44 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             record["recorded"] = recorded
             out.write(json.dumps(record, indent=2, default=str) + "\n")
             return 0
-        mode = "dry run: nothing recorded, nothing sent" if args.dry_run else "recorded"
-        out.write(f"# alvh run-once {session} (source {source}; {mode})\n")
-        if result.replayed_from is not None:
-            out.write(f"# layer state rebuilt by replaying from {result.replayed_from}\n")
-        for a in alerts:
-            out.write("\n" + a.text + "\n")
+        if args.dry_run:
+            out.write(f"# alvh run-once {session} (source {source}; dry run: nothing recorded, "
+                      "nothing sent)\n")
+            if result.replayed_from is not None:
+                out.write(f"# layer state rebuilt by replaying from {result.replayed_from}\n")
+            for a in alerts:
+                out.write("\n" + a.text + "\n")
+        else:
+            out.write(f"# alvh run-once {session} (source {source}): recorded; {delivered}\n")
         return 0
     finally:
         store.close()
+
+
+def _deliver(
+    settings: Settings, store: Store, ev: Evaluation, alerts: list[Alert], console: TextIO
+) -> tuple[bool, str]:
+    """Outbox first, then the run, then one delivery pass (what ``alvh run`` does)."""
+    import asyncio
+
+    from bot.pipeline import record_run
+    from bot.runtime import build_delivery
+
+    delivery = build_delivery(settings, store, console=console)
+    new = delivery.outbox.enqueue(alerts)
+    recorded = record_run(store, ev, late=False)
+
+    async def drain() -> None:
+        try:
+            async with asyncio.timeout(120):
+                await delivery.worker.drain()
+        except TimeoutError:
+            await delivery.worker.stop()
+
+    asyncio.run(drain())
+    left = delivery.outbox.queue.unfinished()
+    return recorded, (f"{len(new)} alert(s) stored, {delivery.worker.stats.sent} delivery(ies) "
+                      f"sent, {left} left for the next run")
 
 
 def indicators(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -262,3 +308,52 @@ def indicators(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
                                "display.max_rows", None):
             out.write(frame.to_string(float_format=lambda x: f"{x:.4f}") + "\n")
     return 0
+
+
+def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from bot.runtime import run_blocking
+
+    if args.source:
+        settings = settings.model_copy(update={"source": args.source})
+    calendar = get_calendar()
+    rules = load_rules_from(settings)
+    store = _open_for(settings.source, settings, calendar)
+    try:
+        return run_blocking(settings, store, calendar, rules, out)
+    finally:
+        store.close()
+
+
+def subscribers(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from bot.alerts import Topic
+    from bot.outbox import Subscribers
+    from bot.outbox.subscribers import parse_topics
+
+    store = _store(settings)
+    try:
+        subs = Subscribers(store.engine)
+        cmd = args.subscribers_command
+        if cmd == "list":
+            rows = subs.all(args.channel)
+            if not rows:
+                out.write("no subscribers\n")
+            for r in rows:
+                state = "active" if r.active else f"inactive ({r.deactivated_reason})"
+                shown = ",".join(sorted(t.value for t in r.topics)) or "-"
+                out.write(f"{r.channel:<8} {r.address:<32} {shown:<40} {state}\n")
+            return 0
+        topics = parse_topics(args.topics) if args.topics else frozenset({Topic.SUMMARY})
+        if cmd == "add":
+            r = subs.subscribe("email", args.address, topics)
+            out.write(f"{r.address}: " + ",".join(sorted(t.value for t in r.topics)) + "\n")
+            return 0
+        if not args.topics:
+            if not subs.remove("email", args.address):
+                raise ConfigError(f"{args.address}: not a subscriber")
+            out.write(f"{args.address}: removed\n")
+            return 0
+        r = subs.unsubscribe("email", args.address, topics)
+        out.write(f"{r.address}: " + (",".join(sorted(t.value for t in r.topics)) or "-") + "\n")
+        return 0
+    finally:
+        store.close()

@@ -69,6 +69,14 @@ class WorkerStats:
     resumed: int = 0
 
 
+Observer = Callable[[str, str, float | None], None]
+"""``(channel, outcome, seconds from alert to delivery or None)``: feeds the metrics."""
+
+
+def _ignore(channel: str, outcome: str, latency: float | None) -> None:
+    return None
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -82,6 +90,7 @@ class DeliveryWorker:
         poll_interval: float = 1.0,
         limiter: Limiter | None = None,
         ops: OpsReporter | None = None,
+        observer: Observer | None = None,
     ) -> None:
         if max_attempts < 1 or concurrency < 1:
             raise ValueError("max_attempts and concurrency must be at least 1")
@@ -95,6 +104,7 @@ class DeliveryWorker:
         self._poll = poll_interval
         self._limiter = limiter or Limiter()
         self._ops = ops if ops is not None else OpsReporter(outbox)
+        self._observe: Observer = observer or _ignore
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._sending: set[int] = set()
         self._alerts: OrderedDict[str, Alert] = OrderedDict()
@@ -220,6 +230,8 @@ class DeliveryWorker:
                 await _db(self._queue.mark_sent, delivery.id, late=late)
                 self.stats.sent += 1
                 self.stats.late += int(late)
+                latency = (self._queue.now() - delivery.alert_created_at).total_seconds()
+                self._observe(channel.name, "sent", latency)
         finally:
             self._sending.discard(delivery.id)
 
@@ -238,6 +250,7 @@ class DeliveryWorker:
         if isinstance(exc, RetryLater):
             self._limiter.pause(channel, exc.seconds)
             self.stats.rate_limited += 1
+            self._observe(channel.name, "rate_limited", None)
             log.warning("%s: flood control, retrying in %.1f s", where, exc.seconds)
             await _db(
                 self._queue.mark_retry,
@@ -249,6 +262,7 @@ class DeliveryWorker:
             return
         if isinstance(exc, RecipientGone):
             self.stats.deactivated += 1
+            self._observe(channel.name, "recipient_gone", None)
             log.info("%s: recipient gone, deactivated: %s", where, exc)
             await _db(self._queue.mark_recipient_gone, delivery.id, error=error)
             return
@@ -265,6 +279,7 @@ class DeliveryWorker:
             return
         delay = self._backoff.delay(failures)
         self.stats.retried += 1
+        self._observe(channel.name, "retried", None)
         log.warning("%s: %s; retry %d in %.1f s", where, exc, failures, delay)
         await _db(self._queue.mark_retry, delivery.id, delay=delay, error=error, count_failure=True)
 
@@ -272,6 +287,7 @@ class DeliveryWorker:
         self, channel: Channel, delivery: Delivery, alert: Alert, error: str, *, count_failure: bool
     ) -> None:
         self.stats.failed += 1
+        self._observe(channel.name, "failed", None)
         await _db(self._queue.mark_failed, delivery.id, error=error, count_failure=count_failure)
         if alert.topic is Topic.OPS:
             return  # an ops alert about an ops alert could loop

@@ -6,7 +6,10 @@ import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from typing import Literal
+
+from bot.channels.base import RedactingFilter
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,8 +27,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def setup_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text") -> None:
+def setup_logging(
+    level: str = "INFO", fmt: Literal["text", "json"] = "text", secrets: Iterable[str] = ()
+) -> None:
+    """Root logging. Every secret value is redacted on the handler, whatever logger
+    wrote the record (python-telegram-bot logs its API URL, token included)."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter(secrets))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,13 +65,17 @@ def history_start(calendar: SessionCalendar, first_used: dt.date, rules: Rules) 
 
 
 def indicator_frame(
-    store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date
+    store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date,
+    *, exclude_event_dates: Mapping[str, Collection[dt.date]] | None = None,
 ) -> pd.DataFrame:
     """The indicator frame for sessions ``start..end`` from what the store holds.
 
     ``start`` should already include the warm-up (see :func:`history_start`).
     Missing data stays NaN: the indicators never forward-fill, and freshness
     is judged separately, before anything is signalled.
+    ``exclude_event_dates`` ({kind: dates}) leaves those events out of the
+    event proximity: a backtest drops unscheduled FOMC moves, which nobody
+    knew of in advance, so they must not black out the sessions before them.
     """
     sessions = calendar.session_index(start, end)
     spx = store.bars(Symbol.SPX, start, end)
@@ -81,8 +85,10 @@ def indicator_frame(
     vix6m = store.bars(Symbol.VIX6M, start, end)
     events: dict[str, list[dt.date]] = {}
     first_known: dict[str, dt.date] = {}
+    excluded = exclude_event_dates or {}
     for kind in EventKind:
-        dates = [e.date for e in store.events([kind])]
+        skip = set(excluded.get(kind.value, ()))
+        dates = [e.date for e in store.events([kind]) if e.date not in skip]
         if dates:
             events[kind.value] = dates
             first_known[kind.value] = dates[0]

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{self.data_dir / 'alvh.sqlite'}"
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction filter."""
+        values = (self.telegram_token, self.smtp_password, self.fred_api_key,
+                  self.stooq_api_key, self.invite_code)
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
     def missing(self) -> list[str]:
         """What is not configured, in words, so a no-settings run can say it out loud."""
         out = []

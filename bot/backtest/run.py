@@ -1,0 +1,329 @@
+"""``alvh backtest``: every session of a date range through the live engine.
+
+The backtest is not a model of the bot, it *is* the bot: the same
+``indicator_frame`` (indicators, blackouts) and the same ``replay`` (rules,
+layer state machine, hedge sizing, condor construction) the daily job runs,
+with no delivery. The frame is computed once over the whole range (with the
+warm-up before it); that this sees nothing of the future is proven by a test
+that cuts the history at many dates and finds identical decisions.
+
+One deliberate difference from a naive replay: **unscheduled FOMC moves are
+left out of the event proximity**. The store holds them as ordinary FOMC
+events (the :class:`~bot.models.Event` model has no "scheduled" flag), and
+counting "sessions to the next FOMC" towards them would black out the
+sessions *before* an emergency cut nobody knew was coming. The shipped
+calendar marks them ``scheduled = no``; we read that flag here and pass the
+dates to ``indicator_frame(exclude_event_dates=...)``. Once such a move has
+happened it is in the past, where the forward-looking proximity never looks,
+so dropping it entirely is exactly "known only after it happened".
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TextIO
+
+import pandas as pd
+
+from bot.backtest.progress import Progress
+from bot.backtest.stats import layer_pnl, proxy_exit_price
+from bot.errors import ConfigError
+from bot.evaluate import Evaluation
+from bot.models import Symbol
+from bot.pipeline import WARMUP_SESSIONS, history_start, indicator_frame, replay
+from bot.rules import Rules
+from bot.sessions import SessionCalendar
+from bot.snapshot import SNAPSHOT_DIR
+from bot.store import Store
+
+FOMC_CALENDAR = SNAPSHOT_DIR / "calendar" / "fomc_decisions.csv"
+"""The shipped FOMC calendar: its ``scheduled`` column marks the emergency moves."""
+
+CHANGE_ACTIONS = ("add", "remove", "defer", "cancel_deferral", "blocked")
+"""Layer actions the table lists (``keep``/``not_added``/``hold_exit`` only explain)."""
+
+CHUNK_SESSIONS = 126
+"""On a terminal, replay in half-years so the progress bar moves (state carried across)."""
+
+
+def unscheduled_event_dates(path: Path = FOMC_CALENDAR) -> dict[str, tuple[dt.date, ...]]:
+    """``{kind: dates}`` of the events the shipped calendar marks ``scheduled = no``."""
+    out: dict[str, list[dt.date]] = {}
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        for row in csv.DictReader(fh):
+            if (row.get("scheduled") or "").strip().lower() == "no":
+                kind = (row.get("kind") or "").strip().upper()
+                out.setdefault(kind, []).append(dt.date.fromisoformat(row["date"].strip()))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class DataRange:
+    """The sessions actually replayed, and why they differ from what was asked."""
+
+    start: dt.date
+    end: dt.date
+    notes: tuple[str, ...] = ()
+
+
+def resolve_range(
+    store: Store, calendar: SessionCalendar, start: dt.date, end: dt.date
+) -> DataRange:
+    """Snap ``start..end`` to sessions with SPX data; a range with none is an error.
+
+    The replay needs an SPX close on every session (no close, no decision),
+    so the range is clipped to the stored SPX history and the output says so.
+    """
+    if end < start:
+        raise ConfigError(f"--to {end} is before --from {start}")
+    for name, day in (("--from", start), ("--to", end)):
+        if not calendar.first <= day <= calendar.last:
+            raise ConfigError(
+                f"{name} {day} is outside the NYSE calendar ({calendar.first}..{calendar.last})"
+            )
+    spx = store.sessions_present(Symbol.SPX)
+    if not spx:
+        raise ConfigError("the store has no SPX history: import some, or use --source snapshot")
+    notes: list[str] = []
+    lo = max(calendar.session_on_or_after(start), spx[0])
+    hi = min(calendar.session_on_or_before(end), spx[-1])
+    if hi < lo:
+        raise ConfigError(
+            f"no SPX data between {start} and {end} (the store has {spx[0]}..{spx[-1]})"
+        )
+    if lo != start:
+        why = "first session with SPX data" if lo == spx[0] and start < spx[0] else "first session"
+        notes.append(f"starts {lo} ({why} on or after {start})")
+    if hi != end:
+        why = "last session with SPX data" if hi == spx[-1] and end > spx[-1] else "last session"
+        notes.append(f"ends {hi} ({why} on or before {end})")
+    warm = calendar.offset(spx[0], WARMUP_SESSIONS) if len(spx) > WARMUP_SESSIONS else spx[-1]
+    if lo < warm:
+        notes.append(
+            f"SPX history starts {spx[0]}: the indicators are not warmed up before {warm} "
+            f"({WARMUP_SESSIONS} sessions, DESIGN §4); decisions before then rest on young "
+            "EMAs (MACD exists after 26 sessions, the divergences after 63)"
+        )
+    return DataRange(lo, hi, tuple(notes))
+
+
+@dataclass(frozen=True, slots=True)
+class LayerPeriod:
+    """One layer from the session it went on to the session it came off, with its proxy P&L."""
+
+    layer: str
+    index: int
+    added_on: dt.date
+    removed_on: dt.date | None
+    """None: still on at the end of the range."""
+    late_from: dt.date | None
+    symbol: str | None
+    expiry: dt.date | None
+    quantity: int
+    entry_price: float | None
+    multiplier: float | None
+    exit_on: dt.date | None
+    exit_price: float | None
+    status: Literal["closed", "expired", "open", "unpriced"]
+    basis: str
+    """How the exit was priced, in words."""
+    pnl: float | None
+
+
+@dataclass(slots=True)
+class _Open:
+    layer: str
+    index: int
+    added_on: dt.date
+    late_from: dt.date | None
+    symbol: str | None
+    expiry: dt.date | None
+    quantity: int
+    entry_price: float | None
+    multiplier: float | None
+
+
+def _num(values: Mapping[str, object], name: str) -> float | None:
+    v = values.get(name)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    f = float(v)
+    return None if math.isnan(f) else f
+
+
+def _close_period(
+    o: _Open, day: dt.date, removed: bool, frame: pd.DataFrame, calendar: SessionCalendar,
+) -> LayerPeriod:
+    """Price the exit of ``o`` on ``day`` with the proxy for its own contract."""
+    removed_on = day if removed else None
+    if o.entry_price is None or o.multiplier is None or o.expiry is None:
+        return LayerPeriod(o.layer, o.index, o.added_on, removed_on, o.late_from, o.symbol,
+                           o.expiry, o.quantity, o.entry_price, o.multiplier, None, None,
+                           "unpriced", "no hedge price on the day it was added", None)
+    last_trade = calendar.session_on_or_before(o.expiry)
+    if day >= last_trade:
+        exit_on = last_trade
+        v = _row(frame, exit_on)
+        price = _num(v, "vix")
+        status: Literal["closed", "expired", "open", "unpriced"] = "expired"
+        basis = (f"held past its expiry {o.expiry} (no roll modelled): closed at the VIX "
+                 "close of the expiry session, a stand-in for the final settlement")
+    else:
+        exit_on = day
+        v = _row(frame, day)
+        try:
+            price = proxy_exit_price(o.expiry, day, _num(v, "vix3m"), _num(v, "vix6m"))
+        except ValueError:
+            price = None
+        status = "closed" if removed else "open"
+        basis = (f"proxy on {day}: VIX3M/VIX6M interpolated to {(o.expiry - day).days} days"
+                 + ("" if removed else " (still on at the end: marked, not closed)"))
+    if price is None:
+        return LayerPeriod(o.layer, o.index, o.added_on, removed_on, o.late_from, o.symbol,
+                           o.expiry, o.quantity, o.entry_price, o.multiplier, exit_on, None,
+                           "unpriced", f"no VIX/VIX3M/VIX6M on {exit_on} to price the exit", None)
+    pnl = layer_pnl(o.entry_price, price, o.multiplier, o.quantity)
+    return LayerPeriod(o.layer, o.index, o.added_on, removed_on, o.late_from, o.symbol, o.expiry,
+                       o.quantity, o.entry_price, o.multiplier, exit_on, price, status, basis, pnl)
+
+
+def _row(frame: pd.DataFrame, day: dt.date) -> dict[str, object]:
+    ts = pd.Timestamp(day)
+    if ts not in frame.index:
+        return {}
+    return {str(k): v for k, v in frame.loc[ts].items()}
+
+
+def layer_periods(
+    evaluations: Sequence[Evaluation], frame: pd.DataFrame, calendar: SessionCalendar
+) -> list[LayerPeriod]:
+    """Every layer's period and its proxy P&L, from the decisions of a replay.
+
+    Entry: the layer's ``entry_price``, ``unit_cost`` and ``quantity`` as the
+    engine sized it on the add session (itself priced from the VIX3M/VIX6M
+    proxy: a backtest has no Cboe settlement files). Exit: the same proxy for
+    the *same* expiry on the removal session.
+    """
+    opened: dict[str, _Open] = {}
+    out: list[LayerPeriod] = []
+    for ev in evaluations:
+        for action in ev.actions:
+            d = action.decision
+            if d.action == "remove" and d.layer in opened:
+                out.append(_close_period(opened.pop(d.layer), ev.session, True, frame, calendar))
+            elif d.action == "add":
+                layer = next((a for a in ev.state_after.layers
+                              if a.name == d.layer and a.added_on == ev.session), None)
+                quote = action.quote
+                priced = layer is not None and layer.entry_price > 0 and quote is not None
+                opened[d.layer] = _Open(
+                    d.layer, d.layer_index, ev.session, d.late_from,
+                    quote.symbol if quote else None, quote.expiry if quote else None,
+                    layer.quantity if layer else 0,
+                    layer.entry_price if priced and layer else None,
+                    (layer.unit_cost / layer.entry_price) if priced and layer else None,
+                )
+    if evaluations:
+        last = evaluations[-1].session
+        for o in opened.values():
+            out.append(_close_period(o, last, False, frame, calendar))
+    out.sort(key=lambda p: (p.added_on, p.index))
+    return out
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """A replay and everything needed to grade and render it (see ``summary.summarize``)."""
+
+    rules: Rules
+    source: str
+    start: dt.date
+    end: dt.date
+    capital: float
+    frame: pd.DataFrame
+    """The indicator frame, warm-up included (``frame.loc[start:end]`` was replayed)."""
+    evaluations: list[Evaluation]
+    excluded_events: Mapping[str, tuple[dt.date, ...]]
+    notes: tuple[str, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def replayed(self) -> pd.DataFrame:
+        return self.frame.loc[pd.Timestamp(self.start) : pd.Timestamp(self.end)]
+
+
+def backtest_frame(
+    store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date,
+    *, excluded: Mapping[str, Sequence[dt.date]] | None = None,
+) -> pd.DataFrame:
+    """The frame a backtest of ``start..end`` replays: warm-up included, unscheduled events out."""
+    skip = unscheduled_event_dates() if excluded is None else excluded
+    return indicator_frame(store, calendar, rules, history_start(calendar, start, rules), end,
+                           exclude_event_dates=skip)
+
+
+def replay_with_progress(
+    frame: pd.DataFrame, rules: Rules, calendar: SessionCalendar, *, capital: float,
+    start: dt.date, end: dt.date, progress: TextIO | None = None, label: str = "replay",
+) -> list[Evaluation]:
+    """``pipeline.replay`` in chunks (state carried across) so a terminal can show progress.
+
+    Chunking changes nothing: ``replay`` is a fold over sessions, and each
+    chunk starts from the state the previous one ended with.
+    """
+    days = calendar.sessions_between(start, end)
+    bar = Progress(progress, len(days), label)
+    if not bar.enabled:  # nothing to draw: one call, no per-chunk overhead
+        return replay(frame, rules, calendar, capital=capital, start=start, end=end)
+    out: list[Evaluation] = []
+    state = None
+    try:
+        for i in range(0, len(days), CHUNK_SESSIONS):
+            chunk = days[i : i + CHUNK_SESSIONS]
+            evs = replay(frame, rules, calendar, capital=capital, start=chunk[0], end=chunk[-1],
+                         state=state)
+            if evs:
+                state = evs[-1].state_after
+            out.extend(evs)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    return out
+
+
+def run_backtest(
+    store: Store,
+    calendar: SessionCalendar,
+    rules: Rules,
+    start: dt.date,
+    end: dt.date,
+    *,
+    capital: float,
+    source: str = "store",
+    excluded: Mapping[str, Sequence[dt.date]] | None = None,
+    progress: TextIO | None = None,
+) -> BacktestResult:
+    """Replay ``start..end`` (snapped to sessions with SPX data) from an empty layer state.
+
+    ``excluded`` overrides the events left out of the proximity (default: the
+    unscheduled ones of the shipped calendar; ``{}`` keeps every event).
+    """
+    rng = resolve_range(store, calendar, start, end)
+    skip = unscheduled_event_dates() if excluded is None else excluded
+    t0 = time.perf_counter()
+    frame = backtest_frame(store, calendar, rules, rng.start, rng.end, excluded=skip)
+    t1 = time.perf_counter()
+    evs = replay_with_progress(frame, rules, calendar, capital=capital, start=rng.start,
+                               end=rng.end, progress=progress)
+    t2 = time.perf_counter()
+    return BacktestResult(
+        rules=rules, source=source, start=rng.start, end=rng.end, capital=capital, frame=frame,
+        evaluations=evs, excluded_events={k: tuple(v) for k, v in skip.items()},
+        notes=rng.notes, timings={"indicators": t1 - t0, "replay": t2 - t1},
+    )

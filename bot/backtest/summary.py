@@ -1,0 +1,290 @@
+"""Everything the backtest report shows, computed once from a replay.
+
+The printed table, the CSV/JSON files and the HTML page all render this one
+:class:`Summary`, so the counts a person reads on the terminal are the counts
+in the files (a test checks they match).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from bot.backtest.run import CHANGE_ACTIONS, BacktestResult, LayerPeriod, layer_periods
+from bot.backtest.stats import (
+    DEFAULT_DRAWDOWN_PCT,
+    DEFAULT_FALSE_ALARM_HORIZON,
+    DEFAULT_FALSE_ALARM_PCT,
+    DEFAULT_LEAD_SESSIONS,
+    HORIZONS,
+    EpisodeOutcome,
+    TriggerOutcome,
+    drawdown_episodes,
+    episodes_preceded,
+    trigger_outcomes,
+)
+from bot.evaluate import Evaluation, LayerAction
+from bot.models import is_synthetic
+from bot.sessions import SessionCalendar
+
+MISSING = ""
+"""The breadth-source label of a session with no breadth row."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatsParams:
+    """The thresholds the statistics use (all CLI arguments)."""
+
+    drawdown_pct: float = DEFAULT_DRAWDOWN_PCT
+    lead_sessions: int = DEFAULT_LEAD_SESSIONS
+    false_alarm_pct: float = DEFAULT_FALSE_ALARM_PCT
+    false_alarm_horizon: int = DEFAULT_FALSE_ALARM_HORIZON
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePeriod:
+    """A run of consecutive sessions whose breadth came from one source."""
+
+    source: str
+    first: dt.date
+    last: dt.date
+    sessions: int
+
+    @property
+    def kind(self) -> str:
+        if self.source == MISSING:
+            return "no breadth data"
+        return "SYNTHETIC (not NYSE figures)" if is_synthetic(self.source) else "NYSE"
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.source == MISSING else f"{self.source}: {self.kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class BlindWindow:
+    """Sessions after a change of breadth source on which no A/D divergence can hold.
+
+    The divergence window must lie inside one source run (the indicators
+    refuse a window that spans a change), so for ``window - 1`` sessions
+    after a change ``ad_divergence_days`` is 0 whatever the market does.
+    """
+
+    change_on: dt.date
+    before: str
+    after: str
+    first: dt.date
+    last: dt.date
+    sessions: int
+
+
+def source_periods(labels: pd.Series[str]) -> list[SourcePeriod]:
+    """Runs of the same ``breadth_source`` label, oldest first ("" = missing)."""
+    out: list[SourcePeriod] = []
+    days = [ts.date() for ts in pd.DatetimeIndex(labels.index)]
+    values = [str(v) for v in labels.tolist()]
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[i]:
+            j += 1
+        out.append(SourcePeriod(values[i], days[i], days[j], j - i + 1))
+        i = j + 1
+    return out
+
+
+def blind_windows(
+    labels: pd.Series[str], window: int, start: dt.date | None = None, end: dt.date | None = None
+) -> list[BlindWindow]:
+    """Where a change of breadth source (or a missing session) rules a divergence out.
+
+    ``labels`` should include the warm-up before ``start``: a change shortly
+    before the range still blinds its first sessions. Windows are clipped to
+    ``start..end``.
+    """
+    days = [ts.date() for ts in pd.DatetimeIndex(labels.index)]
+    values = [str(v) for v in labels.tolist()]
+    out: list[BlindWindow] = []
+    for c in range(1, len(values)):
+        if values[c] == values[c - 1]:
+            continue
+        last_i = min(len(values) - 1, c + window - 2)
+        first, last = days[c], days[last_i]
+        if (start is not None and last < start) or (end is not None and first > end):
+            continue
+        lo = max(first, start) if start else first
+        hi = min(last, end) if end else last
+        n = sum(1 for d in days[c : last_i + 1] if lo <= d <= hi)
+        out.append(BlindWindow(days[c], values[c - 1], values[c], lo, hi, n))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRow:
+    session: dt.date
+    action: str
+    layer: str
+    detail: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CondorYear:
+    year: int
+    go: int
+    skip: int
+
+
+def _usd(x: float) -> str:
+    return f"-${-x:,.0f}" if x < 0 else f"${x:,.0f}"
+
+
+def action_detail(action: LayerAction, notes: Sequence[str] = ()) -> str:
+    """One line for the table: the sizing of an addition, else the first reason."""
+    d = action.decision
+    if d.action != "add":
+        return d.reasons[0] if d.reasons else ""
+    parts: list[str] = []
+    if d.late_from is not None:
+        parts.append(f"deferred since {d.late_from}")
+    if action.quote is not None and action.size is not None:
+        q, s = action.quote, action.size
+        proxy = " (proxy)" if q.is_proxy else ""
+        parts.append(f"{s.quantity} × {q.symbol} @ {q.price:.2f}{proxy} = {_usd(s.cost)}")
+        if s.reason:
+            parts.append(s.reason)
+    parts += [n for n in notes if n.startswith(f"{d.layer}:")]
+    if d.reasons:
+        parts.append(d.reasons[0])
+    return "; ".join(parts)
+
+
+def skip_reasons(ev: Evaluation) -> list[str]:
+    """Why the condor was a skip, one short key per failed check (the tally's keys)."""
+    c = ev.condor
+    if c is None or c.go:
+        return []
+    keys = []
+    for check in c.verdict.checks:
+        if check.passed:
+            continue
+        key = ("not " if check.negated else "") + check.text
+        if check.no_data:
+            key += " (no data)"
+        elif check.left == "blackout" and ev.values.get("blackout_kind"):
+            key += f" ({ev.values['blackout_kind']})"
+        keys.append(key)
+    if not keys:
+        keys.append(c.note or "condition did not pass")
+    return keys
+
+
+@dataclass(frozen=True)
+class Summary:
+    start: dt.date
+    end: dt.date
+    sessions: int
+    params: StatsParams
+    layer_rows: list[LayerRow]
+    action_counts: Mapping[str, int]
+    condor_years: list[CondorYear]
+    skip_reasons: list[tuple[str, int]]
+    triggers: list[TriggerOutcome]
+    episodes: list[EpisodeOutcome]
+    hedged_sessions: int
+    hedged_by_count: Mapping[int, int]
+    """Number of layers on → sessions (0 included)."""
+    periods: list[LayerPeriod]
+    source_periods: list[SourcePeriod]
+    blind_windows: list[BlindWindow]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def false_alarms(self) -> int:
+        return sum(t.false_alarm is True for t in self.triggers)
+
+    @property
+    def undetermined(self) -> int:
+        return sum(t.false_alarm is None for t in self.triggers)
+
+    @property
+    def preceded(self) -> int:
+        return sum(e.preceded for e in self.episodes)
+
+    @property
+    def condor_go(self) -> int:
+        return sum(y.go for y in self.condor_years)
+
+    @property
+    def condor_skip(self) -> int:
+        return sum(y.skip for y in self.condor_years)
+
+    @property
+    def pnl_total(self) -> float:
+        return sum(p.pnl for p in self.periods if p.pnl is not None)
+
+    @property
+    def unpriced(self) -> int:
+        return sum(p.pnl is None for p in self.periods)
+
+
+def summarize(
+    result: BacktestResult, calendar: SessionCalendar, params: StatsParams | None = None
+) -> Summary:
+    params = params or StatsParams()
+    evs = result.evaluations
+    rows: list[LayerRow] = []
+    counts: Counter[str] = Counter()
+    years: dict[int, list[int]] = {}
+    reasons: Counter[str] = Counter()
+    by_count: Counter[int] = Counter()
+    triggers: list[dt.date] = []
+    hedged: dict[dt.date, bool] = {}
+    for ev in evs:
+        for a in ev.actions:
+            d = a.decision
+            if d.action not in CHANGE_ACTIONS:
+                continue
+            counts[d.action] += 1
+            rows.append(LayerRow(ev.session, d.action, d.layer, action_detail(a, ev.notes),
+                                 d.reasons))
+            if d.action == "add" and d.layer_index == 0:
+                triggers.append(ev.session)
+        y = years.setdefault(ev.session.year, [0, 0])
+        if ev.condor is not None and ev.condor.go:
+            y[0] += 1
+        else:
+            y[1] += 1
+            reasons.update(skip_reasons(ev))
+        n = len(ev.state_after.layers)
+        by_count[n] += 1
+        hedged[ev.session] = n > 0
+    replayed = result.replayed
+    close = replayed["close"]
+    outcomes = trigger_outcomes(
+        close, replayed["vix"], triggers, horizons=HORIZONS,
+        false_alarm_pct=params.false_alarm_pct, false_alarm_horizon=params.false_alarm_horizon,
+    )
+    episodes = drawdown_episodes(close, params.drawdown_pct)
+    sessions = [ts.date() for ts in close.dropna().index]
+    outcomes_ep = episodes_preceded(episodes, triggers, sessions, lead=params.lead_sessions,
+                                    hedged=hedged)
+    labels = result.frame["breadth_source"].astype(str)
+    return Summary(
+        start=result.start, end=result.end, sessions=len(evs), params=params, layer_rows=rows,
+        action_counts={a: counts[a] for a in CHANGE_ACTIONS},
+        condor_years=[CondorYear(y, g, s) for y, (g, s) in sorted(years.items())],
+        skip_reasons=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
+        triggers=outcomes, episodes=outcomes_ep,
+        hedged_sessions=sum(v for k, v in by_count.items() if k > 0),
+        hedged_by_count=dict(sorted(by_count.items())),
+        periods=layer_periods(evs, result.frame, calendar),
+        source_periods=source_periods(replayed["breadth_source"].astype(str)),
+        blind_windows=blind_windows(labels, result.rules.indicators.divergence.window,
+                                    result.start, result.end),
+        notes=result.notes,
+    )

@@ -1,0 +1,164 @@
+"""``alvh run`` as a whole: a real process, real HTTP, the real Telegram client.
+
+- the Dockerfile's own entry command and environment, run outside Docker
+  (CI has no Docker engine): health answers, alerts reach the console,
+  SIGTERM stops it cleanly, and a second process on the same data is refused;
+- in-process with the fake Bot API server: a subscriber receives the alerts
+  of the catch-up, and /status and /why answer from the engine's real state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fake_telegram import FakeTelegram
+from pydantic import SecretStr
+
+from bot.alerts import Topic
+from bot.outbox import Subscribers
+from bot.rules import load_default_rules
+from bot.runtime import run_service
+from bot.sessions import get_calendar
+from bot.settings import Settings
+from bot.snapshot import STORE_NAME
+from bot.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "123456:TEST-token-never-logged"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def dockerfile_command() -> tuple[dict[str, str], list[str]]:
+    """ENV, ENTRYPOINT and CMD of the runtime stage, as the image would run them."""
+    text = (ROOT / "Dockerfile").read_text()
+    runtime = text.split("FROM python:3.11-slim\n")[-1]
+    env: dict[str, str] = {}
+    for block in re.findall(r"^ENV (.+?)(?<!\\)$", runtime, flags=re.M | re.S):
+        for pair in shlex.split(block.replace("\\\n", " ")):
+            key, _, value = pair.partition("=")
+            env[key] = value
+    import json
+
+    entry = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", runtime, re.M).group(1))
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", runtime, re.M).group(1))
+    return env, entry + cmd
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("ALVH_")}
+
+
+def test_the_image_command_runs_answers_health_and_stops_on_sigterm(tmp_path):
+    image_env, argv = dockerfile_command()
+    assert argv == ["alvh", "run"]
+    assert image_env["ALVH_HTTP_HOST"] == "0.0.0.0"  # noqa: S104 - what the image sets
+    port = free_port()
+    env = clean_env() | image_env | {
+        "ALVH_DATA_DIR": str(tmp_path / "data"),  # the image's /data volume
+        "ALVH_RULES_FILE": str(ROOT / "rules" / "alvh.yaml"),  # the image's /app/rules
+        "ALVH_HTTP_HOST": "127.0.0.1",  # tests listen on loopback only
+        "ALVH_HTTP_PORT": str(port),
+        "ALVH_SOURCE": "snapshot",  # no network here
+    }
+    exe = [str(Path(sys.executable).parent / argv[0]), *argv[1:]]
+    proc = subprocess.Popen(exe, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                body = r.json()
+                if body.get("last_evaluated_session"):
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.5)
+        assert body is not None and body["last_evaluated_session"] == "2026-02-27"
+        assert r.status_code == 200 and body["source"] == "snapshot"
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        assert 'alvh_runs_total{outcome="late"} 1.0' in metrics
+        # A second bot on the same data directory is refused.
+        second = subprocess.run(exe, env=env | {"ALVH_HTTP_PORT": str(free_port())},
+                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert "one alvh run per data directory" in second.stderr
+        # Deliveries reach the console before the clean stop.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and 'channel="console"' not in metrics:
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            time.sleep(0.3)
+        assert 'alvh_deliveries_total{channel="console",status="sent"} 2.0' in metrics
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert "CONDOR GO · 2026-02-27" in out and "ALVH daily · 2026-02-27" in out
+    assert "alvh run: stopping" in err and "0 deliveries pending" in err
+    assert "ALVH_TELEGRAM_TOKEN not set" in err  # it says what is missing
+
+
+@pytest.fixture
+def settings(snapshot_dir: Path, monkeypatch) -> Settings:
+    for k in list(os.environ):
+        if k.startswith("ALVH_"):
+            monkeypatch.delenv(k)
+    return Settings(_env_file=None, data_dir=snapshot_dir, source="snapshot",
+                    http_port=0, admin_chat_ids=[900])
+
+
+async def test_telegram_subscriber_gets_alerts_and_commands_answer(settings, snapshot_dir,
+                                                                    caplog):
+    store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
+    Subscribers(store.engine).subscribe("telegram", "501", [Topic.SUMMARY, Topic.CONDOR])
+    with FakeTelegram(token=TOKEN) as fake:
+        s = settings.model_copy(update={
+            "telegram_token": SecretStr(TOKEN),
+            "telegram_base_url": fake.base_url,
+        })
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_service(s, store, get_calendar(), load_default_rules(), stop=stop))
+        try:
+            for _ in range(200):
+                if len(fake.sent_to(501)) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            fake.user_says(501, "/status")
+            fake.user_says(501, "/why")
+            fake.user_says(502, "/health")  # not an admin
+            for _ in range(200):
+                if len(fake.sent_to(501)) >= 4 and fake.sent_to(502):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+        texts = [m.text for m in fake.sent_to(501)]
+    store.close()
+    assert any("CONDOR GO · 2026-02-27" in t for t in texts)
+    assert any("ALVH daily · 2026-02-27" in t for t in texts)
+    assert any("Status after 2026-02-27" in t and "SPX: 6878.88" in t for t in texts)
+    assert any("Why · 2026-02-27" in t and "layer1: not added" in t for t in texts)
+    assert TOKEN not in caplog.text

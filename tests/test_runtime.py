@@ -67,7 +67,7 @@ def clean_env() -> dict[str, str]:
 def test_the_image_command_runs_answers_health_and_stops_on_sigterm(tmp_path):
     image_env, argv = dockerfile_command()
     assert argv == ["alvh", "run"]
-    assert image_env["ALVH_HTTP_HOST"] == "0.0.0.0"  # noqa: S104 - what the image sets
+    assert image_env["ALVH_HTTP_HOST"] == "0.0.0.0"  # what the image sets
     port = free_port()
     env = clean_env() | image_env | {
         "ALVH_DATA_DIR": str(tmp_path / "data"),  # the image's /data volume

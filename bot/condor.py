@@ -42,6 +42,12 @@ MAX_SIGMA = 3.0
 """Above 300 % a ``sigma`` is almost surely a VIX level passed without dividing by 100."""
 
 _N = NormalDist()
+_SQRT2 = math.sqrt(2.0)
+
+
+def _cdf(x: float) -> float:
+    """Standard normal CDF via erf: same value as NormalDist().cdf, a third of the cost."""
+    return 0.5 * (1.0 + math.erf(x / _SQRT2))
 _GRID_TOLERANCE = 1e-9
 
 
@@ -82,8 +88,8 @@ def bsm_price(
     disc_q = math.exp(-q * t)
     disc_r = math.exp(-r * t)
     if right == "call":
-        return spot * disc_q * _N.cdf(d1) - strike * disc_r * _N.cdf(d2)
-    return strike * disc_r * _N.cdf(-d2) - spot * disc_q * _N.cdf(-d1)
+        return spot * disc_q * _cdf(d1) - strike * disc_r * _cdf(d2)
+    return strike * disc_r * _cdf(-d2) - spot * disc_q * _cdf(-d1)
 
 
 def bsm_delta(
@@ -93,8 +99,8 @@ def bsm_delta(
     d1 = bsm_d1(spot, strike, sigma, days, r, q)
     disc_q = math.exp(-q * _year_fraction(days))
     if right == "call":
-        return disc_q * _N.cdf(d1)
-    return -disc_q * _N.cdf(-d1)
+        return disc_q * _cdf(d1)
+    return -disc_q * _cdf(-d1)
 
 
 def strike_for_delta(

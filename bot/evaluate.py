@@ -150,6 +150,7 @@ def evaluate_session(
     etp_price: float | None = None,
     chain: Sequence[ChainQuote] | None = None,
     build: bool = True,
+    explain_quiet: bool = True,
 ) -> Evaluation:
     """Evaluate session D. ``build=False`` skips pricing (used by fast replays).
 
@@ -157,7 +158,7 @@ def evaluate_session(
     the VIX3M/VIX6M proxy does; ``chain`` (the Cboe SPX quotes of session D)
     picks and prices the condor's strikes when given, else the model does.
     """
-    result = step(state, session, values, state_rules(rules))
+    result = step(state, session, values, state_rules(rules), explain_quiet=explain_quiet)
     new_state = result.state
     actions: list[LayerAction] = []
     notes: list[str] = []
@@ -198,8 +199,7 @@ def evaluate_session(
                                                capital, verdict, chain)
 
     warnings = tuple(
-        WarningHit(w.name, v) for w in rules.warnings
-        if (v := w.when.evaluate(after)).passed
+        WarningHit(w.name, w.when.evaluate(after)) for w in rules.warnings if w.when.holds(after)
     )
     return Evaluation(
         session=session, rules_sha256=rules.sha256, values=after, state_before=state,

@@ -13,6 +13,7 @@ formulas (DESIGN.md §4), not sessions.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Literal
 
 from bot.sessions import SessionCalendar
@@ -75,6 +76,14 @@ def spx_expirations(
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _year_expirations(
+    year: int, kind: ExpiryKind, calendar: SessionCalendar
+) -> tuple[dt.date, ...]:
+    """A year of expirations, computed once: a backtest asks for them every session."""
+    return tuple(spx_expirations(dt.date(year, 1, 1), dt.date(year, 12, 31), kind, calendar))
+
+
 def choose_expiry(
     as_of: dt.date, target_dte: int, kind: ExpiryKind, calendar: SessionCalendar
 ) -> dt.date:
@@ -89,7 +98,11 @@ def choose_expiry(
     # Monthlies are at most ~35 days apart, so this window always holds the
     # nearest one on either side of the target.
     horizon = as_of + dt.timedelta(days=target_dte + 40)
-    candidates = spx_expirations(as_of + dt.timedelta(days=1), horizon, kind, calendar)
+    candidates = [
+        e for year in range(as_of.year, horizon.year + 1)
+        for e in _year_expirations(year, kind, calendar)
+        if as_of < e <= horizon
+    ]
     if not candidates:
         raise ValueError(f"no {kind} SPX expiration found after {as_of}")
     target = as_of + dt.timedelta(days=target_dte)

@@ -116,20 +116,16 @@ def indicator_frame(
 
 
 def frame_rows(frame: pd.DataFrame) -> Iterator[tuple[dt.date, dict[str, Value]]]:
-    """Rows as plain dicts (NaN stays NaN; the rules treat it as "no data")."""
-    records = frame.to_dict("records")
-    for ts, rec in zip(frame.index, records, strict=True):
-        yield ts.date(), {str(k): _plain(v) for k, v in rec.items()}
+    """Rows as plain dicts of Python scalars (NaN stays NaN: the rules read it as "no data").
 
-
-def _plain(v: Any) -> Value:
-    if isinstance(v, bool | int | float | str) or v is None:
-        return v
-    if hasattr(v, "item"):
-        out = v.item()
-        if isinstance(out, bool | int | float | str):
-            return out
-    return None
+    Built from ``tolist()`` per column, which already yields Python floats,
+    bools and strs: converting cell by cell would cost more than the whole
+    state machine.
+    """
+    names = [str(c) for c in frame.columns]
+    columns = [frame[c].tolist() for c in frame.columns]
+    for ts, row in zip(frame.index, zip(*columns, strict=True), strict=True):
+        yield ts.date(), dict(zip(names, row, strict=True))
 
 
 def replay(
@@ -142,13 +138,18 @@ def replay(
     end: dt.date,
     state: LayerState | None = None,
     build: bool = True,
+    explain_quiet: bool = False,
 ) -> list[Evaluation]:
-    """Evaluate every session ``start..end`` in order, carrying the layer state."""
+    """Evaluate every session ``start..end`` in order, carrying the layer state.
+
+    Quiet sessions go unexplained by default (see :func:`bot.state.step`);
+    every decision that changes something is explained as in a live run.
+    """
     state = state or LayerState()
     out: list[Evaluation] = []
     for day, values in frame_rows(frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]):
         ev = evaluate_session(day, values, state, rules, calendar=calendar, capital=capital,
-                              build=build)
+                              build=build, explain_quiet=explain_quiet)
         out.append(ev)
         state = ev.state_after
     return out

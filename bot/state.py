@@ -41,6 +41,8 @@ class VerdictLike(Protocol):
 class ConditionLike(Protocol):
     def evaluate(self, values: Mapping[str, Value]) -> VerdictLike: ...
 
+    def holds(self, values: Mapping[str, Value]) -> bool: ...
+
     def __str__(self) -> str: ...
 
 
@@ -168,8 +170,15 @@ def step(
     session: dt.date,
     values: Mapping[str, Value],
     rules: StateRules,
+    *,
+    explain_quiet: bool = True,
 ) -> StepResult:
-    """Advance the layer state machine by one session."""
+    """Advance the layer state machine by one session.
+
+    ``explain_quiet=False`` skips the explanations of sessions where nothing
+    happens (``keep``/``not_added``/``hold_exit``): a replay of decades only
+    needs the decisions, and building every explanation string doubles its cost.
+    """
     decisions: list[LayerDecision] = []
     index = {rule.name: i for i, rule in enumerate(rules.layers)}
     # Age everything by one session first: "since" counts include today.
@@ -195,16 +204,21 @@ def step(
                 ("this layer is no longer in the rules file; close it by hand",)))
             continue
         scoped = dict(base, layer_sessions_active=layer.sessions_active)
-        verdict = rule.remove_when.evaluate(scoped)
-        streak = layer.exit_streak + 1 if verdict.passed else 0
+        passed = rule.remove_when.holds(scoped)
+        streak = layer.exit_streak + 1 if passed else 0
         need = rules.exit_hysteresis_sessions
-        if verdict.passed and streak >= need and not _has_higher(kept, index, layer):
+        removing = passed and streak >= need and not _has_higher(kept, index, layer)
+        if not removing and not explain_quiet:
+            kept.append(replace(layer, exit_streak=streak))
+            continue
+        verdict = rule.remove_when.evaluate(scoped)
+        if removing:
             removed_any = True
             decisions.append(LayerDecision(
                 "remove", layer.name, index[layer.name],
                 (f"exit condition held {streak} session(s) (need {need})", *_checks(verdict))))
             continue
-        if verdict.passed:
+        if passed:
             why = (f"exit condition holds, {streak}/{need} session(s) of hysteresis"
                    if streak < need else "exit condition holds, waiting for higher layers")
             decisions.append(LayerDecision(
@@ -226,26 +240,30 @@ def step(
     if nxt is not None and not removed_any:
         i = index[nxt.name]
         base["layer_deferred"] = nxt.name in deferred
-        verdict = nxt.add_when.evaluate(base)
-        if not verdict.passed:
+        add: VerdictLike | None = None
+        if nxt.add_when.holds(base) or nxt.name in deferred or explain_quiet:
+            add = nxt.add_when.evaluate(base)
+        if add is None:
+            pass  # quiet: the next layer stays off, unexplained (replays)
+        elif not add.passed:
             if nxt.name in deferred:
                 decisions.append(LayerDecision(
                     "cancel_deferral", nxt.name, i,
                     (f"deferred since {deferred[nxt.name].since}; its condition no longer holds",
-                     *_checks(verdict))))
+                     *_checks(add))))
                 del deferred[nxt.name]
             else:
                 decisions.append(LayerDecision(
-                    "not_added", nxt.name, i, ("add condition does not hold", *_checks(verdict))))
+                    "not_added", nxt.name, i, ("add condition does not hold", *_checks(add))))
         elif len(layers) >= rules.max_layers:
             decisions.append(LayerDecision(
                 "blocked", nxt.name, i,
-                (f"maximum of {rules.max_layers} layers reached", *_checks(verdict))))
+                (f"maximum of {rules.max_layers} layers reached", *_checks(add))))
         elif since is not None and since < rules.cooldown_sessions:
             decisions.append(LayerDecision(
                 "blocked", nxt.name, i,
                 (f"cooldown: {since} session(s) since the last layer, need "
-                 f"{rules.cooldown_sessions}", *_checks(verdict))))
+                 f"{rules.cooldown_sessions}", *_checks(add))))
         else:
             in_blackout = bool(values.get("blackout"))
             override = rules.blackout_override.evaluate(base) if in_blackout else None
@@ -255,9 +273,9 @@ def step(
                     decisions.append(LayerDecision(
                         "defer", nxt.name, i,
                         (_blackout_text(values) + "; deferred until after it",
-                         *_checks(verdict), *_checks(override))))
+                         *_checks(add), *_checks(override))))
             else:
-                reasons = list(_checks(verdict))
+                reasons = list(_checks(add))
                 if in_blackout and override is not None:
                     reasons.insert(0, _blackout_text(values) + ", but both triggers are on")
                 late = deferred.pop(nxt.name).since if nxt.name in deferred else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 from collections.abc import Sequence
 
 import matplotlib
@@ -21,6 +22,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from bot.models import is_synthetic
+
+log = logging.getLogger(__name__)
 
 CHART_SESSIONS = 190
 """About nine months of sessions."""
@@ -93,3 +96,19 @@ def render_chart(
         return buf.getvalue()
     finally:
         plt.close(fig)
+
+
+def daily_chart(
+    frame: pd.DataFrame | None,
+    layers: Sequence[tuple[str, dt.date]],
+    events: Sequence[tuple[str, dt.date]],
+) -> bytes | None:
+    """The summary's chart, or None: a chart that fails must never hold an alert back."""
+    if frame is None or frame.empty:
+        return None
+    try:
+        return render_chart(frame, layer_periods=[(n, on, None) for n, on in layers],
+                            events=events)
+    except Exception:
+        log.exception("chart: rendering failed; the summary goes without it")
+        return None

@@ -220,7 +220,14 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 out.write(alert.text + "\n")
             return 1
         ev = result.evaluation
-        alerts = compose(ctx, ev, _upcoming(store, session))
+        upcoming = _upcoming(store, session)
+        png = None
+        if not args.dry_run:
+            from bot.chart import daily_chart
+
+            png = daily_chart(result.frame, [(a.name, a.added_on) for a in
+                                             ev.state_after.layers], upcoming)
+        alerts = compose(ctx, ev, upcoming, chart=png)
         recorded = False
         delivered = ""
         if not args.dry_run:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 
 from bot.alerts import Alert, Topic
@@ -258,9 +258,13 @@ def data_alert(ctx: Context, fresh: Freshness) -> Alert:
 
 
 def compose(
-    ctx: Context, ev: Evaluation, upcoming: Sequence[tuple[str, dt.date]] = ()
+    ctx: Context, ev: Evaluation, upcoming: Sequence[tuple[str, dt.date]] = (),
+    chart: bytes | None = None,
 ) -> list[Alert]:
-    """Every alert of one evaluation, hedge changes first (they matter most)."""
+    """Every alert of one evaluation, hedge changes first (they matter most).
+
+    ``chart`` (PNG) goes with the daily summary.
+    """
     alerts: list[Alert] = []
     for action in ev.actions:
         a = hedge_alert(ctx, action)
@@ -270,5 +274,6 @@ def compose(
     c = condor_alert(ctx, ev)
     if c is not None:
         alerts.append(c)
-    alerts.append(summary_alert(ctx, ev, upcoming))
+    summary = summary_alert(ctx, ev, upcoming)
+    alerts.append(replace(summary, chart_png=chart) if chart else summary)
     return alerts

@@ -223,6 +223,8 @@ class DayResult:
     """Where the layer state came from when no run existed for the previous session."""
     breadth_source: str | None
     sources: dict[str, str]
+    frame: pd.DataFrame | None = None
+    """The indicator frame the evaluation used (for the daily chart)."""
 
 
 def evaluate_day(
@@ -260,4 +262,4 @@ def evaluate_day(
     ev = evaluate_session(session, values, state, rules, calendar=calendar, capital=capital,
                           settlements=settlements, chain=chain)
     src = values.get("breadth_source")
-    return DayResult(session, fresh, ev, replay_start, str(src) if src else None, sources)
+    return DayResult(session, fresh, ev, replay_start, str(src) if src else None, sources, frame)

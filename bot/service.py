@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.alerts import Alert, Topic
+from bot.chart import daily_chart
 from bot.compose import Context, compose, data_alert
 from bot.fetch import Extras
 from bot.freshness import check_freshness
@@ -120,7 +121,10 @@ class Service:
                       self.cfg.capital, late=late)
         upcoming = [(e.kind.value, e.date) for e in self.store.events(
             start=session + dt.timedelta(days=1), end=session + dt.timedelta(days=120))][:3]
-        alerts = compose(ctx, ev, upcoming)
+        png = await asyncio.to_thread(
+            daily_chart, result.frame, [(a.name, a.added_on) for a in ev.state_after.layers],
+            upcoming)
+        alerts = compose(ctx, ev, upcoming, chart=png)
         # Stored in the outbox first (idempotent by key), then the run: a crash
         # between the two re-evaluates the session and finds the same keys.
         await self.sink.publish(alerts)

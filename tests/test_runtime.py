@@ -156,9 +156,11 @@ async def test_telegram_subscriber_gets_alerts_and_commands_answer(settings, sna
             stop.set()
             await asyncio.wait_for(task, 30)
         texts = [m.text for m in fake.sent_to(501)]
+        photos = [m for m in fake.sent_to(501) if m.method == "sendPhoto"]
     store.close()
     assert any("CONDOR GO · 2026-02-27" in t for t in texts)
     assert any("ALVH daily · 2026-02-27" in t for t in texts)
+    assert photos and photos[0].photo[:8] == b"\x89PNG\r\n\x1a\n"  # the summary's chart
     assert any("Status after 2026-02-27" in t and "SPX: 6878.88" in t for t in texts)
     assert any("Why · 2026-02-27" in t and "layer1: not added" in t for t in texts)
     assert TOKEN not in caplog.text

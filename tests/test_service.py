@@ -142,6 +142,10 @@ async def test_catch_up_after_a_three_session_outage(store, calendar):
     assert late and all(a.late for a in late)
     assert {a.session for a in late} == {D(2026, 2, 24), D(2026, 2, 25), D(2026, 2, 26), LAST}
     assert all("Late: evaluated in a catch-up" in a.text for a in late)
+    summaries = [a for a in late if a.topic is Topic.SUMMARY]
+    assert len(summaries) == 4
+    assert all(a.chart_png and a.chart_png[:8] == b"\x89PNG\r\n\x1a\n" for a in summaries)
+    assert all(a.chart_png is None for a in late if a.topic is not Topic.SUMMARY)
     run = get_run(store, D(2026, 2, 25))
     assert run is not None and run.late
     # Nothing is evaluated twice.

@@ -7,14 +7,17 @@ Unicorn placeholders) are reported here, never stored as sessions.
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.errors import ConfigError, SourceDataError
-from bot.models import Bar, Breadth, Dropped, Event, Parsed, Symbol
+from bot.models import Bar, Breadth, Dropped, Event, Parsed, Symbol, is_synthetic
 from bot.sessions import SessionCalendar
 from bot.sources import files
 from bot.store import Store
@@ -156,6 +159,45 @@ def parse_files(
     return items, skipped
 
 
+INSIDE_REAL = "inside a real NYSE breadth period (a gap there stays a gap)"
+MAX_REAL_HOLE = 10
+"""Synthetic breadth fills only stretches of more than this many sessions
+without NYSE rows (e.g. 2015-11..2016-12 and after 2020-02 in the snapshot)."""
+
+
+def keep_real_gaps(
+    items: Sequence[Item], calendar: SessionCalendar, stored_real: Iterable[dt.date] = ()
+) -> list[Item]:
+    """Drop synthetic breadth rows that would patch a short hole in real NYSE data.
+
+    A session missing inside a real period is a gap: the divergence windows
+    that contain it yield nothing (one window's worth). A one-day synthetic
+    patch would instead switch the A/D line's source twice, and a window may
+    never mix sources, so it would blind the divergence on both sides of it.
+    The dropped rows are reported like every other dropped row.
+    """
+    real = sorted(set(stored_real) | {
+        r.session for item in items
+        if item.series == "BREADTH" and not is_synthetic(item.parsed.source)
+        for r in item.parsed.rows if isinstance(r, Breadth)})
+
+    def in_hole(day: dt.date) -> bool:
+        i = bisect.bisect_left(real, day)
+        if i == 0 or i >= len(real) or real[i] == day:
+            return False
+        return len(calendar.sessions_between(real[i - 1], real[i])) - 2 <= MAX_REAL_HOLE
+
+    out: list[Item] = []
+    for item in items:
+        p: Parsed[Any] = item.parsed
+        if item.series == "BREADTH" and is_synthetic(p.source):
+            keep = tuple(r for r in p.rows if not in_hole(r.session))
+            gone = tuple(Dropped(r.session, INSIDE_REAL) for r in p.rows if in_hole(r.session))
+            item = Item(item.label, Parsed(p.source, keep, p.dropped + gone), item.series)
+        out.append(item)
+    return out
+
+
 def write_items(store: Store, items: Sequence[Item]) -> list[str]:
     report: list[str] = []
     for item in items:
@@ -195,4 +237,7 @@ def import_files(
         items, skipped = parse_files(calendar, paths, fmt=fmt, symbol=symbol, source=source)
     except SourceDataError as exc:
         raise SourceDataError(exc.source, exc.reason + " (nothing was imported)") from None
-    return skipped + write_items(store, items)
+    stored = store.breadth()
+    real = [ts.date() for ts, src in zip(stored.index, stored["source"], strict=True)
+            if not is_synthetic(str(src))]
+    return skipped + write_items(store, keep_real_gaps(items, calendar, real))

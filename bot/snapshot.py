@@ -9,7 +9,6 @@ demo runs never mix with a live store's history, layer state or outbox.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import hashlib
 import logging
@@ -17,8 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bot.importer import Item, parse_files, write_items
-from bot.models import Breadth, Dropped, Parsed, is_synthetic
+from bot.importer import Item, keep_real_gaps, parse_files, write_items
+from bot.models import Parsed
 from bot.sessions import SessionCalendar
 from bot.sources.validate import trim
 from bot.store import Store, open_store
@@ -49,10 +48,6 @@ _FILES = (
     "calendar/cpi_releases.csv",
 )
 STORE_NAME = "snapshot.sqlite"
-INSIDE_REAL = "inside a real NYSE breadth period (a gap there stays a gap)"
-MAX_REAL_HOLE = 10
-"""Longer stretches without NYSE rows (2015-11..2016-12, after 2020-02) are
-filled with the synthetic series, labelled as such."""
 
 
 def snapshot_paths(root: Path = SNAPSHOT_DIR) -> list[Path]:
@@ -71,36 +66,16 @@ def fingerprint(root: Path = SNAPSHOT_DIR) -> str:
 def parse_snapshot(calendar: SessionCalendar, root: Path = SNAPSHOT_DIR) -> list[Item]:
     """Parse the shipped files; every row's source says it came from the snapshot.
 
-    Synthetic breadth is kept only *outside* the real NYSE periods: a session
-    missing inside a real period stays a gap (one divergence window lost)
-    rather than a one-day synthetic patch, which would switch the A/D line's
-    source twice and blind the divergence on both sides of it.
+    Synthetic breadth only fills the long stretches without NYSE rows; see
+    :func:`bot.importer.keep_real_gaps`.
     """
     items, _skipped = parse_files(calendar, snapshot_paths(root))
-    real = sorted({r.session for item in items
-                   if item.series == "BREADTH" and not is_synthetic(item.parsed.source)
-                   for r in item.parsed.rows if isinstance(r, Breadth)})
-
-    def in_real(day: dt.date) -> bool:
-        """A short hole (≤ MAX_REAL_HOLE sessions) between two real NYSE rows."""
-        i = bisect.bisect_left(real, day)
-        if i == 0 or i >= len(real):
-            return False
-        return len(calendar.sessions_between(real[i - 1], real[i])) - 2 <= MAX_REAL_HOLE
-
+    items = keep_real_gaps(items, calendar)
     out = []
     for item in items:
         parsed: Parsed[Any] = item.parsed
         if item.label == "spx_daily_2015_2026.csv":
             parsed = trim(parsed, SPX_SPLIT + dt.timedelta(days=1), None)
-        if item.series == "BREADTH" and is_synthetic(parsed.source):
-            parsed = Parsed(
-                parsed.source,
-                tuple(r for r in parsed.rows if not in_real(r.session)),
-                parsed.dropped + tuple(
-                    Dropped(r.session, INSIDE_REAL) for r in parsed.rows if in_real(r.session)
-                ),
-            )
         source = "snapshot:" + parsed.source.removeprefix("file:")
         rows = tuple(replace(r, source=source) for r in parsed.rows)
         out.append(Item(item.label, Parsed(source, rows, parsed.dropped), item.series))

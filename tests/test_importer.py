@@ -108,6 +108,9 @@ def test_synthetic_is_labelled_and_sample_placeholders_dropped(tmp_path):
     assert df.loc["2018-06-01", "source"] == "unicorn"
     assert df.loc["2016-06-01", "source"] == "synthetic"
     assert df.loc["2020-02-13", "source"] == "synthetic"  # the placeholder was not stored
+    # A one-day hole inside the real sample stays a hole (reported), not a synthetic patch.
+    assert "2019-08-20" not in df.index.strftime("%Y-%m-%d")
+    assert "inside a real NYSE breadth period (a gap there stays a gap): 2019-08-20" in text
 
 
 def test_cli_import_status_and_check(tmp_path, monkeypatch, capsys):

@@ -145,13 +145,14 @@ def _upcoming(store: Store, after: dt.date, limit: int = 3) -> list[tuple[str, d
 
 
 def _fetch_live(
-    store: Store, calendar: SessionCalendar, session: dt.date, settings: Settings
+    store: Store, calendar: SessionCalendar, session: dt.date, settings: Settings, rules: Rules
 ) -> tuple[list[str], Extras]:
     import asyncio
 
     import httpx
 
     from bot.fetch import fetch_extras, fetch_session
+    from bot.runtime import etp_symbol
     from bot.snapshot import SNAPSHOT_DIR
     from bot.sources.chain import Sources
 
@@ -164,7 +165,8 @@ def _fetch_live(
                 sources, store, session, now=now,
                 shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
             )
-            extras = await fetch_extras(client, calendar, session, now=now)
+            extras = await fetch_extras(client, calendar, session, now=now,
+                                        etp_symbol=etp_symbol(rules))
         lines = [f"# {line}" for line in report.lines()]
         return lines + [f"# {note}" for note in extras.notes], extras
 
@@ -192,7 +194,7 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             session = _session_arg(calendar, args.date)
         extras = Extras()
         if source == "live":
-            lines, extras = _fetch_live(store, calendar, session, settings)
+            lines, extras = _fetch_live(store, calendar, session, settings, rules)
             for line in lines:
                 out.write(line + "\n")
         previous = get_run(store, session)
@@ -208,6 +210,7 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             store, calendar, rules, session, capital=settings.capital,
             settlements=extras.settlements,
             chain=extras.chain.quotes if extras.chain else None,
+            etp_price=extras.etp_price,
         )
         ctx = Context(session, rules.sha256, result.sources, result.breadth_source,
                       settings.capital)

@@ -35,6 +35,7 @@ from bot.sources.chain import (
 )
 from bot.sources.vx_settlement import BASE_URL as VX_BASE_URL
 from bot.sources.vx_settlement import fetch_vx_settlements
+from bot.sources.yahoo import YAHOO_BASE, fetch_yahoo
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -147,12 +148,15 @@ class Extras:
 
     settlements: dict[dt.date, float] | None = None
     chain: OptionChain | None = None
+    etp_price: float | None = None
+    """Close of the ETP hedge (VXX/UVXY) on D, when the rules hedge with one."""
     notes: list[str] = field(default_factory=list)
 
 
 async def fetch_extras(
     client: httpx.AsyncClient, calendar: SessionCalendar, session: dt.date, *, now: dt.datetime,
     settlement_url: str = VX_BASE_URL, chain_url: str = CHAIN_URL,
+    etp_symbol: str | None = None, yahoo_url: str = YAHOO_BASE,
 ) -> Extras:
     """Cboe's VX settlements (hedge pricing) and SPX chain (condor strikes) for D.
 
@@ -161,10 +165,21 @@ async def fetch_extras(
     fetched only when D is the latest closed session.
     """
     extras = Extras()
-    try:
-        extras.settlements = await fetch_vx_settlements(client, session, base_url=settlement_url)
-    except SourceError as exc:
-        extras.notes.append(f"VX settlements unavailable ({exc}); hedge priced from the proxy")
+    if etp_symbol:
+        try:
+            bars = await fetch_yahoo(client, etp_symbol, etp_symbol, calendar.offset(session, -5),
+                                     session, expect=session, calendar=calendar,
+                                     base_url=yahoo_url)
+            extras.etp_price = bars.rows[-1].close
+        except SourceError as exc:
+            extras.notes.append(f"{etp_symbol} price unavailable ({exc}); size the hedge by hand")
+    else:
+        try:
+            extras.settlements = await fetch_vx_settlements(
+                client, session, base_url=settlement_url)
+        except SourceError as exc:
+            extras.notes.append(
+                f"VX settlements unavailable ({exc}); hedge priced from the proxy")
     if session != calendar.last_closed_session(now):
         extras.notes.append("SPX option chain is only available for the latest session; "
                             "condor strikes from the model")

@@ -237,6 +237,7 @@ def evaluate_day(
     lookback: Mapping[str, int] = DEFAULT_LOOKBACK,
     settlements: Mapping[dt.date, float] | None = None,
     chain: Sequence[ChainQuote] | None = None,
+    etp_price: float | None = None,
 ) -> DayResult:
     """Evaluate session D on the stored data (no recording: see :func:`record_run`)."""
     fresh = check_freshness(store, calendar, session, lookback)
@@ -260,6 +261,6 @@ def evaluate_day(
             state = warm[-1].state_after
     values = dict(next(frame_rows(frame.loc[[pd.Timestamp(session)]]))[1])
     ev = evaluate_session(session, values, state, rules, calendar=calendar, capital=capital,
-                          settlements=settlements, chain=chain)
+                          settlements=settlements, chain=chain, etp_price=etp_price)
     src = values.get("breadth_source")
     return DayResult(session, fresh, ev, replay_start, str(src) if src else None, sources, frame)

@@ -147,8 +147,14 @@ def build_delivery(
     return Delivery(outbox, worker, channels, described, app)
 
 
+def etp_symbol(rules: Rules) -> str | None:
+    inst = rules.hedge.instrument
+    return inst.etp_symbol if inst.kind == "etp" else None
+
+
 def make_fetcher(
     settings: Settings, store: Store, calendar: SessionCalendar, client: httpx.AsyncClient,
+    watcher: RulesWatcher,
 ) -> Any:
     if settings.source == "snapshot":
         async def nothing(session: dt.date) -> tuple[list[str], Extras]:
@@ -163,7 +169,8 @@ def make_fetcher(
         now = dt.datetime.now(tz=ET)
         report = await fetch_session(sources, store, session, now=now,
                                      shipped_calendar_dir=SNAPSHOT_DIR / "calendar")
-        extras = await fetch_extras(client, calendar, session, now=now)
+        extras = await fetch_extras(client, calendar, session, now=now,
+                                    etp_symbol=etp_symbol(watcher.rules))
         return report.lines() + extras.notes, extras
 
     return live
@@ -193,10 +200,10 @@ async def run_service(
         queries = EngineQueries()
         delivery = build_delivery(settings, store, console=out, metrics=metrics,
                                   queries=queries if settings.telegram_token else None)
+        watcher = RulesWatcher(settings.rules_file, rules)
         service = Service(
-            cfg, store=store, calendar=calendar,
-            watcher=RulesWatcher(settings.rules_file, rules),
-            fetch=make_fetcher(settings, store, calendar, client),
+            cfg, store=store, calendar=calendar, watcher=watcher,
+            fetch=make_fetcher(settings, store, calendar, client, watcher),
             sink=OutboxSink(delivery.outbox, delivery.worker), metrics=metrics,
         )
         queries.attach(service)

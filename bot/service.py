@@ -112,6 +112,7 @@ class Service:
             evaluate_day, self.store, self.calendar, rules, session,
             capital=self.cfg.capital, settlements=extras.settlements,
             chain=extras.chain.quotes if extras.chain else None,
+            etp_price=extras.etp_price,
         )
         if result.evaluation is None:
             self.metrics.runs.labels("incomplete").inc()

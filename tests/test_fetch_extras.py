@@ -43,3 +43,39 @@ async def test_failures_become_notes_and_the_model_is_used(calendar):
     assert extras.settlements is None and extras.chain is None
     assert "hedge priced from the proxy" in extras.notes[0] and "HTML" in extras.notes[0]
     assert "only available for the latest session" in extras.notes[1]
+
+
+async def test_an_etp_hedge_is_priced_from_its_yahoo_close(calendar):
+    body = (FIX / "recorded/yahoo_chart_gspc_2026-02.json").read_text()
+    body = body.replace('"symbol":"^GSPC"', '"symbol":"VXX"')
+    assert '"symbol":"VXX"' in body
+    with LocalServer() as srv:
+        srv.route("/v8/finance/chart/VXX", Reply(200, body.encode()))
+        async with httpx.AsyncClient(timeout=5) as client:
+            extras = await fetch_extras(
+                client, calendar, D(2026, 2, 27), now=dt.datetime(2026, 2, 27, 17, tzinfo=ET),
+                chain_url=f"{srv.url}/chain.json", etp_symbol="VXX", yahoo_url=srv.url,
+            )
+    assert extras.etp_price == 6878.88  # the recorded closes, relabelled as VXX
+    assert extras.settlements is None  # VX settlements are not fetched for an ETP hedge
+    assert any("SPX option chain unavailable" in n for n in extras.notes)
+
+
+def test_an_etp_layer_is_sized_in_shares(calendar):
+    from bot.evaluate import evaluate_session
+    from bot.rules import default_rules_path, load_rules_text
+    from bot.state import LayerState
+
+    text = default_rules_path().read_text()
+    text = text.replace("    kind: vx_future ", "    kind: etp ").replace(
+        "    etp_symbol: null ", "    etp_symbol: VXX ")
+    rules = load_rules_text(text)
+    values = {"close": 5000.0, "macd_divergence_days": 3, "ad_divergence_days": 12,
+              "macd_hist": -1.0, "rsi": 45.0, "vix": 18.0, "vix3m": 19.0, "vix6m": 20.0,
+              "blackout": False, "blackout_kind": ""}
+    ev = evaluate_session(D(2024, 6, 20), values, LayerState(), rules, calendar=calendar,
+                          capital=100_000, etp_price=47.5)
+    (add,) = [a for a in ev.actions if a.decision.action == "add"]
+    assert add.quote is not None and add.quote.symbol == "VXX" and add.quote.unit_cost == 47.5
+    assert add.size is not None and add.size.quantity == 31  # floor(1.5 % of 100,000 / 47.5)
+    assert ev.state_after.layers[0].quantity == 31

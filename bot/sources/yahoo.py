@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
+from urllib.parse import quote
 
 import httpx
 
@@ -162,10 +163,31 @@ async def fetch_spx_yahoo(
     previous: Bar | None = None,
 ) -> Parsed[Bar]:
     """SPX bars for ``start..end``; with ``expect``, the newest must be that session."""
+    return await fetch_yahoo(
+        client, SPX_TICKER, Symbol.SPX, start, end, expect=expect, calendar=calendar,
+        base_url=base_url, policy=policy, sleep=sleep, previous=previous,
+    )
+
+
+async def fetch_yahoo(
+    client: httpx.AsyncClient,
+    ticker: str,
+    symbol: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    expect: dt.date | None = None,
+    calendar: SessionCalendar,
+    base_url: str = YAHOO_BASE,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    sleep: Sleep = asyncio.sleep,
+    previous: Bar | None = None,
+) -> Parsed[Bar]:
+    """Daily bars of any Yahoo ticker (``^GSPC``, or an ETP hedge such as ``VXX``)."""
     response = await get(
         client,
         SOURCE,
-        f"{base_url}/v8/finance/chart/%5EGSPC",
+        f"{base_url}/v8/finance/chart/{quote(ticker, safe='')}",
         params={
             "period1": str(_epoch(start)),
             "period2": str(_epoch(end + dt.timedelta(days=1))),
@@ -176,7 +198,7 @@ async def fetch_spx_yahoo(
         policy=policy,
         sleep=sleep,
     )
-    parsed = parse_yahoo_chart(response.content, calendar=calendar)
+    parsed = parse_yahoo_chart(response.content, calendar=calendar, symbol=symbol, ticker=ticker)
     return fresh_window(
         SOURCE, parsed, start, end, expect=expect, calendar=calendar, previous=previous
     )

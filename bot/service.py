@@ -12,6 +12,7 @@ sink, clock, sleep) so the tests drive the real job against a fake clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -87,7 +88,7 @@ class Service:
         self.missed: dict[dt.date, str] = {}
         """Sessions whose deadline passed without complete data, and why."""
         self._scheduler: AsyncIOScheduler | None = None
-        self._stopping = asyncio.Event()
+        self._startup: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ evaluation
     def latest_session(self) -> dt.date:
@@ -272,22 +273,31 @@ class Service:
             self.schedule_next()
 
     async def start(self) -> None:
-        """Catch up, then hand the future to APScheduler."""
+        """Start the scheduler; catch up in the background, then schedule the next session.
+
+        The catch-up runs as a task, not inline: waiting for a session's data
+        can take hours, and SIGTERM must still stop the bot meanwhile.
+        """
         self._scheduler = AsyncIOScheduler(timezone=ET)
         self._scheduler.start()
         self._scheduler.add_job(self.check_rules, "interval",
                                 seconds=self.cfg.rules_poll_seconds, id="rules",
                                 coalesce=True, max_instances=1)
-        done = await self.catch_up()
-        for day, outcome in done:
-            log.info("catch-up %s: %s", day, outcome)
+        self._startup = asyncio.create_task(self._catch_up_then_schedule(), name="catch-up")
+
+    async def _catch_up_then_schedule(self) -> None:
+        try:
+            for day, outcome in await self.catch_up():
+                log.info("catch-up %s: %s", day, outcome)
+        except Exception:
+            log.exception("catch-up failed; the next session is scheduled anyway")
         self.schedule_next()
 
     async def stop(self) -> None:
+        if self._startup is not None and not self._startup.done():
+            self._startup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._startup
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        self._stopping.set()
-
-    async def wait_stopped(self) -> None:
-        await self._stopping.wait()

@@ -273,3 +273,25 @@ def test_one_run_per_data_directory(tmp_path):
             DataDirLock(tmp_path).acquire()
     DataDirLock(tmp_path).acquire()  # released: free again
 
+
+
+async def test_stop_is_prompt_while_the_catch_up_waits_for_data(store, calendar):
+    """SIGTERM during a catch-up that polls for hours must still stop the bot."""
+    import asyncio
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("delete from bars where session = '2026-02-27' and symbol='VIX'"))
+    now = dt.datetime(2026, 2, 27, 16, 30, tzinfo=ET)  # inside the deadline: it will poll
+    cfg = ServiceConfig(
+        run_delay=DELAY, deadline=dt.timedelta(hours=4), poll_interval=dt.timedelta(minutes=10),
+        catchup_sessions=5, capital=2_000_000, source="live",
+    )
+    svc = Service(cfg, store=store, calendar=calendar,
+                  watcher=RulesWatcher(default_rules_path(), load_rules(default_rules_path())),
+                  fetch=no_fetch, sink=Sink(), clock=lambda: now)  # real asyncio.sleep
+    await svc.start()
+    await asyncio.sleep(0.5)  # the catch-up is now sleeping until the next poll
+    task = svc._startup
+    assert task is not None and not task.done()
+    await asyncio.wait_for(svc.stop(), timeout=5)
+    assert task.cancelled()

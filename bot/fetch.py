@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 WINDOW_SESSIONS = 15
 """Sessions fetched ending at D: enough to repair a short outage of the bot."""
+HISTORY_SESSIONS = 1300
+"""Sessions fetched when the store lacks the recent window (a first live run):
+the 300-session look-back plus the weekly MACD's warm-up, about five years."""
 
 
 @dataclass(slots=True)
@@ -84,12 +87,17 @@ async def fetch_session(
         last, _ = store.latest(series, on_or_before=session)
         return last == session
 
+    deep = cal.offset(session, -(HISTORY_SESSIONS - 1))
     for symbol in Symbol:
         if have(symbol):
             report.skipped.append(symbol.value)
             continue
-        attempts = (spx_chain(sources, start, session, expect=session) if symbol is Symbol.SPX
-                    else index_chain(sources, symbol, start, session, expect=session))
+        # A store with nothing before the window (a first run, a long outage)
+        # gets years of history, or freshness could never be satisfied.
+        last, _ = store.latest(symbol, on_or_before=session)
+        begin = start if last is not None and last >= start else deep
+        attempts = (spx_chain(sources, begin, session, expect=session) if symbol is Symbol.SPX
+                    else index_chain(sources, symbol, begin, session, expect=session))
         jobs[symbol.value] = _job(symbol.value, attempts)
     if have(BREADTH):
         report.skipped.append(BREADTH)

@@ -213,3 +213,28 @@ def test_calendar_for_indicators_is_exchange_based(calendar: SessionCalendar):
     assert calendar.last_closed_session(dt.datetime(2026, 11, 26, 12, tzinfo=ET)) == D(
         2026, 11, 25
     )
+
+
+def test_a_first_live_run_asks_for_years_of_history(tmp_path, calendar):
+    """An empty store gets the look-back and warm-up in one go, not the 15-session window."""
+    import asyncio
+
+    from bot.fetch import HISTORY_SESSIONS
+
+    store = open_store(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    with LocalServer() as srv:
+        srv.route("/v8/finance/chart/^GSPC", RECORDED / "yahoo_chart_gspc_2026-02.json")
+
+        async def go():
+            async with httpx.AsyncClient(timeout=5) as client:
+                src = Sources(client, calendar, Endpoints.all_at(srv.url),
+                              RetryPolicy(attempts=1, base_delay=0.01), RecordingSleep())
+                return await fetch_session(src, store, LAST,
+                                           now=dt.datetime(2026, 2, 27, 18, tzinfo=ET))
+
+        report = asyncio.run(go())
+        (req,) = srv.requests_to("/v8/finance/chart/^GSPC")
+    asked = dt.datetime.fromtimestamp(int(req.query["period1"][0]), tz=ET).date()
+    assert asked == calendar.offset(LAST, -(HISTORY_SESSIONS - 1))
+    assert report.used["SPX"] == "yahoo"
+    store.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.alerts import Alert
+from bot.dispatch import DeliveryWorker
 from bot.errors import ConfigError
 from bot.evaluate import Evaluation
 from bot.fetch import Extras
@@ -58,12 +59,18 @@ def _store(settings: Settings) -> Store:
 
 
 def _session_arg(calendar: SessionCalendar, day: dt.date | None) -> dt.date:
+    now = dt.datetime.now(tz=ET)
     if day is None:
-        return calendar.last_closed_session(dt.datetime.now(tz=ET))
+        return calendar.last_closed_session(now)
     if not calendar.is_session(day):
         raise ConfigError(
             f"--date {day} is not an NYSE session (previous session: "
             f"{calendar.previous_session(day)})"
+        )
+    if calendar.close_time(day) > now:
+        # Before the close a daily bar carries the live price as its "close".
+        raise ConfigError(
+            f"--date {day} has not closed yet (close {calendar.close_time(day):%H:%M %Z})"
         )
     return day
 
@@ -268,25 +275,30 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 def _deliver(
     settings: Settings, store: Store, ev: Evaluation, alerts: list[Alert], console: TextIO
 ) -> tuple[bool, str]:
-    """Outbox first, then the run, then one delivery pass (what ``alvh run`` does)."""
+    """Outbox first, then the run, then one delivery pass (what ``alvh run`` does).
+
+    Under the data-directory lock: beside a running ``alvh run`` this refuses
+    (use ``/rundate``) instead of sharing its outbox.
+    """
     import asyncio
 
+    from bot.lock import DataDirLock
     from bot.pipeline import record_run
     from bot.runtime import build_delivery
 
-    delivery = build_delivery(settings, store, console=console)
-    new = delivery.outbox.enqueue(alerts)
-    recorded = record_run(store, ev, late=False)
-
-    async def drain() -> None:
+    async def drain(worker: DeliveryWorker) -> None:
         try:
             async with asyncio.timeout(120):
-                await delivery.worker.drain()
+                await worker.drain()
         except TimeoutError:
-            await delivery.worker.stop()
+            await worker.stop()
 
-    asyncio.run(drain())
-    left = delivery.outbox.queue.unfinished()
+    with DataDirLock(settings.data_dir):
+        delivery = build_delivery(settings, store, console=console)
+        new = delivery.outbox.enqueue(alerts)
+        recorded = record_run(store, ev, late=False)
+        asyncio.run(drain(delivery.worker))
+        left = delivery.outbox.queue.unfinished()
     return recorded, (f"{len(new)} alert(s) stored, {delivery.worker.stats.sent} delivery(ies) "
                       f"sent, {left} left for the next run")
 

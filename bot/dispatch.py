@@ -219,9 +219,11 @@ class DeliveryWorker:
             return  # parked: still pending in the outbox
         late = self._is_late(delivery, alert)
         outgoing = dataclasses.replace(alert, late=True) if late and not alert.late else alert
+        if not await _db(self._queue.mark_sending, delivery.id):
+            log.warning("delivery %d: claimed elsewhere, not sent here", delivery.id)
+            return
         self._sending.add(delivery.id)
         try:
-            await _db(self._queue.mark_sending, delivery.id)
             try:
                 await channel.send(delivery.recipient, outgoing)
             except Exception as exc:  # every outcome is recorded, none escapes

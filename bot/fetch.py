@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bot.errors import SourceError
+from bot.errors import DataIncomplete, SourceError
 from bot.models import BREADTH, EventKind, Parsed, Symbol
 from bot.sessions import ET, SessionCalendar
 from bot.sources.cboe_options import URL as CHAIN_URL
@@ -78,6 +78,10 @@ async def fetch_session(
     diary only ever shows the latest closed session.
     """
     cal = sources.calendar
+    if now < cal.close_time(session):
+        # Before the close a daily bar's "close" is the live price: storing it
+        # would make a later evaluation use an intraday print as the session's.
+        raise DataIncomplete(f"{session} has not closed yet: nothing is fetched before the close")
     today = now.astimezone(ET).date()
     start = cal.offset(session, -(WINDOW_SESSIONS - 1))
     report = FetchReport(session)

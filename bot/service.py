@@ -92,8 +92,12 @@ class Service:
 
     # ------------------------------------------------------------ evaluation
     def latest_session(self) -> dt.date:
-        """The newest session the bot can evaluate now (snapshot: where it ends)."""
-        latest = self.calendar.last_closed_session(self.clock())
+        """The newest session due now: closed plus the run delay (snapshot: where it ends).
+
+        Not merely closed: in the minutes after 16:00 providers still settle
+        the day's figures, which is what the delay is for.
+        """
+        latest = self.calendar.last_closed_session(self.clock() - self.cfg.run_delay)
         if self.cfg.source == "snapshot":
             end, _ = self.store.latest("SPX")
             if end is not None and end < latest:

@@ -197,11 +197,14 @@ def step(
     for layer in reversed(layers):
         rule = rules.layers[index[layer.name]] if layer.name in index else None
         if rule is None:
-            # A layer whose rule was deleted from the file: keep it, flag it.
-            kept.append(layer)
+            # Its rule was deleted from the file (the running bot refuses such an
+            # edit; this is an edit made while it was down). Nothing could ever
+            # take it off or count it right: it comes off now, loudly.
+            removed_any = True
             decisions.append(LayerDecision(
-                "hold_exit", layer.name, -1,
-                ("this layer is no longer in the rules file; close it by hand",)))
+                "remove", layer.name, -1,
+                ("this layer is no longer in the rules file: it leaves the bot's state; "
+                 "close the position by hand",)))
             continue
         scoped = dict(base, layer_sessions_active=layer.sessions_active)
         passed = rule.remove_when.holds(scoped)
@@ -236,7 +239,12 @@ def step(
     nxt = next((r for r in rules.layers if r.name not in active), None)
     for name in list(deferred):
         if nxt is None or name != nxt.name:
-            del deferred[name]  # order changed (a lower layer was removed)
+            # The order changed under it (a lower layer came off): say so.
+            decisions.append(LayerDecision(
+                "cancel_deferral", name, index.get(name, -1),
+                (f"deferred since {deferred[name].since}; cancelled because a lower layer "
+                 "came off",)))
+            del deferred[name]
     if nxt is not None and not removed_any:
         i = index[nxt.name]
         base["layer_deferred"] = nxt.name in deferred

@@ -60,3 +60,9 @@ def test_bad_argument_is_a_usage_error(capsys):
         main(["indicators", "--from", "2024-13-01", "--to", "2024-12-31"])
     assert exc.value.code == 2
     assert "expected a date YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_a_session_that_has_not_closed_is_refused(capsys):
+    # 2027-06-01 is a session that has not closed: its daily bar would be intraday.
+    assert main(["run-once", "--source", "snapshot", "--date", "2027-06-01", "--dry-run"]) == 1
+    assert "2027-06-01 has not closed yet (close 16:00 EDT)" in capsys.readouterr().err

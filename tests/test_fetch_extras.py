@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import httpx
+import pytest
 from httpserver import LocalServer, Reply
 
 from bot.fetch import fetch_extras
@@ -79,3 +80,20 @@ def test_an_etp_layer_is_sized_in_shares(calendar):
     assert add.quote is not None and add.quote.symbol == "VXX" and add.quote.unit_cost == 47.5
     assert add.size is not None and add.size.quantity == 31  # floor(1.5 % of 100,000 / 47.5)
     assert ev.state_after.layers[0].quantity == 31
+
+
+async def test_nothing_is_fetched_before_the_close(calendar, tmp_path):
+    from bot.errors import DataIncomplete
+    from bot.fetch import fetch_session
+    from bot.sources.chain import Endpoints, Sources
+    from bot.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    with LocalServer() as srv:
+        async with httpx.AsyncClient(timeout=5) as client:
+            src = Sources(client, calendar, Endpoints.all_at(srv.url))
+            with pytest.raises(DataIncomplete, match="has not closed yet"):
+                await fetch_session(src, store, D(2026, 2, 27),
+                                    now=dt.datetime(2026, 2, 27, 11, 0, tzinfo=ET))
+        assert srv.requests == []
+    store.close()

@@ -169,3 +169,35 @@ def test_json_logs_and_secrets_redacted(capsys):
     record = json.loads(line)
     assert record["level"] == "INFO" and record["logger"] == "telegram.ext"
     assert "s3cr3t-token" not in line and "<redacted>" in record["msg"]
+
+
+def test_a_delivery_is_claimed_by_one_process_only(store):
+    a = outbox_sink(store).outbox
+    b = Outbox(store.engine, channels=("console",), console_topics=list(Topic))
+    from bot.alerts import Alert
+
+    alert = Alert(LAST, Topic.SUMMARY, "daily_summary", "", "t", "text", "<b>t</b>")
+    a.enqueue([alert])
+    (row,) = a.queue.rows()
+    assert not b.queue.mark_sending(row.id)  # not B's: another process left it
+    assert a.queue.mark_sending(row.id)  # A claims it...
+    assert not a.queue.mark_sending(row.id)  # ...once
+    assert b.queue.recover() == 1  # A "died": B adopts the row
+    assert not a.queue.mark_sending(row.id)  # and A can no longer send it
+    assert b.queue.mark_sending(row.id)
+
+
+def test_run_once_refuses_beside_a_running_bot(snapshot_dir, monkeypatch, capsys):
+    from bot.lock import DataDirLock
+
+    for k in list(os.environ):
+        if k.startswith("ALVH_"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("ALVH_DATA_DIR", str(snapshot_dir))
+    with DataDirLock(snapshot_dir):  # stands for `alvh run`
+        assert main(["run-once", "--source", "snapshot"]) == 1
+    assert "one alvh run per data directory" in capsys.readouterr().err
+    store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
+    assert get_run(store, LAST) is None  # nothing recorded, nothing stored
+    assert Outbox(store.engine, channels=("console",)).counts() == {}  # no delivery rows
+    store.close()

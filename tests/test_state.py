@@ -177,3 +177,27 @@ def test_step_is_pure(n):
     a = step(state, DAYS[20], v(**CLEAR), RULES)
     b = step(state, DAYS[20], v(**CLEAR), RULES)
     assert a == b
+
+
+def test_a_layer_missing_from_the_rules_comes_off_loudly():
+    state, _ = run([v(**{**BOTH, "rsi": 35.0})] * 6)
+    assert [a.name for a in state.layers] == ["layer1", "layer2"]
+    only_layer1 = replace(RULES, layers=RULES.layers[:1])
+    res = step(state, DAYS[30], v(**BOTH), only_layer1)
+    (gone,) = [d for d in res.decisions if d.action == "remove"]
+    assert gone.layer == "layer2" and "no longer in the rules file" in gone.reasons[0]
+    assert [a.name for a in res.state.layers] == ["layer1"]
+
+
+def test_a_deferral_dropped_by_a_lower_removal_is_announced():
+    from bot.state import Deferred
+
+    # Layer 2 waits for a blackout to end, but layer 1 has come off meanwhile:
+    # layer 2 can no longer be next, and the user who was told "deferred" hears why.
+    waiting = LayerState(deferred=(Deferred("layer2", DAYS[5]),), last_added=DAYS[0],
+                         sessions_since_last_added=9)
+    res = step(waiting, DAYS[10], v(**{**CLEAR, "rsi": 35.0}), RULES)
+    cancelled = [x for x in res.decisions if x.action == "cancel_deferral"]
+    assert [x.layer for x in cancelled] == ["layer2"]
+    assert "cancelled because a lower layer came off" in cancelled[0].reasons[0]
+    assert res.state.deferred == ()

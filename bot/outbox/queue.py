@@ -186,10 +186,22 @@ class DeliveryQueue:
             )
         return int(result.rowcount)
 
-    def mark_sending(self, delivery_id: int) -> None:
-        self._update(
-            delivery_id, status="sending", attempts=t.deliveries.c.attempts + 1, boot=self._boot
-        )
+    def mark_sending(self, delivery_id: int) -> bool:
+        """Claim a pending delivery of this process; False if it is no longer ours to send.
+
+        The claim is one conditional UPDATE, so two workers on one database
+        (which the data-directory lock is there to prevent) still cannot both
+        send the same row.
+        """
+        d = t.deliveries
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                d.update()
+                .where(d.c.id == delivery_id, d.c.status == "pending", d.c.boot == self._boot)
+                .values(status="sending", attempts=d.c.attempts + 1,
+                        updated_at=stamp(self._clock()))
+            )
+        return result.rowcount == 1
 
     def mark_sent(self, delivery_id: int, *, late: bool) -> None:
         now = stamp(self._clock())

@@ -220,7 +220,8 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             etp_price=extras.etp_price,
         )
         ctx = Context(session, rules.sha256, result.sources, result.breadth_source,
-                      settings.capital)
+                      settings.capital, replayed_from=result.replayed_from,
+                      replayed=result.replayed)
         if result.evaluation is None:
             alert = data_alert(ctx, result.freshness)
             if args.json:

@@ -40,6 +40,10 @@ class Context:
     breadth_source: str | None
     capital: float
     late: bool = False
+    replayed_from: dt.date | None = None
+    """The layer state was rebuilt by replaying from this session (no run before)."""
+    replayed: tuple[str, ...] = ()
+    """Changes in those replayed sessions, for which no alert was ever sent."""
 
 
 class _Doc:
@@ -243,6 +247,10 @@ def summary_alert(ctx: Context, ev: Evaluation, upcoming: Sequence[tuple[str, dt
                            for a in changed), bold="Today ")
     for note in ev.notes:
         doc.line(f"⚠ {note}")
+    if ctx.replayed_from is not None:
+        doc.line(f"⚠ The hedge-layer state was rebuilt by replaying the sessions from "
+                 f"{ctx.replayed_from}; no alerts were sent for them"
+                 + (": " + "; ".join(ctx.replayed) if ctx.replayed else "."))
     _footer(doc, ctx)
     return _make(ctx, Topic.SUMMARY, "daily_summary", "", title, doc)
 

@@ -225,6 +225,8 @@ class DayResult:
     sources: dict[str, str]
     frame: pd.DataFrame | None = None
     """The indicator frame the evaluation used (for the daily chart)."""
+    replayed: tuple[str, ...] = ()
+    """What changed in the sessions replayed (without alerts) to rebuild the state."""
 
 
 def evaluate_day(
@@ -254,13 +256,18 @@ def evaluate_day(
         state, replay_start = LayerState(), calendar.offset(session, -WARMUP_SESSIONS)
     first = replay_start or session
     frame = indicator_frame(store, calendar, rules, history_start(calendar, first, rules), session)
+    replayed: list[str] = []
     if replay_start is not None and replay_start < session:
         warm = replay(frame, rules, calendar, capital=capital, start=replay_start,
                       end=prev_session, state=state, build=True)
         if warm:
             state = warm[-1].state_after
+        replayed = [f"{e.session} {a.decision.layer} {a.decision.action.replace('_', ' ')}"
+                    for e in warm for a in e.actions
+                    if a.decision.action in ("add", "remove", "defer", "cancel_deferral")]
     values = dict(next(frame_rows(frame.loc[[pd.Timestamp(session)]]))[1])
     ev = evaluate_session(session, values, state, rules, calendar=calendar, capital=capital,
                           settlements=settlements, chain=chain, etp_price=etp_price)
     src = values.get("breadth_source")
-    return DayResult(session, fresh, ev, replay_start, str(src) if src else None, sources, frame)
+    return DayResult(session, fresh, ev, replay_start, str(src) if src else None, sources, frame,
+                     tuple(replayed))

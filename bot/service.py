@@ -86,7 +86,9 @@ class Service:
         self.clock, self.sleep = clock, sleep
         self.next_run: tuple[dt.date, dt.datetime] | None = None
         self.missed: dict[dt.date, str] = {}
-        """Sessions whose deadline passed without complete data, and why."""
+        """Sessions whose deadline passed without complete data, and why (health: 503)."""
+        self.missed_before: list[dt.date] = []
+        """Missed sessions a later session has since stepped over (shown, not failing)."""
         self._scheduler: AsyncIOScheduler | None = None
         self._startup: asyncio.Task[None] | None = None
 
@@ -124,7 +126,8 @@ class Service:
             return "incomplete", result.freshness.problems()
         ev = result.evaluation
         ctx = Context(session, rules.sha256, result.sources, result.breadth_source,
-                      self.cfg.capital, late=late)
+                      self.cfg.capital, late=late, replayed_from=result.replayed_from,
+                      replayed=result.replayed)
         upcoming = [(e.kind.value, e.date) for e in self.store.events(
             start=session + dt.timedelta(days=1), end=session + dt.timedelta(days=120))][:3]
         png = await asyncio.to_thread(
@@ -153,7 +156,14 @@ class Service:
         return "evaluated", []
 
     async def run_session(self, session: dt.date, *, late: bool = False) -> Outcome:
-        """The scheduled job: retry until complete data or the deadline, then give up loudly."""
+        """The scheduled job: retry until complete data or the deadline, then give up loudly.
+
+        Sessions given up earlier are tried once more first (late), oldest
+        first: otherwise this session's evaluation would step over them
+        silently, and a layer change on a missed day would never be alerted.
+        """
+        if not late:
+            await self._retry_missed(before=session)
         deadline = fire_time(self.calendar, session, self.cfg.run_delay) + self.cfg.deadline
         while True:
             outcome, problems = await self.evaluate(session, late=late)
@@ -168,6 +178,19 @@ class Service:
             log.info("run %s: data incomplete (%s); polling again in %.0fs",
                      session, "; ".join(problems), wait)
             await self.sleep(wait)
+
+    async def _retry_missed(self, before: dt.date) -> None:
+        for day in sorted(d for d in self.missed if d < before):
+            outcome, problems = await self.evaluate(day, late=True)
+            if outcome != "incomplete":
+                self.missed.pop(day, None)
+                log.info("run %s: evaluated late, its data is complete now", day)
+            else:
+                log.warning("run %s: still incomplete (%s); the next session's layer state "
+                            "steps over it", day, "; ".join(problems))
+                # Reported once at its deadline; health keeps flagging only the latest.
+                self.missed.pop(day, None)
+                self.missed_before.append(day)
 
     async def _give_up(self, session: dt.date, problems: list[str], late: bool) -> None:
         self.missed[session] = "; ".join(problems)
@@ -249,6 +272,7 @@ class Service:
             "next_run": {"session": nxt[0].isoformat(), "at": nxt[1].isoformat()} if nxt else None,
             "pending_deliveries": self.sink.pending(),
             "missed_sessions": {d.isoformat(): why for d, why in sorted(self.missed.items())},
+            "skipped_sessions": [d.isoformat() for d in self.missed_before[-10:]],
             "overdue_session": overdue.isoformat() if overdue else None,
         }
         return Health(ok, body)

@@ -238,3 +238,18 @@ def test_a_first_live_run_asks_for_years_of_history(tmp_path, calendar):
     assert asked == calendar.offset(LAST, -(HISTORY_SESSIONS - 1))
     assert report.used["SPX"] == "yahoo"
     store.close()
+
+
+def test_a_rebuilt_state_is_announced_with_what_it_stepped_over(store, calendar):
+    from bot.alerts import Topic
+    from bot.compose import Context, compose
+
+    res = evaluate_day(store, calendar, RULES, D(2024, 8, 2), capital=2_000_000)
+    assert res.evaluation is not None and res.replayed_from is not None
+    assert "2024-06-20 layer1 add" in res.replayed and "2024-07-25 layer2 add" in res.replayed
+    ctx = Context(D(2024, 8, 2), RULES.sha256, res.sources, res.breadth_source, 2_000_000,
+                  replayed_from=res.replayed_from, replayed=res.replayed)
+    summary = next(a for a in compose(ctx, res.evaluation) if a.topic is Topic.SUMMARY)
+    assert "rebuilt by replaying the sessions from" in summary.text
+    assert "no alerts were sent for them" in summary.text
+    assert "2024-07-25 layer2 add" in summary.text

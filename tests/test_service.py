@@ -295,3 +295,30 @@ async def test_stop_is_prompt_while_the_catch_up_waits_for_data(store, calendar)
     assert task is not None and not task.done()
     await asyncio.wait_for(svc.stop(), timeout=5)
     assert task.cancelled()
+
+
+async def test_a_missed_session_is_evaluated_late_before_the_next_one(store, calendar):
+    """Layer 2 went on on 2024-07-25 in the snapshot history: that day's data is late here."""
+    with store.engine.begin() as conn:
+        vix = conn.execute(sa.text(
+            "select * from bars where session = '2024-07-25' and symbol = 'VIX'")).mappings().one()
+        conn.execute(sa.text("delete from bars where session = '2024-07-25' and symbol = 'VIX'"))
+    sink = Sink()
+    clock = Clock(dt.datetime(2024, 7, 24, 16, 20, tzinfo=ET))
+    svc = make(store, calendar, clock, sink, source="live")
+    assert await svc.run_session(D(2024, 7, 24)) == "evaluated"
+    clock.now = dt.datetime(2024, 7, 25, 16, 20, tzinfo=ET)
+    assert await svc.run_session(D(2024, 7, 25)) == "incomplete"
+    assert not svc.health().ok
+    # The VIX print arrives later; the next session's job first evaluates the 25th.
+    with store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "insert into bars values (:symbol, :session, :open, :high, :low, :close, :volume,"
+            " :source, :fetched_at)"), dict(vix))
+    clock.now = dt.datetime(2024, 7, 26, 16, 20, tzinfo=ET)
+    assert await svc.run_session(D(2024, 7, 26)) == "evaluated"
+    run25 = get_run(store, D(2024, 7, 25))
+    assert run25 is not None and run25.late
+    added = [a for a in sink.published if a.kind == "layer_added" and a.session == D(2024, 7, 25)]
+    assert [a.layer for a in added] == ["layer2"] and added[0].late
+    assert svc.health().ok and svc.missed == {}

@@ -83,7 +83,7 @@ def data_status(settings: Settings, out: TextIO) -> int:
         lines = status_report(store, get_calendar())
     finally:
         store.close()
-    out.write(f"store: {settings.store_url}\n")
+    out.write(f"store: {settings.store_url_shown}\n")
     for line in lines:
         out.write(line.line() + "\n")
     return 0

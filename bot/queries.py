@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from bot.chart import render_chart
 from bot.pipeline import get_run, history_start, indicator_frame, last_run
 from bot.rules import thresholds_summary
+from bot.scheduler import fire_time
 from bot.service import Service
 from bot.store import schema as s
 
@@ -181,6 +182,8 @@ class EngineQueries:
 
     async def rundate(self, date: dt.date) -> str:
         svc = self.service
+        if not svc.calendar.first <= date <= svc.calendar.last:
+            return f"{escape(date.isoformat())} is outside the session calendar."
         if not svc.calendar.is_session(date):
             return f"{escape(date.isoformat())} is not an NYSE session."
         if date > svc.latest_session():
@@ -189,6 +192,11 @@ class EngineQueries:
         if done is not None:
             return (f"{escape(date.isoformat())} was evaluated at {escape(done.evaluated_at)}; "
                     "its alerts were sent then and are not sent twice. /why shows the latest.")
+        fire = fire_time(svc.calendar, date, svc.cfg.run_delay)
+        if svc.clock() < fire + svc.cfg.deadline:
+            return (f"{escape(date.isoformat())} is still in its normal run (from "
+                    f"{escape(fire.strftime('%H:%M %Z'))}, waiting for data until the deadline); "
+                    "/rundate is for sessions the bot missed.")
         outcome = await svc.run_session(date, late=True)
         return f"{escape(date.isoformat())}: {escape(outcome)}"
 

@@ -10,6 +10,7 @@ way the outcome is announced once per distinct file content.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +33,12 @@ class RulesWatcher:
         self.rules = rules
         self._seen = rules.sha256
 
-    def check(self) -> ReloadResult | None:
-        """Reload if the file changed since the last check; None when unchanged."""
+    def check(self, accept: Callable[[Rules], str | None] | None = None) -> ReloadResult | None:
+        """Reload if the file changed since the last check; None when unchanged.
+
+        ``accept`` may veto rules that load but cannot be used now (it returns
+        the reason), e.g. an edit that deletes a hedge layer that is on.
+        """
         if self.path is None:
             return None
         try:
@@ -55,6 +60,12 @@ class RulesWatcher:
             return ReloadResult(
                 False, f"rules edit refused, keeping rules {self.rules.sha256[:12]}:\n{exc}",
                 digest,
+            )
+        veto = accept(new) if accept is not None else None
+        if veto:
+            return ReloadResult(
+                False, f"rules edit refused, keeping rules {self.rules.sha256[:12]}:\n"
+                       f"{self.path}: {veto}", digest,
             )
         changes = tuple(diff_thresholds(self.rules, new))
         old = self.rules

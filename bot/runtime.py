@@ -210,7 +210,7 @@ async def run_service(
         health = HealthServer(settings.http_host, settings.http_port, service.health,
                               metrics.render)
         log.info("alvh run: source %s, data %s, rules %s", settings.source,
-                 settings.store_url if settings.source == "live" else "shipped snapshot",
+                 settings.store_url_shown if settings.source == "live" else "shipped snapshot",
                  rules.sha256[:12])
         for line in delivery.described + settings.missing():
             log.info("alvh run: %s", line)

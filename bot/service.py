@@ -30,6 +30,7 @@ from bot.health import Health
 from bot.metrics import Metrics
 from bot.pipeline import evaluate_day, get_run, last_run, record_run
 from bot.reload import ReloadResult, RulesWatcher
+from bot.rules import Rules
 from bot.scheduler import due_sessions, fire_time, next_fire
 from bot.sessions import ET, SessionCalendar
 from bot.store import Store
@@ -231,8 +232,21 @@ class Service:
         return out
 
     # ------------------------------------------------------------- reload
+    def _accept_rules(self, new: Rules) -> str | None:
+        """An edit may not delete or rename a layer that is on: nothing could take it off."""
+        last = last_run(self.store)
+        if last is None:
+            return None
+        names = {layer.name for layer in new.hedge.layers}
+        orphans = [a.name for a in last.state.layers if a.name not in names]
+        if orphans:
+            return (f"hedge.layers: {', '.join(orphans)} is on and would no longer be in the "
+                    "rules; keep it until it comes off (or close it by hand first)")
+        return None
+
     async def check_rules(self) -> ReloadResult | None:
-        result = self.watcher.check()
+        before = self.watcher.rules.sha256
+        result = self.watcher.check(accept=self._accept_rules)
         if result is None:
             return None
         session = self.calendar.last_closed_session(self.clock())
@@ -240,7 +254,8 @@ class Service:
         title = ("🔁 Rules reloaded" if result.ok else "⛔ Rules edit refused")
         from html import escape
 
-        alert = Alert(session, Topic.OPS, kind, result.digest[:16], title,
+        # Keyed by the transition, so going back to earlier rules is announced too.
+        alert = Alert(session, Topic.OPS, kind, f"{before[:8]}>{result.digest[:8]}", title,
                       f"{title}\n{result.message}",
                       f"<b>{escape(title)}</b>\n<pre>{escape(result.message)}</pre>")
         (log.info if result.ok else log.error)("%s", result.message)

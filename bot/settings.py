@@ -101,11 +101,25 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{self.data_dir / 'alvh.sqlite'}"
 
+    @property
+    def store_url_shown(self) -> str:
+        """The store URL with any password masked, for logs and command output."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.store_url).render_as_string(hide_password=True)
+
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction filter."""
         values = (self.telegram_token, self.smtp_password, self.fred_api_key,
                   self.stooq_api_key, self.invite_code)
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        out = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.database_url:
+            from sqlalchemy.engine import make_url
+
+            password = make_url(self.database_url).password
+            if password:
+                out.append(str(password))
+        return out
 
     def missing(self) -> list[str]:
         """What is not configured, in words, so a no-settings run can say it out loud."""

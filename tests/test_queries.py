@@ -118,6 +118,7 @@ async def test_commands_show_the_engine_state(store, calendar, tmp_path):
     assert "not sent twice" in await q.rundate(LAST)
     assert "not an NYSE session" in await q.rundate(D(2026, 2, 16))
     assert "has not closed yet" in await q.rundate(D(2026, 3, 2))
+    assert "outside the session calendar" in await q.rundate(D(1900, 1, 2))
     # /preview: nothing pending, then an edit replayed against the running rules.
     assert "No pending edit" in await q.preview()
     rules_path.write_text(rules_path.read_text().replace("ad_min_days: 10 ", "ad_min_days: 5 "))
@@ -201,3 +202,11 @@ def test_run_once_refuses_beside_a_running_bot(snapshot_dir, monkeypatch, capsys
     assert get_run(store, LAST) is None  # nothing recorded, nothing stored
     assert Outbox(store.engine, channels=("console",)).counts() == {}  # no delivery rows
     store.close()
+
+
+async def test_rundate_leaves_the_current_session_to_its_scheduled_run(store, calendar):
+    now = dt.datetime(2026, 2, 27, 17, 0, tzinfo=ET)  # after the 16:20 fire, before the deadline
+    q = EngineQueries(service(store, calendar, outbox_sink(store), default_rules_path(), now))
+    reply = await q.rundate(LAST)
+    assert "still in its normal run" in reply and "16:20" in reply
+    assert get_run(store, LAST) is None  # nothing evaluated behind the job's back

@@ -322,3 +322,29 @@ async def test_a_missed_session_is_evaluated_late_before_the_next_one(store, cal
     added = [a for a in sink.published if a.kind == "layer_added" and a.session == D(2024, 7, 25)]
     assert [a.layer for a in added] == ["layer2"] and added[0].late
     assert svc.health().ok and svc.missed == {}
+
+
+async def test_an_edit_deleting_an_active_layer_is_refused(tmp_path, store, calendar):
+    path = tmp_path / "alvh.yaml"
+    good = default_rules_path().read_text()
+    path.write_text(good)
+    sink = Sink()
+    svc = make(store, calendar, Clock(dt.datetime(2024, 7, 26, 17, tzinfo=ET)), sink,
+               rules_path=path)
+    assert await svc.run_session(D(2024, 7, 26)) == "evaluated"
+    layers = get_run(store, D(2024, 7, 26)).state.layers
+    assert [a.name for a in layers] == ["layer1", "layer2"]
+    start = good.index("    - name: layer3")
+    end = good.index("# Early warnings")
+    without3 = good[:start] + good[end:]
+    path.write_text(without3)  # deleting layer3 (off) is fine
+    res = await svc.check_rules()
+    assert res is not None and res.ok
+    start2 = without3.index("    - name: layer2")
+    end2 = without3.index("# Early warnings")
+    path.write_text(without3[:start2] + without3[end2:])  # deleting layer2 (on) is not
+    res = await svc.check_rules()
+    assert res is not None and not res.ok
+    assert "layer2 is on and would no longer be in the rules" in res.message
+    assert [x.name for x in svc.watcher.rules.hedge.layers] == ["layer1", "layer2"]
+    assert sink.published[-1].kind == "rules_refused"

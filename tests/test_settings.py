@@ -74,3 +74,10 @@ def test_bad_secret_value_is_not_echoed(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as err:
         load_settings(env_file=None, secrets_dir=tmp_path)
     assert "TOPSECRET" not in str(err.value)
+
+
+def test_a_database_password_is_masked_and_redacted(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALVH_DATABASE_URL", "postgresql://alvh:pa55word@db.internal/alvh")
+    s = load_settings(env_file=None, secrets_dir=tmp_path)
+    assert s.store_url_shown == "postgresql://alvh:***@db.internal/alvh"
+    assert "pa55word" in s.secret_values()  # so the log handler redacts it too

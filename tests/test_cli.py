@@ -63,6 +63,13 @@ def test_bad_argument_is_a_usage_error(capsys):
 
 
 def test_a_session_that_has_not_closed_is_refused(capsys):
-    # 2027-06-01 is a session that has not closed: its daily bar would be intraday.
-    assert main(["run-once", "--source", "snapshot", "--date", "2027-06-01", "--dry-run"]) == 1
-    assert "2027-06-01 has not closed yet (close 16:00 EDT)" in capsys.readouterr().err
+    import datetime as dt
+
+    from bot.sessions import ET, get_calendar
+
+    cal = get_calendar()
+    future = cal.session_on_or_after(dt.datetime.now(tz=ET).date() + dt.timedelta(days=400))
+    assert main(["run-once", "--source", "snapshot", "--date", future.isoformat(),
+                 "--dry-run"]) == 1
+    close = cal.close_time(future)
+    assert f"{future} has not closed yet (close {close:%H:%M %Z})" in capsys.readouterr().err

@@ -146,11 +146,6 @@ def _open_for(source: str, settings: Settings, calendar: SessionCalendar) -> Sto
     return _store(settings)
 
 
-def _upcoming(store: Store, after: dt.date, limit: int = 3) -> list[tuple[str, dt.date]]:
-    evs = store.events(start=after + dt.timedelta(days=1), end=after + dt.timedelta(days=120))
-    return [(e.kind.value, e.date) for e in evs[:limit]]
-
-
 def _fetch_live(
     store: Store, calendar: SessionCalendar, session: dt.date, settings: Settings, rules: Rules
 ) -> tuple[list[str], Extras]:
@@ -185,7 +180,7 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
     from bot.compose import Context, compose, data_alert
     from bot.evaluate import evaluation_json
-    from bot.pipeline import evaluate_day, get_run
+    from bot.pipeline import evaluate_day, get_run, upcoming_events
 
     calendar = get_calendar()
     rules = load_rules_from(settings)
@@ -231,7 +226,7 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 out.write(alert.text + "\n")
             return 1
         ev = result.evaluation
-        upcoming = _upcoming(store, session)
+        upcoming = upcoming_events(store, session)
         png = None
         if not args.dry_run:
             from bot.chart import daily_chart

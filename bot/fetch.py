@@ -163,6 +163,8 @@ class Extras:
     etp_price: float | None = None
     """Close of the ETP hedge (VXX/UVXY) on D, when the rules hedge with one."""
     notes: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    """Series whose whole source chain failed (from the fetch report), for metrics."""
 
 
 async def fetch_extras(

@@ -155,6 +155,12 @@ def replay(
     return out
 
 
+def upcoming_events(store: Store, after: dt.date, limit: int = 3) -> list[tuple[str, dt.date]]:
+    """The next few FOMC/CPI/PPI dates after ``after``, for the summary and the chart."""
+    evs = store.events(start=after + dt.timedelta(days=1), end=after + dt.timedelta(days=120))
+    return [(e.kind.value, e.date) for e in evs[:limit]]
+
+
 # ------------------------------------------------------------------ runs
 
 

@@ -171,6 +171,7 @@ def make_fetcher(
                                      shipped_calendar_dir=SNAPSHOT_DIR / "calendar")
         extras = await fetch_extras(client, calendar, session, now=now,
                                     etp_symbol=etp_symbol(watcher.rules))
+        extras.failed = dict(report.failed)
         return report.lines() + extras.notes, extras
 
     return live

@@ -28,7 +28,7 @@ from bot.fetch import Extras
 from bot.freshness import check_freshness
 from bot.health import Health
 from bot.metrics import Metrics
-from bot.pipeline import evaluate_day, get_run, last_run, record_run
+from bot.pipeline import evaluate_day, get_run, last_run, record_run, upcoming_events
 from bot.reload import ReloadResult, RulesWatcher
 from bot.rules import Rules
 from bot.scheduler import due_sessions, fire_time, next_fire
@@ -113,8 +113,9 @@ class Service:
             return "already", []
         lines, extras = await self.fetch(session)
         for line in lines:
-            if ": FAILED: " in line:
-                self.metrics.source_failures.labels(line.split(":", 1)[0].lstrip("# ")).inc()
+            log.info("fetch %s: %s", session, line)
+        for series in extras.failed:
+            self.metrics.source_failures.labels(series).inc()
         rules = self.watcher.rules
         result = await asyncio.to_thread(
             evaluate_day, self.store, self.calendar, rules, session,
@@ -129,8 +130,7 @@ class Service:
         ctx = Context(session, rules.sha256, result.sources, result.breadth_source,
                       self.cfg.capital, late=late, replayed_from=result.replayed_from,
                       replayed=result.replayed)
-        upcoming = [(e.kind.value, e.date) for e in self.store.events(
-            start=session + dt.timedelta(days=1), end=session + dt.timedelta(days=120))][:3]
+        upcoming = upcoming_events(self.store, session)
         png = await asyncio.to_thread(
             daily_chart, result.frame, [(a.name, a.added_on) for a in ev.state_after.layers],
             upcoming)

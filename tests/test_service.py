@@ -348,3 +348,13 @@ async def test_an_edit_deleting_an_active_layer_is_refused(tmp_path, store, cale
     assert "layer2 is on and would no longer be in the rules" in res.message
     assert [x.name for x in svc.watcher.rules.hedge.layers] == ["layer1", "layer2"]
     assert sink.published[-1].kind == "rules_refused"
+
+
+async def test_source_failures_are_counted_by_series(store, calendar):
+    async def failing(session):
+        return ["BREADTH: FAILED: wsj: HTTP 503"], Extras(failed={"BREADTH": "wsj: HTTP 503"})
+
+    svc = make(store, calendar, Clock(dt.datetime(2026, 2, 27, 21, 0, tzinfo=ET)), Sink(),
+               fetch=failing)
+    assert await svc.run_session(LAST) == "evaluated"  # the snapshot has the breadth already
+    assert 'alvh_source_failures_total{series="BREADTH"} 1.0' in svc.metrics.render().decode()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -52,10 +53,28 @@ def snapshot_db(tmp_path_factory: pytest.TempPathFactory, calendar: SessionCalen
     return data_dir / STORE_NAME
 
 
+@pytest.fixture(scope="session")
+def copy_snapshot(snapshot_db: Path) -> Callable[[Path], Path]:
+    """Copies the loaded snapshot store into a data directory; returns the directory."""
+
+    def copy(dest: Path) -> Path:
+        for f in snapshot_db.parent.iterdir():
+            if f.is_file() and not f.name.endswith(("-wal", "-shm")):
+                shutil.copy(f, dest / f.name)
+        return dest
+
+    return copy
+
+
 @pytest.fixture
-def snapshot_dir(tmp_path: Path, snapshot_db: Path) -> Path:
+def snapshot_dir(tmp_path: Path, copy_snapshot: Callable[[Path], Path]) -> Path:
     """A data directory holding a private copy of the loaded snapshot store."""
-    for f in snapshot_db.parent.iterdir():
-        if f.is_file() and not f.name.endswith(("-wal", "-shm")):
-            shutil.copy(f, tmp_path / f.name)
-    return tmp_path
+    return copy_snapshot(tmp_path)
+
+
+@pytest.fixture
+def no_alvh_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No ``ALVH_*`` variable from the machine leaks into a test's settings."""
+    for key in [k for k in os.environ if k.startswith("ALVH_")]:
+        monkeypatch.delenv(key)
+    return monkeypatch

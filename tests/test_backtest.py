@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import json
 import re
-import shutil
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -42,13 +41,9 @@ UNSCHEDULED = (D(2001, 1, 3), D(2001, 4, 18), D(2001, 9, 17), D(2007, 8, 17), D(
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory, snapshot_db: Path) -> Path:
+def data_dir(tmp_path_factory: pytest.TempPathFactory, copy_snapshot) -> Path:
     """A read-only copy of the loaded snapshot for the CLI (ALVH_DATA_DIR)."""
-    d = tmp_path_factory.mktemp("bt-data")
-    for f in snapshot_db.parent.iterdir():
-        if f.is_file() and not f.name.endswith(("-wal", "-shm")):
-            shutil.copy(f, d / f.name)
-    return d
+    return copy_snapshot(tmp_path_factory.mktemp("bt-data"))
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +54,8 @@ def store(data_dir: Path):
 
 
 @pytest.fixture(autouse=True)
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> None:
-    import os
-
-    for k in list(os.environ):
-        if k.startswith("ALVH_"):
-            monkeypatch.delenv(k)
+def env(no_alvh_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> None:
+    monkeypatch = no_alvh_env
     monkeypatch.setenv("ALVH_DATA_DIR", str(data_dir))
     monkeypatch.chdir(tmp_path)  # no stray .env
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -34,12 +33,8 @@ def variant(old: str, new: str, name: str = "edited.yaml"):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory, snapshot_db: Path) -> Path:
-    d = tmp_path_factory.mktemp("diff-data")
-    for f in snapshot_db.parent.iterdir():
-        if f.is_file() and not f.name.endswith(("-wal", "-shm")):
-            shutil.copy(f, d / f.name)
-    return d
+def data_dir(tmp_path_factory: pytest.TempPathFactory, copy_snapshot) -> Path:
+    return copy_snapshot(tmp_path_factory.mktemp("diff-data"))
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +45,8 @@ def store(data_dir: Path):
 
 
 @pytest.fixture(autouse=True)
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> None:
-    import os
-
-    for k in list(os.environ):
-        if k.startswith("ALVH_"):
-            monkeypatch.delenv(k)
+def env(no_alvh_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> None:
+    monkeypatch = no_alvh_env
     monkeypatch.setenv("ALVH_DATA_DIR", str(data_dir))
     monkeypatch.chdir(tmp_path)
 

@@ -15,13 +15,8 @@ BAD = Path(__file__).parent / "fixtures" / "rules"
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    import os
-
-    for k in list(os.environ):
-        if k.startswith("ALVH_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)  # no stray .env
+def clean_env(no_alvh_env, tmp_path):
+    no_alvh_env.chdir(tmp_path)  # no stray .env
 
 
 def test_python_dash_m_bot_runs_the_same_entry_point():

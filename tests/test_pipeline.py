@@ -44,13 +44,7 @@ def store(snapshot_dir: Path):
     st.close()
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    import os
-
-    for k in list(os.environ):
-        if k.startswith("ALVH_"):
-            monkeypatch.delenv(k)
+pytestmark = pytest.mark.usefixtures("no_alvh_env")
 
 
 def test_last_snapshot_session_gives_an_explained_decision(store, calendar):

@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import json
 import logging
-import os
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -138,10 +137,8 @@ def run_cli(*argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def test_subscribers_command(tmp_path, monkeypatch, capsys):
-    for k in list(os.environ):
-        if k.startswith("ALVH_"):
-            monkeypatch.delenv(k)
+def test_subscribers_command(tmp_path, no_alvh_env, capsys):
+    monkeypatch = no_alvh_env
     monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
     # The domain is case-insensitive, the local part is not (RFC 5321).
     assert run_cli("subscribers", "add", "Trader@Example.com", "hedge", "condor") == (
@@ -188,12 +185,10 @@ def test_a_delivery_is_claimed_by_one_process_only(store):
     assert b.queue.mark_sending(row.id)
 
 
-def test_run_once_refuses_beside_a_running_bot(snapshot_dir, monkeypatch, capsys):
+def test_run_once_refuses_beside_a_running_bot(snapshot_dir, no_alvh_env, capsys):
     from bot.lock import DataDirLock
 
-    for k in list(os.environ):
-        if k.startswith("ALVH_"):
-            monkeypatch.delenv(k)
+    monkeypatch = no_alvh_env
     monkeypatch.setenv("ALVH_DATA_DIR", str(snapshot_dir))
     with DataDirLock(snapshot_dir):  # stands for `alvh run`
         assert main(["run-once", "--source", "snapshot"]) == 1

@@ -120,10 +120,7 @@ def test_the_image_command_runs_answers_health_and_stops_on_sigterm(tmp_path):
 
 
 @pytest.fixture
-def settings(snapshot_dir: Path, monkeypatch) -> Settings:
-    for k in list(os.environ):
-        if k.startswith("ALVH_"):
-            monkeypatch.delenv(k)
+def settings(snapshot_dir: Path, no_alvh_env) -> Settings:
     return Settings(_env_file=None, data_dir=snapshot_dir, source="snapshot",
                     http_port=0, admin_chat_ids=[900])
 

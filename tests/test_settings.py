@@ -9,14 +9,7 @@ import pytest
 from bot.errors import ConfigError
 from bot.settings import load_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    import os
-
-    for k in list(os.environ):
-        if k.startswith("ALVH_"):
-            monkeypatch.delenv(k)
+pytestmark = pytest.mark.usefixtures("no_alvh_env")
 
 
 def test_defaults_need_nothing(tmp_path):

@@ -311,53 +311,42 @@ class Store:
         return df
 
     def status(self) -> list[SeriesStatus]:
-        """Per series: first and last session, row count, sources used."""
+        """Per series: first and last session, row count, sources used.
+
+        Bars and events are listed per symbol / kind; breadth is one series.
+        """
         out = []
         with self.engine.connect() as conn:
-            q = (
-                sa.select(
-                    s.bars.c.symbol, sa.func.min(s.bars.c.session), sa.func.max(s.bars.c.session),
-                    sa.func.count(),
-                )
-                .group_by(s.bars.c.symbol)
-                .order_by(s.bars.c.symbol)
-            )
-            for sym, first, last, n in conn.execute(q):
-                srcs = conn.execute(
-                    sa.select(s.bars.c.source).where(s.bars.c.symbol == sym).distinct()
-                ).scalars()
-                out.append(SeriesStatus(sym, first, last, n, tuple(sorted(srcs))))
-            first, last, n = conn.execute(
-                sa.select(
-                    sa.func.min(s.breadth.c.session), sa.func.max(s.breadth.c.session),
-                    sa.func.count(),
-                )
-            ).one()
-            srcs = conn.execute(sa.select(s.breadth.c.source).distinct()).scalars()
-            out.append(SeriesStatus("BREADTH", first, last, n, tuple(sorted(srcs))))
-            q2 = (
-                sa.select(
-                    s.events.c.kind, sa.func.min(s.events.c.date), sa.func.max(s.events.c.date),
-                    sa.func.count(),
-                )
-                .group_by(s.events.c.kind)
-                .order_by(s.events.c.kind)
-            )
-            for kind, first, last, n in conn.execute(q2):
-                srcs = conn.execute(
-                    sa.select(s.events.c.source).where(s.events.c.kind == kind).distinct()
-                ).scalars()
-                out.append(SeriesStatus(kind, first, last, n, tuple(sorted(srcs))))
+            for table, key in ((s.bars, s.bars.c.symbol), (s.breadth, None),
+                               (s.events, s.events.c.kind)):
+                day = table.c.date if "date" in table.c else table.c.session
+                q = sa.select(*([key] if key is not None else []),
+                              sa.func.min(day), sa.func.max(day), sa.func.count())
+                if key is not None:
+                    q = q.group_by(key).order_by(key)
+                for row in conn.execute(q).all():
+                    name = str(row[0]) if key is not None else "BREADTH"
+                    first, last, n = row[-3:]
+                    sources = sa.select(table.c.source).distinct()
+                    if key is not None:
+                        sources = sources.where(key == name)
+                    found = tuple(sorted(conn.execute(sources).scalars()))
+                    out.append(SeriesStatus(name, first, last, n, found))
         return out
+
+    def _series(self, series: str) -> tuple[sa.Table, list[sa.ColumnElement[bool]]]:
+        """The table behind a series name (``BREADTH`` or a bar symbol) and its filter."""
+        if series == "BREADTH":
+            return s.breadth, []
+        return s.bars, [s.bars.c.symbol == series]
 
     def latest(
         self, series: str, on_or_before: dt.date | None = None
     ) -> tuple[dt.date | None, str | None]:
         """The newest session a series has (``BREADTH`` or a bar symbol) and its source."""
-        table = s.breadth if series == "BREADTH" else s.bars
-        q = sa.select(table.c.session, table.c.source).order_by(table.c.session.desc()).limit(1)
-        if series != "BREADTH":
-            q = q.where(table.c.symbol == series)
+        table, where = self._series(series)
+        q = (sa.select(table.c.session, table.c.source).where(*where)
+             .order_by(table.c.session.desc()).limit(1))
         if on_or_before is not None:
             q = q.where(table.c.session <= on_or_before)
         with self.engine.connect() as conn:
@@ -376,10 +365,8 @@ class Store:
         self, series: str, *, with_source: bool = False
     ) -> list[dt.date] | list[tuple[dt.date, str]]:
         """The sessions a series has rows for (``BREADTH`` or a bar symbol), oldest first."""
-        table = s.breadth if series == "BREADTH" else s.bars
-        q = sa.select(table.c.session, table.c.source).order_by(table.c.session)
-        if series != "BREADTH":
-            q = q.where(table.c.symbol == series)
+        table, where = self._series(series)
+        q = sa.select(table.c.session, table.c.source).where(*where).order_by(table.c.session)
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         if with_source:

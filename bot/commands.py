@@ -178,9 +178,9 @@ def _fetch_live(
 def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     import json
 
-    from bot.compose import Context, compose, data_alert
+    from bot.compose import Context, data_alert
     from bot.evaluate import evaluation_json
-    from bot.pipeline import evaluate_day, get_run, upcoming_events
+    from bot.pipeline import day_alerts, evaluate_day, get_run
 
     calendar = get_calendar()
     rules = load_rules_from(settings)
@@ -214,10 +214,8 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             chain=extras.chain.quotes if extras.chain else None,
             etp_price=extras.etp_price,
         )
-        ctx = Context(session, rules.sha256, result.sources, result.breadth_source,
-                      settings.capital, replayed_from=result.replayed_from,
-                      replayed=result.replayed)
         if result.evaluation is None:
+            ctx = Context(session, rules.sha256, result.sources, None, settings.capital)
             alert = data_alert(ctx, result.freshness)
             if args.json:
                 out.write(json.dumps({"session": session.isoformat(), "complete": False,
@@ -226,14 +224,8 @@ def run_once(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 out.write(alert.text + "\n")
             return 1
         ev = result.evaluation
-        upcoming = upcoming_events(store, session)
-        png = None
-        if not args.dry_run:
-            from bot.chart import daily_chart
-
-            png = daily_chart(result.frame, [(a.name, a.added_on) for a in
-                                             ev.state_after.layers], upcoming)
-        alerts = compose(ctx, ev, upcoming, chart=png)
+        alerts = day_alerts(store, result, rules.sha256, settings.capital,
+                            chart=not args.dry_run)
         recorded = False
         delivered = ""
         if not args.dry_run:

@@ -21,6 +21,9 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from bot.alerts import Alert
+from bot.chart import daily_chart
+from bot.compose import Context, compose
 from bot.condor import ChainQuote
 from bot.evaluate import Evaluation, evaluate_session, evaluation_json
 from bot.freshness import DEFAULT_LOOKBACK, Freshness, check_freshness
@@ -159,6 +162,27 @@ def upcoming_events(store: Store, after: dt.date, limit: int = 3) -> list[tuple[
     """The next few FOMC/CPI/PPI dates after ``after``, for the summary and the chart."""
     evs = store.events(start=after + dt.timedelta(days=1), end=after + dt.timedelta(days=120))
     return [(e.kind.value, e.date) for e in evs[:limit]]
+
+
+def day_alerts(
+    store: Store, result: DayResult, rules_sha256: str, capital: float, *,
+    late: bool = False, chart: bool = True,
+) -> list[Alert]:
+    """The alerts of an evaluated session (the daily job, catch-up, run-once).
+
+    ``chart=False`` skips rendering the summary's PNG (a dry run prints text).
+    """
+    ev = result.evaluation
+    if ev is None:
+        raise ValueError(f"{result.session} was not evaluated: {result.freshness.problems()}")
+    ctx = Context(result.session, rules_sha256, result.sources, result.breadth_source, capital,
+                  late=late, replayed_from=result.replayed_from, replayed=result.replayed)
+    upcoming = upcoming_events(store, result.session)
+    png = None
+    if chart:
+        png = daily_chart(result.frame, [(a.name, a.added_on) for a in ev.state_after.layers],
+                          upcoming)
+    return compose(ctx, ev, upcoming, chart=png)
 
 
 # ------------------------------------------------------------------ runs

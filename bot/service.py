@@ -22,13 +22,12 @@ from typing import Literal, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.alerts import Alert, Topic
-from bot.chart import daily_chart
-from bot.compose import Context, compose, data_alert
+from bot.compose import Context, data_alert
 from bot.fetch import Extras
 from bot.freshness import check_freshness
 from bot.health import Health
 from bot.metrics import Metrics
-from bot.pipeline import evaluate_day, get_run, last_run, record_run, upcoming_events
+from bot.pipeline import day_alerts, evaluate_day, get_run, last_run, record_run
 from bot.reload import ReloadResult, RulesWatcher
 from bot.rules import Rules
 from bot.scheduler import due_sessions, fire_time, next_fire
@@ -127,14 +126,8 @@ class Service:
             self.metrics.runs.labels("incomplete").inc()
             return "incomplete", result.freshness.problems()
         ev = result.evaluation
-        ctx = Context(session, rules.sha256, result.sources, result.breadth_source,
-                      self.cfg.capital, late=late, replayed_from=result.replayed_from,
-                      replayed=result.replayed)
-        upcoming = upcoming_events(self.store, session)
-        png = await asyncio.to_thread(
-            daily_chart, result.frame, [(a.name, a.added_on) for a in ev.state_after.layers],
-            upcoming)
-        alerts = compose(ctx, ev, upcoming, chart=png)
+        alerts = await asyncio.to_thread(
+            day_alerts, self.store, result, rules.sha256, self.cfg.capital, late=late)
         # Stored in the outbox first (idempotent by key), then the run: a crash
         # between the two re-evaluates the session and finds the same keys.
         await self.sink.publish(alerts)

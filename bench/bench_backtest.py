@@ -26,9 +26,9 @@ from bot.backtest.diff import preview_diff
 from bot.backtest.report import text_lines, write_files
 from bot.backtest.run import run_backtest
 from bot.backtest.summary import summarize
-from bot.rules import default_rules_path, load_default_rules, load_rules_text
-from bot.sessions import get_calendar
-from bot.snapshot import open_snapshot_store
+from bot.engine.rules import default_rules_path, load_default_rules, load_rules_text
+from bot.kernel.sessions import get_calendar
+from bot.market.snapshot import open_snapshot_store
 
 FIRST = dt.date(1999, 1, 4)
 T = TypeVar("T")

@@ -28,11 +28,11 @@ from fake_telegram import FakeTelegram
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bot.alerts import Alert, Topic
-from bot.channels.telegram import TelegramChannel
-from bot.dispatch import DeliveryWorker
-from bot.outbox import OpsReporter, Outbox
-from bot.outbox import tables as t
+from bot.delivery.channels.telegram import TelegramChannel
+from bot.delivery.dispatch import DeliveryWorker
+from bot.delivery.outbox import OpsReporter, Outbox
+from bot.delivery.outbox import tables as t
+from bot.kernel.alerts import Alert, Topic
 from bot.store import open_store
 
 TOKEN = "123456789:bench-token"  # noqa: S105 - a fake server's token

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from bot.evaluate import evaluate_session
-from bot.pipeline import frame_rows, history_start, indicator_frame, replay
-from bot.rules import load_default_rules
-from bot.sessions import get_calendar
-from bot.snapshot import open_snapshot_store
-from bot.state import LayerState
+from bot.engine.evaluate import evaluate_session
+from bot.engine.rules import load_default_rules
+from bot.engine.state import LayerState
+from bot.kernel.sessions import get_calendar
+from bot.market.snapshot import open_snapshot_store
+from bot.pipeline.evaluation import frame_rows, history_start, indicator_frame, replay
 
 FIRST = dt.date(1999, 1, 4)
 

@@ -13,10 +13,10 @@ from fake_telegram import FakeTelegram
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bot.alerts import Alert, Topic
-from bot.channels.telegram import TelegramChannel
-from bot.dispatch import Backoff, DeliveryWorker
-from bot.outbox import OpsReporter, Outbox, Subscribers
+from bot.delivery.channels.telegram import TelegramChannel
+from bot.delivery.dispatch import Backoff, DeliveryWorker
+from bot.delivery.outbox import OpsReporter, Outbox, Subscribers
+from bot.kernel.alerts import Alert, Topic
 from bot.store import Store, open_store
 
 TOKEN = "123456789:AAE-test-SECRET-token-value"

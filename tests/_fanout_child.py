@@ -16,9 +16,9 @@ from _delivery import TOKEN, FastTelegram, make_alert
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bot.alerts import Topic
-from bot.dispatch import Backoff, DeliveryWorker
-from bot.outbox import Outbox, Subscribers
+from bot.delivery.dispatch import Backoff, DeliveryWorker
+from bot.delivery.outbox import Outbox, Subscribers
+from bot.kernel.alerts import Topic
 from bot.store import open_store
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bot.sessions import get_calendar
+from bot.kernel.sessions import get_calendar
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "bot" / "data" / "snapshot"
 

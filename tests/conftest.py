@@ -11,7 +11,7 @@ import httpx
 import pytest
 from httpserver import LocalServer, RecordingSleep
 
-from bot.sessions import SessionCalendar, get_calendar
+from bot.kernel.sessions import SessionCalendar, get_calendar
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +46,7 @@ def snapshot_db(tmp_path_factory: pytest.TempPathFactory, calendar: SessionCalen
 
     Tests that write must copy it (see ``snapshot_dir``), never change it.
     """
-    from bot.snapshot import STORE_NAME, open_snapshot_store
+    from bot.market.snapshot import STORE_NAME, open_snapshot_store
 
     data_dir = tmp_path_factory.mktemp("snapshot")
     open_snapshot_store(data_dir, calendar).close()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bot.app.cli import main
 from bot.backtest.report import FILES
 from bot.backtest.run import (
     CHUNK_SESSIONS,
@@ -28,10 +29,9 @@ from bot.backtest.run import (
     run_backtest,
     unscheduled_event_dates,
 )
-from bot.cli import main
-from bot.pipeline import indicator_frame, replay
-from bot.rules import default_rules_path, load_default_rules, load_rules
-from bot.snapshot import STORE_NAME
+from bot.engine.rules import default_rules_path, load_default_rules, load_rules
+from bot.market.snapshot import STORE_NAME
+from bot.pipeline.evaluation import indicator_frame, replay
 from bot.store import open_store
 
 D = dt.date
@@ -175,7 +175,7 @@ def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
 
 def test_pnl_rows_are_entry_and_exit_proxies_of_the_same_contract(store, calendar):
     from bot.backtest.summary import summarize
-    from bot.hedge import vx_proxy_price
+    from bot.engine.hedge import vx_proxy_price
 
     res = run_backtest(store, calendar, RULES, D(2018, 9, 4), D(2018, 12, 31),
                        capital=2_000_000)

@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bot.app.cli import main
 from bot.backtest.diff import preview_diff, with_blackout
 from bot.backtest.run import backtest_frame
-from bot.cli import main
-from bot.rules import default_rules_path, load_default_rules, load_rules, load_rules_text
-from bot.snapshot import STORE_NAME
+from bot.engine.rules import default_rules_path, load_default_rules, load_rules, load_rules_text
+from bot.market.snapshot import STORE_NAME
 from bot.store import open_store
 
 D = dt.date

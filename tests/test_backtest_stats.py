@@ -29,11 +29,11 @@ from bot.backtest.stats import (
     trigger_outcomes,
 )
 from bot.backtest.summary import MISSING, blind_windows, source_periods
-from bot.evaluate import CondorDecision, Evaluation, LayerAction
-from bot.hedge import HedgeQuote, HedgeSize, vx_proxy_price
-from bot.rules import Verdict
-from bot.sessions import SessionCalendar
-from bot.state import ActiveLayer, LayerDecision, LayerState
+from bot.engine.evaluate import CondorDecision, Evaluation, LayerAction
+from bot.engine.hedge import HedgeQuote, HedgeSize, vx_proxy_price
+from bot.engine.rules import Verdict
+from bot.engine.state import ActiveLayer, LayerDecision, LayerState
+from bot.kernel.sessions import SessionCalendar
 
 D = dt.date
 

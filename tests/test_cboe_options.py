@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from bot.errors import SourceDataError
-from bot.sources.cboe_options import SOURCE, URL, fetch_spx_chain, parse_osi, parse_spx_chain
+from bot.kernel.errors import SourceDataError
+from bot.market.sources.cboe_options import SOURCE, URL, fetch_spx_chain, parse_osi, parse_spx_chain
 
 D = dt.date
 ET = ZoneInfo("America/New_York")

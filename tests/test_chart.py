@@ -7,9 +7,9 @@ import struct
 
 import pytest
 
-from bot.chart import CHART_SESSIONS, render_chart
-from bot.pipeline import indicator_frame
-from bot.rules import load_default_rules
+from bot.engine.chart import CHART_SESSIONS, render_chart
+from bot.engine.rules import load_default_rules
+from bot.pipeline.evaluation import indicator_frame
 from bot.store import open_store
 
 D = dt.date

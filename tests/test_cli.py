@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import __version__
-from bot.cli import main
+from bot.app.cli import main
 
 BAD = Path(__file__).parent / "fixtures" / "rules"
 
@@ -60,7 +60,7 @@ def test_bad_argument_is_a_usage_error(capsys):
 def test_a_session_that_has_not_closed_is_refused(capsys):
     import datetime as dt
 
-    from bot.sessions import ET, get_calendar
+    from bot.kernel.sessions import ET, get_calendar
 
     cal = get_calendar()
     future = cal.session_on_or_after(dt.datetime.now(tz=ET).date() + dt.timedelta(days=400))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.alerts import Topic
-from bot.compose import Context, compose, data_alert
-from bot.freshness import Freshness, SeriesCheck
-from bot.pipeline import indicator_frame, replay
-from bot.rules import load_default_rules
+from bot.engine.compose import Context, compose, data_alert
+from bot.engine.rules import load_default_rules
+from bot.kernel.alerts import Topic
+from bot.kernel.models import Freshness, SeriesCheck
+from bot.pipeline.evaluation import indicator_frame, replay
 from bot.store import open_store
 
 D = dt.date

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.condor import (
+from bot.engine.condor import (
     PRICING_CHAIN,
     PRICING_MODEL,
     Condor,
@@ -22,8 +22,8 @@ from bot.condor import (
     round_strike_away,
     strike_for_delta,
 )
-from bot.expirations import ExpiryKind
-from bot.sources.cboe_options import OptionQuote, parse_spx_chain
+from bot.engine.expirations import ExpiryKind
+from bot.market.sources.cboe_options import OptionQuote, parse_spx_chain
 
 D = dt.date
 CHAIN_FILE = Path(__file__).parent / "fixtures" / "cboe_options" / "spx_chain_2026-08-18.json"

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from _delivery import make_alert, store_at
 
-from bot.alerts import Topic
-from bot.channels import DeliveryUnavailable
-from bot.channels.console import ConsoleChannel
-from bot.dispatch import DeliveryWorker
-from bot.outbox import Outbox
+from bot.delivery.channels import DeliveryUnavailable
+from bot.delivery.channels.console import ConsoleChannel
+from bot.delivery.dispatch import DeliveryWorker
+from bot.delivery.outbox import Outbox
+from bot.kernel.alerts import Topic
 
 
 async def test_console_writes_plain_text() -> None:

@@ -14,10 +14,10 @@ import pytest
 from _delivery import TOKEN, FastTelegram, fast_worker, make_alert, store_at, telegram_setup
 from fake_telegram import FakeTelegram
 
-from bot.alerts import Topic
-from bot.channels.base import RedactingFilter
-from bot.channels.telegram import TelegramChannel
-from bot.outbox import Outbox, Subscribers
+from bot.delivery.channels.telegram import TelegramChannel
+from bot.delivery.outbox import Outbox, Subscribers
+from bot.kernel.alerts import Topic
+from bot.kernel.redact import RedactingFilter
 
 ADMIN = 900
 SECRET = TOKEN.split(":")[1]

@@ -21,11 +21,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
-from bot.alerts import Topic
-from bot.channels import DeliveryRejected, DeliveryUnavailable, RecipientGone
-from bot.channels.email import EmailChannel
-from bot.dispatch import Backoff, DeliveryWorker
-from bot.outbox import Outbox, Subscribers
+from bot.delivery.channels import DeliveryRejected, DeliveryUnavailable, RecipientGone
+from bot.delivery.channels.email import EmailChannel
+from bot.delivery.dispatch import Backoff, DeliveryWorker
+from bot.delivery.outbox import Outbox, Subscribers
+from bot.kernel.alerts import Topic
 
 USER = "alvh-bot"
 PASSWORD = "app-password-SECRET-123"

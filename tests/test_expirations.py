@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.expirations import (
+from bot.engine.expirations import (
     choose_expiry,
     spx_expirations,
     spx_monthly_expiration,
@@ -16,8 +16,8 @@ from bot.expirations import (
     vx_expirations,
     vx_symbol,
 )
-from bot.sessions import SessionCalendar, get_calendar
-from bot.sources.vx_settlement import parse_vx_settlements
+from bot.kernel.sessions import SessionCalendar, get_calendar
+from bot.market.sources.vx_settlement import parse_vx_settlements
 
 D = dt.date
 FIXTURES = Path(__file__).parent / "fixtures" / "vx_settlement"

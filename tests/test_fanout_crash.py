@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from fake_telegram import FakeTelegram
 
-from bot.outbox import tables as t
+from bot.store import schema as t
 
 HERE = Path(__file__).parent
 CHILD = HERE / "_fanout_child.py"

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from httpserver import LocalServer, Reply
 
-from bot.fetch import fetch_extras
-from bot.sessions import ET
+from bot.kernel.sessions import ET
+from bot.market.fetch import fetch_extras
 
 FIX = Path(__file__).parent / "fixtures"
 D = dt.date
@@ -63,9 +63,9 @@ async def test_an_etp_hedge_is_priced_from_its_yahoo_close(calendar):
 
 
 def test_an_etp_layer_is_sized_in_shares(calendar):
-    from bot.evaluate import evaluate_session
-    from bot.rules import default_rules_path, load_rules_text
-    from bot.state import LayerState
+    from bot.engine.evaluate import evaluate_session
+    from bot.engine.rules import default_rules_path, load_rules_text
+    from bot.engine.state import LayerState
 
     text = default_rules_path().read_text()
     text = text.replace("    kind: vx_future ", "    kind: etp ").replace(
@@ -83,9 +83,9 @@ def test_an_etp_layer_is_sized_in_shares(calendar):
 
 
 async def test_nothing_is_fetched_before_the_close(calendar, tmp_path):
-    from bot.errors import DataIncomplete
-    from bot.fetch import fetch_session
-    from bot.sources.chain import Endpoints, Sources
+    from bot.kernel.errors import DataIncomplete
+    from bot.market.fetch import fetch_session
+    from bot.market.sources.chain import Endpoints, Sources
     from bot.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")

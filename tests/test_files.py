@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bot.errors import SourceDataError
-from bot.models import EventKind
-from bot.sessions import SessionCalendar
-from bot.sources.files import (
+from bot.kernel.errors import SourceDataError
+from bot.kernel.models import EventKind
+from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.files import (
     NO_VALUE,
     NOT_A_SESSION,
     PLACEHOLDER,

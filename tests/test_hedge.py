@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import DataIncomplete
-from bot.hedge import (
+from bot.engine.hedge import (
     VX_MULTIPLIER,
     choose_hedge,
     choose_vx_expiry,
     size_layer,
     vx_proxy_price,
 )
-from bot.sessions import SessionCalendar, get_calendar
-from bot.sources.vx_settlement import parse_vx_settlements
+from bot.kernel.errors import DataIncomplete
+from bot.kernel.sessions import SessionCalendar, get_calendar
+from bot.market.sources.vx_settlement import parse_vx_settlements
 
 D = dt.date
 FIXTURES = Path(__file__).parent / "fixtures" / "vx_settlement"

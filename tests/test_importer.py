@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 
-from bot.cli import main
-from bot.freshness import check_freshness
-from bot.history import status_report
-from bot.importer import import_files
-from bot.sessions import get_calendar
-from bot.snapshot import SNAPSHOT_DIR
+from bot.app.cli import main
+from bot.kernel.sessions import get_calendar
+from bot.market.freshness import check_freshness
+from bot.market.history import status_report
+from bot.market.importer import import_files
+from bot.market.snapshot import SNAPSHOT_DIR
 from bot.store import open_store
 
 D = dt.date
@@ -80,7 +80,7 @@ def test_a_bad_file_in_the_batch_imports_nothing(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
     bad = tmp_path / "VIX6M_History.csv"
     bad.write_text("<!DOCTYPE html><html><body>Access denied</body></html>")
-    from bot.errors import SourceDataError
+    from bot.kernel.errors import SourceDataError
 
     with pytest.raises(SourceDataError, match="nothing was imported"):
         import_files(store, get_calendar(), [SNAP / "vix/VIX3M_History.csv", bad])
@@ -88,7 +88,7 @@ def test_a_bad_file_in_the_batch_imports_nothing(tmp_path):
 
 
 def test_unicorn_needs_both_sides(tmp_path):
-    from bot.errors import ConfigError
+    from bot.kernel.errors import ConfigError
 
     store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
     with pytest.raises(ConfigError, match="decln"):
@@ -161,7 +161,7 @@ def test_import_copies_keep_format_detection(tmp_path):
     # A file renamed without a hint in its name still needs --symbol.
     src = tmp_path / "prices.csv"
     shutil.copy(SNAP / "vix/VIX3M_History.csv", src)
-    from bot.errors import ConfigError
+    from bot.kernel.errors import ConfigError
 
     store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
     with pytest.raises(ConfigError, match="--symbol"):

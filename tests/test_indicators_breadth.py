@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from _indicator_data import nyse_breadth, sessions, ts
 
-from bot.errors import DataIncomplete
-from bot.indicators import ad_line, missing_sessions, require_no_gaps
+from bot.engine.indicators import ad_line, missing_sessions, require_no_gaps
+from bot.kernel.errors import DataIncomplete
 
 
 def test_running_sum_with_a_missing_session() -> None:

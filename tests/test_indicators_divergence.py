@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from _indicator_data import sessions, spx_closes, synthetic_breadth
 
-from bot.indicators import ad_line, bearish_divergence, divergence_length, macd
+from bot.engine.indicators import ad_line, bearish_divergence, divergence_length, macd
 
 
 def _days(n: int) -> pd.DatetimeIndex:

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from _indicator_data import event_dates, full_calendar, sessions, ts
 
-from bot.indicators import blackout, event_sessions, sessions_to_next_event
-from bot.sessions import get_calendar
+from bot.engine.indicators import blackout, event_sessions, sessions_to_next_event
+from bot.kernel.sessions import get_calendar
 
 
 def _proximity(kind_file: str, start: str, end: str) -> pd.Series[float]:

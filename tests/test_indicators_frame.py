@@ -21,8 +21,8 @@ from _indicator_data import (
     ts,
 )
 
-from bot.errors import ConfigError
-from bot.indicators import FRAME_COLUMNS, IndicatorParams, compute_frame
+from bot.engine.indicators import FRAME_COLUMNS, IndicatorParams, compute_frame
+from bot.kernel.errors import ConfigError
 
 # The rules language's vocabulary, spelled out independently of the module.
 EXPECTED_COLUMNS = [

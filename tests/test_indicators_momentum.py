@@ -10,7 +10,7 @@ import pytest
 import talib
 from _indicator_data import sessions, spx_closes
 
-from bot.indicators import (
+from bot.engine.indicators import (
     ema,
     histogram_compression,
     macd,

@@ -10,8 +10,8 @@ import pytest
 import talib
 from _indicator_data import full_calendar, sessions, spx_closes, ts
 
-from bot.indicators import completed_weekly_closes, macd, weekly_bars, weekly_macd_asof
-from bot.indicators.weekly import WEEKLY_COLUMNS
+from bot.engine.indicators import completed_weekly_closes, macd, weekly_bars, weekly_macd_asof
+from bot.engine.indicators.weekly import WEEKLY_COLUMNS
 
 
 def test_good_friday_week_ends_on_thursday() -> None:

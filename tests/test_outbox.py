@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from _delivery import make_alert, store_at
 
-from bot.alerts import Topic
-from bot.outbox import InvalidSubscription, Outbox, Subscribers, parse_topics
-from bot.outbox import tables as t
+from bot.delivery.outbox import InvalidSubscription, Outbox, Subscribers, parse_topics
+from bot.kernel.alerts import Topic
+from bot.store import schema as t
 from bot.store.schema import MIGRATIONS
 
 

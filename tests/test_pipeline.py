@@ -18,17 +18,18 @@ import pytest
 import sqlalchemy as sa
 from httpserver import LocalServer, RecordingSleep
 
-from bot.cli import main
-from bot.fetch import fetch_session
-from bot.pipeline import evaluate_day, get_run, indicator_frame, record_run, replay
-from bot.rules import load_default_rules
-from bot.sessions import ET, SessionCalendar
-from bot.snapshot import SNAPSHOT_DIR, STORE_NAME
-from bot.sources.cboe import cboe_path
-from bot.sources.chain import Endpoints, Sources
-from bot.sources.fed import PATH as FED_PATH
-from bot.sources.http import RetryPolicy
-from bot.sources.wsj import PAGE as WSJ_PAGE
+from bot.app.cli import main
+from bot.engine.record import RunRecord
+from bot.engine.rules import load_default_rules
+from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.fetch import fetch_session
+from bot.market.snapshot import SNAPSHOT_DIR, STORE_NAME
+from bot.market.sources.cboe import cboe_path
+from bot.market.sources.chain import Endpoints, Sources
+from bot.market.sources.fed import PATH as FED_PATH
+from bot.market.sources.http import RetryPolicy
+from bot.market.sources.wsj import PAGE as WSJ_PAGE
+from bot.pipeline.evaluation import evaluate_day, indicator_frame, replay
 from bot.store import open_store
 
 D = dt.date
@@ -84,13 +85,13 @@ def test_state_is_carried_from_the_previous_run(store, calendar):
     first = evaluate_day(store, calendar, RULES, prev, capital=2_000_000)
     assert first.replayed_from is not None  # no run yet: state rebuilt from history
     assert first.evaluation is not None
-    assert record_run(store, first.evaluation, late=False)
-    assert not record_run(store, first.evaluation, late=False)  # idempotent
+    assert store.runs.record(RunRecord.of(first.evaluation), late=False)
+    assert not store.runs.record(RunRecord.of(first.evaluation), late=False)  # idempotent
     second = evaluate_day(store, calendar, RULES, LAST, capital=2_000_000)
     assert second.replayed_from is None
     assert second.evaluation is not None
     assert second.evaluation.state_before == first.evaluation.state_after
-    stored = get_run(store, prev)
+    stored = store.runs.get(prev)
     assert stored is not None and stored.rules_sha256 == RULES.sha256
     assert stored.state == first.evaluation.state_after
 
@@ -166,14 +167,14 @@ def test_run_once_snapshot_dry_run_then_recorded_then_idempotent(snapshot_dir, m
     assert "CONDOR GO · 2026-02-27" in text and "Break-evens" in text
     assert "SYNTHETIC series (not NYSE data)" in text
     store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
-    assert get_run(store, LAST) is None  # a dry run records nothing
+    assert store.runs.get(LAST) is None  # a dry run records nothing
     code, text = run_cli("run-once", "--source", "snapshot", "--json")
     assert code == 0
     record = json.loads(text)
     assert record["recorded"] is True and record["session"] == "2026-02-27"
     assert record["condor"]["go"] is True and record["condor"]["checks"]
     assert {a["topic"] for a in record["alerts"]} >= {"condor", "summary"}
-    assert get_run(store, LAST) is not None
+    assert store.runs.get(LAST) is not None
     code, text = run_cli("run-once", "--source", "snapshot")
     assert code == 0 and "already evaluated" in text and "nothing sent" in text
     store.close()
@@ -213,7 +214,7 @@ def test_a_first_live_run_asks_for_years_of_history(tmp_path, calendar):
     """An empty store gets the look-back and warm-up in one go, not the 15-session window."""
     import asyncio
 
-    from bot.fetch import HISTORY_SESSIONS
+    from bot.market.fetch import HISTORY_SESSIONS
 
     store = open_store(f"sqlite:///{tmp_path / 'live.sqlite'}")
     with LocalServer() as srv:
@@ -235,8 +236,8 @@ def test_a_first_live_run_asks_for_years_of_history(tmp_path, calendar):
 
 
 def test_a_rebuilt_state_is_announced_with_what_it_stepped_over(store, calendar):
-    from bot.alerts import Topic
-    from bot.compose import Context, compose
+    from bot.engine.compose import Context, compose
+    from bot.kernel.alerts import Topic
 
     res = evaluate_day(store, calendar, RULES, D(2024, 8, 2), capital=2_000_000)
     assert res.evaluation is not None and res.replayed_from is not None

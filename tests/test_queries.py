@@ -12,20 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.alerts import Topic
-from bot.cli import main
-from bot.dispatch import DeliveryWorker
-from bot.fetch import Extras
-from bot.logs import setup_logging
-from bot.outbox import Outbox
-from bot.pipeline import get_run
-from bot.queries import EngineQueries
-from bot.reload import RulesWatcher
-from bot.rules import default_rules_path, load_rules
-from bot.runtime import OutboxSink
-from bot.service import Service, ServiceConfig
-from bot.sessions import ET
-from bot.snapshot import STORE_NAME
+from bot.app.cli import main
+from bot.app.logs import setup_logging
+from bot.app.queries import EngineQueries
+from bot.app.runtime import OutboxSink
+from bot.app.service import Service, ServiceConfig
+from bot.delivery.dispatch import DeliveryWorker
+from bot.delivery.outbox import Outbox
+from bot.engine.rules import default_rules_path, load_rules
+from bot.kernel.alerts import Topic
+from bot.kernel.sessions import ET
+from bot.market.fetch import Extras
+from bot.market.snapshot import STORE_NAME
+from bot.pipeline.reload import RulesWatcher
 from bot.store import open_store
 
 D = dt.date
@@ -77,14 +76,14 @@ async def test_a_restart_between_storing_alerts_and_recording_the_run_sends_once
     crashing = CrashingSink(first.outbox, first.worker)
     with pytest.raises(Crash):
         await service(store, calendar, crashing, default_rules_path(), now).run_session(LAST)
-    assert get_run(store, LAST) is None
+    assert store.runs.get(LAST) is None
     stored = first.outbox.counts()
     # The restarted process evaluates the session again: same keys, nothing new.
     second = outbox_sink(store)
     assert await service(store, calendar, second, default_rules_path(), now).run_session(
         LAST) == "evaluated"
     assert second.outbox.counts() == stored
-    assert get_run(store, LAST) is not None
+    assert store.runs.get(LAST) is not None
     keys = [d.alert_key for d in second.outbox.queue.rows()]
     assert len(keys) == len(set(keys))  # one console delivery per alert, not two
 
@@ -172,7 +171,7 @@ def test_json_logs_and_secrets_redacted(capsys):
 def test_a_delivery_is_claimed_by_one_process_only(store):
     a = outbox_sink(store).outbox
     b = Outbox(store.engine, channels=("console",), console_topics=list(Topic))
-    from bot.alerts import Alert
+    from bot.kernel.alerts import Alert
 
     alert = Alert(LAST, Topic.SUMMARY, "daily_summary", "", "t", "text", "<b>t</b>")
     a.enqueue([alert])
@@ -186,7 +185,7 @@ def test_a_delivery_is_claimed_by_one_process_only(store):
 
 
 def test_run_once_refuses_beside_a_running_bot(snapshot_dir, no_alvh_env, capsys):
-    from bot.lock import DataDirLock
+    from bot.app.lock import DataDirLock
 
     monkeypatch = no_alvh_env
     monkeypatch.setenv("ALVH_DATA_DIR", str(snapshot_dir))
@@ -194,7 +193,7 @@ def test_run_once_refuses_beside_a_running_bot(snapshot_dir, no_alvh_env, capsys
         assert main(["run-once", "--source", "snapshot"]) == 1
     assert "one alvh run per data directory" in capsys.readouterr().err
     store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
-    assert get_run(store, LAST) is None  # nothing recorded, nothing stored
+    assert store.runs.get(LAST) is None  # nothing recorded, nothing stored
     assert Outbox(store.engine, channels=("console",)).counts() == {}  # no delivery rows
     store.close()
 
@@ -204,4 +203,4 @@ async def test_rundate_leaves_the_current_session_to_its_scheduled_run(store, ca
     q = EngineQueries(service(store, calendar, outbox_sink(store), default_rules_path(), now))
     reply = await q.rundate(LAST)
     assert "still in its normal run" in reply and "16:20" in reply
-    assert get_run(store, LAST) is None  # nothing evaluated behind the job's back
+    assert store.runs.get(LAST) is None  # nothing evaluated behind the job's back

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.rules import load_rules
-from bot.rules.check import check_command
+from bot.engine.rules import load_rules
+from bot.engine.rules.check import check_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "rules" / "alvh.yaml"

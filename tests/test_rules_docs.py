@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from bot.rules import NAMES, RulesFileError, load_rules_text
-from bot.rules.names import INDICATOR_NAMES, STATE_NAMES, Context
-from bot.rules.schema import Rules
+from bot.engine.rules import NAMES, RulesFileError, load_rules_text
+from bot.engine.rules.names import INDICATOR_NAMES, STATE_NAMES, Context
+from bot.engine.rules.schema import Rules
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "rules" / "README.md"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import RulesError
-from bot.rules import Condition, ConditionError, Context, compile_condition
-from bot.rules.language import MAX_DEPTH, Check, parse, tokenize
+from bot.engine.rules import Condition, ConditionError, Context, compile_condition
+from bot.engine.rules.language import MAX_DEPTH, Check, parse, tokenize
+from bot.kernel.errors import RulesError
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS: Mapping[str, float] = {"rsi_layer2": 40, "ad_min_days": 10, "term_ratio_layer3": 1.0}
@@ -361,7 +361,7 @@ def test_fuzz_never_raises_anything_but_rules_error_and_never_executes(
 
 
 def test_language_modules_have_no_dynamic_execution() -> None:
-    rules_dir = ROOT / "bot" / "rules"
+    rules_dir = ROOT / "bot" / "engine" / "rules"
     for module in ("syntax", "typecheck", "evaluate", "language"):
         source = (rules_dir / f"{module}.py").read_text(encoding="utf-8")
         assert not re.search(r"(?<![.\w])(eval|exec|compile|getattr|__import__)\(", source)

@@ -10,9 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from bot.errors import RulesError
-from bot.models import EventKind
-from bot.rules import (
+from bot.engine.rules import (
     Condition,
     Rules,
     RulesFileError,
@@ -22,6 +20,8 @@ from bot.rules import (
     load_rules_text,
     thresholds_summary,
 )
+from bot.kernel.errors import RulesError
+from bot.kernel.models import EventKind
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "bot" / "default_rules.yaml"

@@ -25,13 +25,13 @@ import pytest
 from fake_telegram import FakeTelegram
 from pydantic import SecretStr
 
-from bot.alerts import Topic
-from bot.outbox import Subscribers
-from bot.rules import load_default_rules
-from bot.runtime import run_service
-from bot.sessions import get_calendar
-from bot.settings import Settings
-from bot.snapshot import STORE_NAME
+from bot.app.runtime import run_service
+from bot.app.settings import Settings
+from bot.delivery.outbox import Subscribers
+from bot.engine.rules import load_default_rules
+from bot.kernel.alerts import Topic
+from bot.kernel.sessions import get_calendar
+from bot.market.snapshot import STORE_NAME
 from bot.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,17 +11,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot.alerts import Alert, Topic
-from bot.fetch import Extras
-from bot.health import HealthServer
-from bot.lock import AlreadyRunning, DataDirLock
-from bot.pipeline import get_run
-from bot.reload import RulesWatcher
-from bot.rules import default_rules_path, load_rules
-from bot.scheduler import due_sessions, next_fire
-from bot.service import Service, ServiceConfig
-from bot.sessions import ET
-from bot.snapshot import STORE_NAME
+from bot.app.health import HealthServer
+from bot.app.lock import AlreadyRunning, DataDirLock
+from bot.app.scheduler import due_sessions, next_fire
+from bot.app.service import Service, ServiceConfig
+from bot.engine.rules import default_rules_path, load_rules
+from bot.kernel.alerts import Alert, Topic
+from bot.kernel.sessions import ET
+from bot.market.fetch import Extras
+from bot.market.snapshot import STORE_NAME
+from bot.pipeline.reload import RulesWatcher
 from bot.store import open_store
 
 D = dt.date
@@ -146,7 +145,7 @@ async def test_catch_up_after_a_three_session_outage(store, calendar):
     assert len(summaries) == 4
     assert all(a.chart_png and a.chart_png[:8] == b"\x89PNG\r\n\x1a\n" for a in summaries)
     assert all(a.chart_png is None for a in late if a.topic is not Topic.SUMMARY)
-    run = get_run(store, D(2026, 2, 25))
+    run = store.runs.get(D(2026, 2, 25))
     assert run is not None and run.late
     # Nothing is evaluated twice.
     assert await svc.catch_up() == []
@@ -204,7 +203,7 @@ async def test_deadline_without_data_sends_ops_and_no_signal(store, calendar):
     assert clock.now >= dt.datetime(2026, 2, 27, 20, 20, tzinfo=ET)  # waited to the deadline
     assert [a.topic for a in sink.published] == [Topic.OPS]
     assert "VIX: stale: newest row 2026-02-26" in sink.published[0].text
-    assert get_run(store, LAST) is None
+    assert store.runs.get(LAST) is None
     h = svc.health()
     assert not h.ok and "2026-02-27" in h.body["missed_sessions"]
 
@@ -317,7 +316,7 @@ async def test_a_missed_session_is_evaluated_late_before_the_next_one(store, cal
             " :source, :fetched_at)"), dict(vix))
     clock.now = dt.datetime(2024, 7, 26, 16, 20, tzinfo=ET)
     assert await svc.run_session(D(2024, 7, 26)) == "evaluated"
-    run25 = get_run(store, D(2024, 7, 25))
+    run25 = store.runs.get(D(2024, 7, 25))
     assert run25 is not None and run25.late
     added = [a for a in sink.published if a.kind == "layer_added" and a.session == D(2024, 7, 25)]
     assert [a.layer for a in added] == ["layer2"] and added[0].late
@@ -332,7 +331,7 @@ async def test_an_edit_deleting_an_active_layer_is_refused(tmp_path, store, cale
     svc = make(store, calendar, Clock(dt.datetime(2024, 7, 26, 17, tzinfo=ET)), sink,
                rules_path=path)
     assert await svc.run_session(D(2024, 7, 26)) == "evaluated"
-    layers = get_run(store, D(2024, 7, 26)).state.layers
+    layers = store.runs.get(D(2024, 7, 26)).state.layers
     assert [a.name for a in layers] == ["layer1", "layer2"]
     start = good.index("    - name: layer3")
     end = good.index("# Early warnings")

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from bot.sessions import ET, get_calendar
+from bot.kernel.sessions import ET, get_calendar
 
 D = dt.date
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError
-from bot.settings import load_settings
+from bot.app.settings import load_settings
+from bot.kernel.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("no_alvh_env")
 

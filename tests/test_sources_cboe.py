@@ -9,12 +9,12 @@ import httpx
 import pytest
 from httpserver import LocalServer, RecordingSleep, Reply
 
-from bot.errors import SourceDataError, SourceUnavailable
-from bot.models import Symbol
-from bot.sessions import SessionCalendar
-from bot.sources.cboe import cboe_path, fetch_cboe_index
-from bot.sources.files import NOT_A_SESSION
-from bot.sources.http import BROWSER_USER_AGENT, RetryPolicy
+from bot.kernel.errors import SourceDataError, SourceUnavailable
+from bot.kernel.models import Symbol
+from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.cboe import cboe_path, fetch_cboe_index
+from bot.market.sources.files import NOT_A_SESSION
+from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy
 
 VIX_DIR = Path(__file__).resolve().parents[1] / "bot" / "data" / "snapshot" / "vix"
 POLICY = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)

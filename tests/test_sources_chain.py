@@ -12,11 +12,11 @@ import pytest
 from httpserver import LocalServer, RecordingSleep, Reply
 from pydantic import SecretStr
 
-from bot.errors import SourceDataError, SourceUnavailable
-from bot.models import Bar, EventKind, Parsed, Symbol
-from bot.sessions import SessionCalendar
-from bot.sources.cboe import cboe_path
-from bot.sources.chain import (
+from bot.kernel.errors import SourceDataError, SourceUnavailable
+from bot.kernel.models import Bar, EventKind, Parsed, Symbol
+from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.cboe import cboe_path
+from bot.market.sources.chain import (
     Endpoints,
     Sources,
     breadth_chain,
@@ -27,9 +27,9 @@ from bot.sources.chain import (
     shipped_calendar,
     spx_chain,
 )
-from bot.sources.fed import PATH as FED_PATH
-from bot.sources.http import RetryPolicy
-from bot.sources.wsj import PAGE as WSJ_PAGE
+from bot.market.sources.fed import PATH as FED_PATH
+from bot.market.sources.http import RetryPolicy
+from bot.market.sources.wsj import PAGE as WSJ_PAGE
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 SNAP = Path(__file__).resolve().parents[1] / "bot" / "data" / "snapshot"

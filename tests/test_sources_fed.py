@@ -11,11 +11,17 @@ import httpx
 import pytest
 from httpserver import LocalServer, RecordingSleep
 
-from bot.errors import SourceDataError
-from bot.models import EventKind
-from bot.sessions import SessionCalendar
-from bot.sources.fed import PATH, decision_day, decision_time, fetch_fomc_fed, parse_fed_calendar
-from bot.sources.http import BROWSER_USER_AGENT, RetryPolicy
+from bot.kernel.errors import SourceDataError
+from bot.kernel.models import EventKind
+from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.fed import (
+    PATH,
+    decision_day,
+    decision_time,
+    fetch_fomc_fed,
+    parse_fed_calendar,
+)
+from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy
 
 BODY = (Path(__file__).parent / "fixtures" / "recorded" / "fed_calendar_2026-10.json").read_bytes()
 POLICY = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)

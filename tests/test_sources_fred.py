@@ -12,16 +12,16 @@ import pytest
 from httpserver import LocalServer, RecordingSleep, Reply
 from pydantic import SecretStr
 
-from bot.errors import SourceDataError, SourceUnavailable
-from bot.models import EventKind, Symbol
-from bot.sessions import SessionCalendar
-from bot.sources.files import NO_VALUE, NOT_A_SESSION
-from bot.sources.fred import (
+from bot.kernel.errors import SourceDataError, SourceUnavailable
+from bot.kernel.models import EventKind, Symbol
+from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.files import NO_VALUE, NOT_A_SESSION
+from bot.market.sources.fred import (
     fetch_fred_series,
     fetch_release_dates,
     parse_fred_release_dates,
 )
-from bot.sources.http import RetryPolicy
+from bot.market.sources.http import RetryPolicy
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 SP500 = (RECORDED / "fred_graph_SP500_2026-02.csv").read_bytes()
@@ -278,7 +278,7 @@ async def test_api_key_never_in_errors_or_logs(
     sleeps: RecordingSleep,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # Other code (bot.logs) quiets httpx; force its request lines on to test them.
+    # Other code (bot.app.logs) quiets httpx; force its request lines on to test them.
     for name in (None, "httpx", "httpcore"):
         caplog.set_level(logging.DEBUG, logger=name)
     server.route(API, *replies)
@@ -313,7 +313,7 @@ async def test_httpx_request_log_line_is_redacted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    caplog.set_level(logging.INFO, logger="httpx")  # bot.logs may have set it to WARNING
+    caplog.set_level(logging.INFO, logger="httpx")  # bot.app.logs may have set it to WARNING
     server.route(API, RELEASES)
     await fetch_release_dates(
         client,

@@ -11,10 +11,10 @@ import pytest
 from httpserver import LocalServer, RecordingSleep, Reply
 from pydantic import SecretStr
 
-from bot.errors import SourceDataError, SourceUnavailable
-from bot.sessions import SessionCalendar
-from bot.sources.http import RetryPolicy
-from bot.sources.stooq import fetch_spx_stooq, parse_stooq_csv
+from bot.kernel.errors import SourceDataError, SourceUnavailable
+from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.http import RetryPolicy
+from bot.market.sources.stooq import fetch_spx_stooq, parse_stooq_csv
 
 BODY = (Path(__file__).parent / "fixtures" / "recorded" / "stooq_spx_2026-02.csv").read_bytes()
 PATH = "/q/d/l/"

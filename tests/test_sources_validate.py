@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from bot.errors import SourceDataError
-from bot.models import Bar, Breadth, Dropped, Parsed
-from bot.sessions import SessionCalendar
-from bot.sources.validate import check_fresh_bars, check_fresh_breadth, fresh_window, trim
+from bot.kernel.errors import SourceDataError
+from bot.kernel.models import Bar, Breadth, Dropped, Parsed
+from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.validate import check_fresh_bars, check_fresh_breadth, fresh_window, trim
 
 D = dt.date
 THU, FRI, MON = D(2026, 11, 19), D(2026, 11, 20), D(2026, 11, 23)

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from httpserver import LocalServer, RecordingSleep, Reply
 
-from bot.errors import SourceDataError
-from bot.sessions import SessionCalendar
-from bot.sources.http import BROWSER_USER_AGENT, RetryPolicy
-from bot.sources.wsj import PAGE, fetch_breadth_wsj, parse_timestamp, parse_wsj_diary
+from bot.kernel.errors import SourceDataError
+from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy
+from bot.market.sources.wsj import PAGE, fetch_breadth_wsj, parse_timestamp, parse_wsj_diary
 
 BODY = (
     Path(__file__).parent / "fixtures" / "recorded" / "wsj_marketsdiary_2026-07-27.json"

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from httpserver import LocalServer, RecordingSleep, Reply
 
-from bot.errors import SourceDataError, SourceUnavailable
-from bot.sessions import ET, SessionCalendar
-from bot.sources.files import NOT_A_SESSION
-from bot.sources.http import BROWSER_USER_AGENT, RetryPolicy
-from bot.sources.yahoo import NOT_FINAL, fetch_spx_yahoo, parse_yahoo_chart
+from bot.kernel.errors import SourceDataError, SourceUnavailable
+from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.sources.files import NOT_A_SESSION
+from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy
+from bot.market.sources.yahoo import NOT_FINAL, fetch_spx_yahoo, parse_yahoo_chart
 
 BODY = (
     Path(__file__).parent / "fixtures" / "recorded" / "yahoo_chart_gspc_2026-02.json"

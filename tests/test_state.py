@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from bot.evaluate import state_rules
-from bot.rules import load_default_rules
-from bot.sessions import get_calendar
-from bot.state import LayerState, step
+from bot.engine.evaluate import state_rules
+from bot.engine.rules import load_default_rules
+from bot.engine.state import LayerState, step
+from bot.kernel.sessions import get_calendar
 
 CAL = get_calendar()
 DAYS = CAL.sessions_between(dt.date(2024, 1, 2), dt.date(2024, 12, 31))
@@ -190,7 +190,7 @@ def test_a_layer_missing_from_the_rules_comes_off_loudly():
 
 
 def test_a_deferral_dropped_by_a_lower_removal_is_announced():
-    from bot.state import Deferred
+    from bot.engine.state import Deferred
 
     # Layer 2 waits for a blackout to end, but layer 1 has come off meanwhile:
     # layer 2 can no longer be next, and the user who was told "deferred" hears why.

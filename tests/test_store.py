@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 import sqlalchemy as sa
 
-from bot.models import Bar, Breadth, Event, EventKind
+from bot.kernel.models import Bar, Breadth, Event, EventKind
 from bot.store import open_store
 from bot.store.schema import MIGRATIONS
 

@@ -14,9 +14,9 @@ from fake_telegram import FakeTelegram, Sent, parse_html
 from pydantic import SecretStr
 from telegram.request import HTTPXRequest
 
-from bot.channels.telegram_bot import Access, build_application, start_bot, stop_bot
-from bot.errors import ConfigError
-from bot.outbox import Subscribers
+from bot.app.telegram_bot import Access, build_application, start_bot, stop_bot
+from bot.delivery.outbox import Subscribers
+from bot.kernel.errors import ConfigError
 
 ADMIN = 900
 CODE = "tulip-42"

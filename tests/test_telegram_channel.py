@@ -8,9 +8,9 @@ import pytest
 from _delivery import TOKEN, FastTelegram, make_alert, make_bot
 from fake_telegram import FakeTelegram, parse_html
 
-from bot.alerts import Alert, Topic
-from bot.channels import DeliveryRejected, DeliveryUnavailable, RecipientGone, RetryLater
-from bot.channels.telegram import TelegramChannel
+from bot.delivery.channels import DeliveryRejected, DeliveryUnavailable, RecipientGone, RetryLater
+from bot.delivery.channels.telegram import TelegramChannel
+from bot.kernel.alerts import Alert, Topic
 
 CHAT = 4242
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fake_telegram import EntityError, parse_html
 
-from bot.channels.telegram_html import (
+from bot.delivery.channels.telegram_html import (
     escape,
     link,
     split_html,

@@ -8,9 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.errors import SourceDataError, SourceUnavailable
-from bot.sources.http import RetryPolicy
-from bot.sources.vx_settlement import BASE_URL, SOURCE, fetch_vx_settlements, parse_vx_settlements
+from bot.kernel.errors import SourceDataError, SourceUnavailable
+from bot.market.sources.http import RetryPolicy
+from bot.market.sources.vx_settlement import (
+    BASE_URL,
+    SOURCE,
+    fetch_vx_settlements,
+    parse_vx_settlements,
+)
 
 D = dt.date
 FIXTURES = Path(__file__).parent / "fixtures" / "vx_settlement"

@@ -8,5 +8,5 @@
   the sessions whose decisions differ (``alvh rules diff``, Telegram ``/preview``).
 
 Nothing is imported here: the CLI builds its parser from
-:mod:`bot.backtest.cli_args` on every start, and that must not pull in pandas.
+:mod:`bot.app.backtest_args` on every start, and that must not pull in pandas.
 """

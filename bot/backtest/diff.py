@@ -32,11 +32,11 @@ from bot.backtest.run import (
     unscheduled_event_dates,
 )
 from bot.backtest.summary import skip_reasons
-from bot.evaluate import Evaluation
-from bot.indicators import blackout
-from bot.models import EventKind
-from bot.rules import Rules, diff_thresholds
-from bot.sessions import SessionCalendar
+from bot.engine.evaluate import Evaluation
+from bot.engine.indicators import blackout
+from bot.engine.rules import Rules, diff_thresholds
+from bot.kernel.models import EventKind
+from bot.kernel.sessions import SessionCalendar
 from bot.store import Store
 
 DEFAULT_CAPITAL = 2_000_000.0
@@ -259,7 +259,7 @@ def preview_diff(
     Called by ``alvh rules diff`` and by the Telegram ``/preview`` admin
     command (which renders :meth:`DiffResult.short_text`). ``start``/``end``
     are snapped to sessions with SPX data; a range with none raises
-    :class:`~bot.errors.ConfigError`. Unscheduled FOMC moves are left out of
+    :class:`~bot.kernel.errors.ConfigError`. Unscheduled FOMC moves are left out of
     the blackouts as in the backtest.
     """
     rng = resolve_range(store, calendar, start, end)

@@ -32,8 +32,9 @@ from matplotlib.figure import Figure
 from bot.backtest.run import CHANGE_ACTIONS, BacktestResult
 from bot.backtest.stats import HORIZONS, drawdown_series
 from bot.backtest.summary import MISSING, Summary, skip_reasons
-from bot.evaluate import Evaluation, evaluation_json
-from bot.models import is_synthetic
+from bot.engine.evaluate import Evaluation
+from bot.engine.record import RunRecord
+from bot.kernel.models import is_synthetic
 
 PROXY_NOTE = (
     "Hedge P&L is a PROXY approximation: a backtest has no VX settlement history, so each "
@@ -338,13 +339,13 @@ def write_files(
 def _session_json(ev: Evaluation, row: Mapping[str, Any]) -> dict[str, Any]:
     """The flat row plus the full explanation of every change (not the quiet keeps).
 
-    ``evaluation_json`` (the runs table's format) is only built for sessions
+    The run record (the runs table's format) is only built for sessions
     with a change: it renders every value and check, and most sessions have none.
     """
     out = dict(row)
     changes = [a for a in ev.actions if a.decision.action in CHANGE_ACTIONS]
     out["layer_actions"] = [
-        d for d in evaluation_json(ev)["layer_decisions"] if d["action"] in CHANGE_ACTIONS
+        d.to_json() for d in RunRecord.of(ev).layer_decisions if d.action in CHANGE_ACTIONS
     ] if changes else []
     out["condor_skip_reasons"] = skip_reasons(ev)
     out["warnings"] = [w.name for w in ev.warnings]

@@ -9,7 +9,7 @@ that cuts the history at many dates and finds identical decisions.
 
 One deliberate difference from a naive replay: **unscheduled FOMC moves are
 left out of the event proximity**. The store holds them as ordinary FOMC
-events (the :class:`~bot.models.Event` model has no "scheduled" flag), and
+events (the :class:`~bot.kernel.models.Event` model has no "scheduled" flag), and
 counting "sessions to the next FOMC" towards them would black out the
 sessions *before* an emergency cut nobody knew was coming. The shipped
 calendar marks them ``scheduled = no``; we read that flag here and pass the
@@ -33,13 +33,13 @@ import pandas as pd
 
 from bot.backtest.progress import Progress
 from bot.backtest.stats import layer_pnl, proxy_exit_price
-from bot.errors import ConfigError
-from bot.evaluate import Evaluation
-from bot.models import Symbol
-from bot.pipeline import WARMUP_SESSIONS, history_start, indicator_frame, replay
-from bot.rules import Rules
-from bot.sessions import SessionCalendar
-from bot.snapshot import SNAPSHOT_DIR
+from bot.engine.evaluate import Evaluation
+from bot.engine.rules import Rules
+from bot.kernel.errors import ConfigError
+from bot.kernel.models import Symbol
+from bot.kernel.sessions import SessionCalendar
+from bot.market.snapshot import SNAPSHOT_DIR
+from bot.pipeline.evaluation import WARMUP_SESSIONS, history_start, indicator_frame, replay
 from bot.store import Store
 
 FOMC_CALENDAR = SNAPSHOT_DIR / "calendar" / "fomc_decisions.csv"

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bot.hedge import vx_proxy_price
+from bot.engine.hedge import vx_proxy_price
 
 HORIZONS = (20, 60)
 """Sessions after a trigger over which the drawdown and the VIX change are measured."""

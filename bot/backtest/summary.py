@@ -27,9 +27,9 @@ from bot.backtest.stats import (
     episodes_preceded,
     trigger_outcomes,
 )
-from bot.evaluate import Evaluation, LayerAction
-from bot.models import is_synthetic
-from bot.sessions import SessionCalendar
+from bot.engine.evaluate import Evaluation, LayerAction
+from bot.kernel.models import is_synthetic
+from bot.kernel.sessions import SessionCalendar
 
 MISSING = ""
 """The breadth-source label of a session with no breadth row."""

@@ -21,8 +21,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from bot.models import Bar, Breadth, Event, EventKind, is_synthetic
+from bot.kernel.models import Bar, Breadth, Event, EventKind, is_synthetic
 from bot.store import schema as s
+from bot.store.runs import Runs
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ def open_store(url: str) -> Store:
 class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self.runs = Runs(engine)
+        """The evaluated sessions (see :mod:`bot.store.runs`)."""
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,169 @@
+"""Settings, read once at the entry point and passed down as plain values.
+
+pydantic-settings gives us ``ALVH_*`` environment variables, an optional
+``.env`` file and a Docker-secrets directory with one precedence order, and
+``SecretStr`` so a token can be passed around without ever being printed.
+Nothing below the entry point imports this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.kernel.errors import ConfigError
+
+ENV_PREFIX = "ALVH_"
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+
+def _split_ints(value: Any) -> Any:
+    """Accept ``"1,2,3"`` as well as JSON lists, because that is what people type."""
+    if isinstance(value, str):
+        value = value.strip()
+        if value.startswith("["):
+            import json
+
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- where things live -------------------------------------------------
+    data_dir: Path = Field(Path("./var"), description="SQLite store, lock file, charts")
+    database_url: str | None = Field(
+        None, description="any SQLAlchemy URL; default sqlite:///<data_dir>/alvh.sqlite"
+    )
+    rules_file: Path | None = Field(None, description="rules file; default: the shipped ALVH rules")
+    source: Literal["live", "snapshot"] = Field(
+        "live", description="live = fetch from the internet; snapshot = shipped history only"
+    )
+
+    # --- money -------------------------------------------------------------
+    capital: float = Field(
+        2_000_000.0, gt=0, description="portfolio capital in USD for sizing"
+    )
+
+    # --- scheduling ---------------------------------------------------------
+    run_delay_minutes: int = Field(20, ge=0, le=600, description="minutes after the close to run")
+    data_deadline_minutes: int = Field(
+        240, ge=1, le=1440, description="minutes after the first try to give up waiting for data"
+    )
+    catchup_sessions: int = Field(5, ge=0, le=60, description="sessions evaluated at start-up")
+
+    # --- secrets and API keys ---------------------------------------------
+    telegram_token: SecretStr | None = None
+    fred_api_key: SecretStr | None = None
+    stooq_api_key: SecretStr | None = None
+    smtp_password: SecretStr | None = None
+    invite_code: SecretStr | None = None
+
+    # --- Telegram -----------------------------------------------------------
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    admin_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    access_mode: Literal["open", "invite", "allowlist"] = "open"
+    allowlist_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    # --- email ----------------------------------------------------------------
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_user: str | None = None
+    smtp_from: str | None = None
+
+    # --- HTTP health/metrics and logging ---------------------------------------
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    http_timeout_seconds: float = Field(20.0, gt=0, le=300)
+
+    @field_validator("admin_chat_ids", "allowlist_chat_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        return _split_ints(value)
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'alvh.sqlite'}"
+
+    @property
+    def store_url_shown(self) -> str:
+        """The store URL with any password masked, for logs and command output."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.store_url).render_as_string(hide_password=True)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction filter."""
+        values = (self.telegram_token, self.smtp_password, self.fred_api_key,
+                  self.stooq_api_key, self.invite_code)
+        out = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.database_url:
+            from sqlalchemy.engine import make_url
+
+            password = make_url(self.database_url).password
+            if password:
+                out.append(str(password))
+        return out
+
+    def missing(self) -> list[str]:
+        """What is not configured, in words, so a no-settings run can say it out loud."""
+        out = []
+        if self.telegram_token is None:
+            out.append("ALVH_TELEGRAM_TOKEN not set: no Telegram, alerts go to the console")
+        if self.smtp_host is None:
+            out.append("ALVH_SMTP_HOST not set: no email")
+        if self.fred_api_key is None:
+            out.append("ALVH_FRED_API_KEY not set: CPI/PPI dates from the shipped calendar only")
+        if not self.admin_chat_ids:
+            out.append("ALVH_ADMIN_CHAT_IDS not set: ops alerts go to the console only")
+        return out
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = err.get("loc") or ()
+    field = str(loc[0]) if loc else "?"
+    var = ENV_PREFIX + field.upper()
+    got = err.get("input")
+    hidden = field in _SECRET_FIELDS or got is None or isinstance(got, dict)
+    shown = "" if hidden else f" (got {got!r})"
+    return f"{var}: {err.get('msg', 'invalid')}{shown}"
+
+
+_SECRET_FIELDS = {"telegram_token", "fred_api_key", "stooq_api_key", "smtp_password", "invite_code"}
+
+
+def load_settings(
+    env_file: Path | None = Path(".env"), secrets_dir: Path | None = None
+) -> Settings:
+    """Read settings or raise ConfigError with one line per bad variable.
+
+    The secrets directory defaults to ``/run/secrets`` when it exists (Docker
+    and Kubernetes mount secrets there as one file per variable, e.g.
+    ``/run/secrets/alvh_telegram_token``).
+    """
+    if secrets_dir is None and DEFAULT_SECRETS_DIR.is_dir():
+        secrets_dir = DEFAULT_SECRETS_DIR
+    kwargs: dict[str, Any] = {"_env_file": env_file}
+    if secrets_dir is not None:
+        kwargs["_secrets_dir"] = secrets_dir
+    try:
+        return Settings(**kwargs)
+    except ValidationError as exc:
+        lines = [_describe(dict(e)) for e in exc.errors()]
+        raise ConfigError("; ".join(lines)) from None

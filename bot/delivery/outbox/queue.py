@@ -1,0 +1,251 @@
+"""Delivery state transitions: the only writes the delivery worker makes.
+
+A delivery moves ``pending → sending → sent``, or back to ``pending`` with
+a later ``next_attempt_at`` (retry), or to ``failed`` / ``skipped``. Each
+transition is its own committed transaction, and ``sending`` is committed
+*before* the channel is called: after a crash, ``sending`` rows are exactly
+the messages that may or may not have gone out, so re-sending them repeats at
+most what was in flight and loses nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.delivery.outbox._time import Clock, parse, stamp, utcnow
+from bot.delivery.outbox.subscribers import deactivate
+from bot.kernel.alerts import Alert, Topic
+from bot.store import schema as t
+
+UNFINISHED = ("pending", "sending")
+_MAX_ERROR = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    alert_key: str
+    channel: str
+    recipient: str
+    status: str
+    attempts: int
+    failures: int
+    last_error: str | None
+    next_attempt_at: dt.datetime
+    sent_at: dt.datetime | None
+    late_delivery: bool
+    resumed: bool
+    alert_created_at: dt.datetime
+
+
+def alert_from_row(row: Any) -> Alert:
+    return Alert(
+        session=row.session,
+        topic=Topic(row.topic),
+        kind=row.kind,
+        layer=row.layer,
+        title=row.title,
+        text=row.text,
+        html=row.html,
+        chart_png=row.chart,
+        late=bool(row.late),
+    )
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        alert_key=row.alert_key,
+        channel=row.channel,
+        recipient=row.recipient,
+        status=row.status,
+        attempts=row.attempts,
+        failures=row.failures,
+        last_error=row.last_error,
+        next_attempt_at=parse(row.next_attempt_at),
+        sent_at=parse(row.sent_at) if row.sent_at else None,
+        late_delivery=bool(row.late_delivery),
+        resumed=bool(row.resumed),
+        alert_created_at=parse(row.alert_created_at),
+    )
+
+
+_SELECT = sa.select(t.deliveries, t.alerts.c.created_at.label("alert_created_at")).join(
+    t.alerts, t.alerts.c.key == t.deliveries.c.alert_key
+)
+
+
+class DeliveryQueue:
+    def __init__(self, engine: sa.Engine, *, boot: str, clock: Clock = utcnow) -> None:
+        self._engine = engine
+        self._boot = boot
+        self._clock = clock
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    # ------------------------------------------------------------------ reads
+    def rows(self, alert_key: str | None = None) -> list[Delivery]:
+        q = _SELECT.order_by(t.deliveries.c.id)
+        if alert_key is not None:
+            q = q.where(t.deliveries.c.alert_key == alert_key)
+        with self._engine.connect() as conn:
+            return [_delivery(row) for row in conn.execute(q)]
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(_SELECT.where(t.deliveries.c.id == delivery_id)).first()
+        return _delivery(row) if row is not None else None
+
+    def alert(self, key: str) -> Alert | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(t.alerts).where(t.alerts.c.key == key)).first()
+        return alert_from_row(row) if row is not None else None
+
+    def due(
+        self, channels: Collection[str], limit: int, exclude: Collection[int]
+    ) -> list[Delivery]:
+        """Pending deliveries whose time has come, oldest first, one per recipient.
+
+        A recipient's later delivery waits while an earlier one is unfinished,
+        so one person's alerts arrive in the order they were enqueued.
+        """
+        if limit <= 0 or not channels:
+            return []
+        d = t.deliveries
+        earlier = d.alias("earlier")
+        blocked = (
+            sa.select(earlier.c.id)
+            .where(
+                earlier.c.channel == d.c.channel,
+                earlier.c.recipient == d.c.recipient,
+                earlier.c.id < d.c.id,
+                earlier.c.status.in_(UNFINISHED),
+            )
+            .exists()
+        )
+        q = (
+            _SELECT.where(
+                d.c.status == "pending",
+                d.c.next_attempt_at <= stamp(self._clock()),
+                d.c.channel.in_(list(channels)),
+                ~blocked,
+            )
+            .order_by(d.c.id)
+            .limit(limit)
+        )
+        if exclude:
+            q = q.where(d.c.id.not_in(list(exclude)))
+        with self._engine.connect() as conn:
+            return [_delivery(row) for row in conn.execute(q)]
+
+    def next_due_at(
+        self, channels: Collection[str], after: dt.datetime | None = None
+    ) -> dt.datetime | None:
+        """When the next retry falls due (only times later than ``after``, if given)."""
+        q = sa.select(sa.func.min(t.deliveries.c.next_attempt_at)).where(
+            t.deliveries.c.status == "pending", t.deliveries.c.channel.in_(list(channels))
+        )
+        if after is not None:
+            q = q.where(t.deliveries.c.next_attempt_at > stamp(after))
+        with self._engine.connect() as conn:
+            value = conn.execute(q).scalar()
+        return parse(value) if value else None
+
+    def unfinished(self, channels: Collection[str] | None = None) -> int:
+        q = sa.select(sa.func.count()).where(t.deliveries.c.status.in_(UNFINISHED))
+        if channels is not None:
+            q = q.where(t.deliveries.c.channel.in_(list(channels)))
+        with self._engine.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
+
+    # ------------------------------------------------------------------ writes
+    def recover(self) -> int:
+        """Adopt what an earlier process left unfinished; return how many rows.
+
+        ``sending`` rows go back to ``pending`` (they will be re-sent: the
+        crash may have come before or after the message left). All adopted
+        rows are flagged ``resumed`` so the user is told they arrive late.
+        """
+        d = t.deliveries
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                d.update()
+                .where(d.c.status.in_(UNFINISHED), d.c.boot != self._boot)
+                .values(
+                    status="pending",
+                    resumed=True,
+                    boot=self._boot,
+                    updated_at=stamp(self._clock()),
+                )
+            )
+        return int(result.rowcount)
+
+    def mark_sending(self, delivery_id: int) -> bool:
+        """Claim a pending delivery of this process; False if it is no longer ours to send.
+
+        The claim is one conditional UPDATE, so two workers on one database
+        (which the data-directory lock is there to prevent) still cannot both
+        send the same row.
+        """
+        d = t.deliveries
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                d.update()
+                .where(d.c.id == delivery_id, d.c.status == "pending", d.c.boot == self._boot)
+                .values(status="sending", attempts=d.c.attempts + 1,
+                        updated_at=stamp(self._clock()))
+            )
+        return result.rowcount == 1
+
+    def mark_sent(self, delivery_id: int, *, late: bool) -> None:
+        now = stamp(self._clock())
+        self._update(delivery_id, status="sent", sent_at=now, late_delivery=late)
+
+    def mark_retry(
+        self, delivery_id: int, *, delay: float, error: str, count_failure: bool
+    ) -> None:
+        when = self._clock() + dt.timedelta(seconds=max(0.0, delay))
+        values: dict[str, Any] = {
+            "status": "pending",
+            "next_attempt_at": stamp(when),
+            "last_error": error[:_MAX_ERROR],
+        }
+        if count_failure:
+            values["failures"] = t.deliveries.c.failures + 1
+        self._update(delivery_id, **values)
+
+    def mark_failed(self, delivery_id: int, *, error: str, count_failure: bool = False) -> None:
+        values: dict[str, Any] = {"status": "failed", "last_error": error[:_MAX_ERROR]}
+        if count_failure:
+            values["failures"] = t.deliveries.c.failures + 1
+        self._update(delivery_id, **values)
+
+    def mark_recipient_gone(self, delivery_id: int, *, error: str) -> bool:
+        """Fail this delivery and deactivate its subscriber (and skip their queue) atomically."""
+        now = stamp(self._clock())
+        d = t.deliveries
+        with self._engine.begin() as conn:
+            row = conn.execute(
+                sa.select(d.c.channel, d.c.recipient).where(d.c.id == delivery_id)
+            ).first()
+            if row is None:
+                return False
+            conn.execute(
+                d.update()
+                .where(d.c.id == delivery_id)
+                .values(status="failed", last_error=error[:_MAX_ERROR], updated_at=now)
+            )
+            return deactivate(conn, row.channel, row.recipient, error, now)
+
+    def _update(self, delivery_id: int, **values: Any) -> None:
+        values["updated_at"] = stamp(self._clock())
+        with self._engine.begin() as conn:
+            conn.execute(
+                t.deliveries.update().where(t.deliveries.c.id == delivery_id).values(**values)
+            )

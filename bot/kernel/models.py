@@ -1,0 +1,147 @@
+"""Plain value types shared by every pipeline stage.
+
+They are frozen dataclasses rather than pydantic models: they are created by
+the hundred thousand when history is imported and need no validation beyond
+what the parsers already did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+ET_NAME = "America/New_York"
+
+
+class Symbol(enum.StrEnum):
+    """Daily price series the bot stores. Values are the store's keys."""
+
+    SPX = "SPX"
+    VIX = "VIX"
+    VIX3M = "VIX3M"
+    VIX6M = "VIX6M"
+
+
+BREADTH = "BREADTH"
+"""Series name used for NYSE advancers/decliners in status and freshness reports."""
+
+
+class EventKind(enum.StrEnum):
+    FOMC = "FOMC"
+    CPI = "CPI"
+    PPI = "PPI"
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One daily bar. ``open``/``high``/``low`` are ``None`` where a source has only closes."""
+
+    symbol: str
+    session: dt.date
+    close: float
+    source: str
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    volume: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Breadth:
+    """NYSE issues advancing/declining on one session (unchanged and volumes optional)."""
+
+    session: dt.date
+    advancers: int
+    decliners: int
+    source: str
+    unchanged: int | None = None
+    adv_volume: float | None = None
+    dec_volume: float | None = None
+
+    @property
+    def synthetic(self) -> bool:
+        return is_synthetic(self.source)
+
+
+def is_synthetic(source: str) -> bool:
+    """Synthetic breadth is never NYSE data; it must never pass for it."""
+    return "synthetic" in source
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A scheduled release. ``time_et`` is ``None`` when the source does not say."""
+
+    kind: EventKind
+    date: dt.date
+    source: str
+    time_et: dt.time | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A row a parser refused to keep, and why (reported, never silently lost)."""
+
+    date: dt.date
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed(Generic[T]):
+    """What a parser kept, plus what it dropped.
+
+    Non-session rows (holidays in real files) and placeholder rows are not
+    errors: real files contain them. They are dropped *and reported* so
+    ``alvh data import`` can say what it skipped.
+    """
+
+    source: str
+    rows: tuple[T, ...]
+    dropped: tuple[Dropped, ...] = ()
+
+
+# -- is the data fit for a session? (the answer of the freshness check) -----------
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesCheck:
+    series: str
+    last: dt.date | None
+    last_source: str | None
+    missing: tuple[dt.date, ...]
+    stale: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.stale
+
+    def describe(self, session: dt.date) -> str:
+        if self.last is None:
+            return f"{self.series}: no data at all"
+        parts = []
+        if self.stale:
+            parts.append(f"stale: newest row {self.last} from {self.last_source}, need {session}")
+        if self.missing:
+            shown = ", ".join(str(d) for d in self.missing[:5])
+            more = f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else ""
+            parts.append(f"{len(self.missing)} session(s) missing in the look-back: {shown}{more}")
+        if not parts:
+            return f"{self.series}: ok (through {self.last}, {self.last_source})"
+        return f"{self.series}: " + "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    session: dt.date
+    checks: tuple[SeriesCheck, ...] = field(default_factory=tuple)
+
+    @property
+    def complete(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def problems(self) -> list[str]:
+        return [c.describe(self.session) for c in self.checks if not c.ok]

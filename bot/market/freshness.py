@@ -1,0 +1,50 @@
+"""Is the store fit to evaluate session D? (pipeline stage "validate")
+
+The answer is never a bare yes/no: it lists, per series, what is missing or
+stale and which source wrote the last row, because "no signal today" must
+come with a reason the user can check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from bot.kernel.models import BREADTH, Freshness, SeriesCheck, Symbol
+from bot.kernel.sessions import SessionCalendar
+from bot.store import Store
+
+DEFAULT_LOOKBACK: Mapping[str, int] = {
+    Symbol.SPX: 300,
+    Symbol.VIX: 30,
+    Symbol.VIX3M: 30,
+    BREADTH: 130,
+}
+"""Sessions that must be present, ending at D. SPX needs MACD warm-up (≥ 250);
+breadth needs two divergence windows (2 × 63) so a divergence run can be measured."""
+
+
+def check_freshness(
+    store: Store,
+    calendar: SessionCalendar,
+    session: dt.date,
+    lookback: Mapping[str, int] = DEFAULT_LOOKBACK,
+) -> Freshness:
+    """Check every required series has a row on ``session`` and no gap before it."""
+    if not calendar.is_session(session):
+        raise ValueError(f"{session} is not an NYSE session")
+    checks = []
+    for series, n in lookback.items():
+        start = calendar.offset(session, -(n - 1))
+        wanted = calendar.sessions_between(start, session)
+        if series == BREADTH:
+            frame = store.breadth(start, session)
+        else:
+            frame = store.bars(series, start, session)
+        have = {ts.date() for ts in frame.index}
+        last, last_source = store.latest(series, on_or_before=session)
+        missing = tuple(d for d in wanted if d not in have and d != session)
+        checks.append(
+            SeriesCheck(str(series), last, last_source, missing, stale=session not in have)
+        )
+    return Freshness(session, tuple(checks))

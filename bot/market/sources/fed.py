@@ -1,0 +1,118 @@
+"""FOMC decision dates from the Federal Reserve's ``calendar.json``.
+
+The file starts with a UTF-8 byte-order mark and lists every kind of Fed
+event. Only rows with ``type == "FOMC"`` *and* a title starting "FOMC
+Meeting" are decisions: the same type also covers "FOMC Minutes" (three
+weeks later) and "FOMC Press Conference", which must not become blackouts.
+
+``days`` comes as "28" (the decision day only, as in 2026 recordings),
+"27-28", "27 - 28", "27,28", or "31-1" for a meeting that crosses a month
+end; the decision is on the last day listed. The statement time is taken
+from ``time`` ("2:00 p.m.") and defaults to 14:00 ET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar as monthcal
+import datetime as dt
+import re
+from collections.abc import Mapping
+
+import httpx
+
+from bot.kernel.errors import SourceDataError
+from bot.kernel.models import Event, EventKind, Parsed
+from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.files import load_json
+from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
+from bot.market.sources.validate import DEFAULT_POLICY
+
+SOURCE = "fed"
+FED_BASE = "https://www.federalreserve.gov"
+PATH = "/json/calendar.json"
+DECISION_TIME = dt.time(14, 0)
+
+_MEETING = re.compile(r"fomc meeting\b")
+_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})\s*([ap])\.?\s*m\.?", re.IGNORECASE)
+
+
+def _fail(reason: str) -> SourceDataError:
+    return SourceDataError(SOURCE, reason)
+
+
+def decision_day(month: object, days: object) -> dt.date:
+    """The last day of a meeting from ``month`` ("2026-11") and ``days`` ("27,28")."""
+    match = _MONTH.fullmatch(str(month or "").strip())
+    numbers = [int(n) for n in re.findall(r"\d+", str(days or ""))]
+    if match is None or not numbers:
+        raise _fail(f"unparseable FOMC meeting month={month!r} days={days!r}")
+    year, mon = int(match[1]), int(match[2])
+    last = numbers[-1]
+    if len(numbers) > 1 and last < numbers[0]:
+        # "31-1": the meeting ends in the following month.
+        year, mon = (year + 1, 1) if mon == 12 else (year, mon + 1)
+    if not 1 <= mon <= 12 or not 1 <= last <= monthcal.monthrange(year, mon)[1]:
+        raise _fail(f"impossible FOMC meeting date month={month!r} days={days!r}")
+    return dt.date(year, mon, last)
+
+
+def decision_time(raw: object) -> dt.time:
+    """ "2:00 p.m." to 14:00; absent or unreadable means the usual 14:00."""
+    match = _CLOCK.search(str(raw or ""))
+    if match is None:
+        return DECISION_TIME
+    hour, minute = int(match[1]) % 12, int(match[2])
+    if match[3].lower() == "p":
+        hour += 12
+    return dt.time(hour, minute)
+
+
+def parse_fed_calendar(
+    body: bytes | str, *, today: dt.date, calendar: SessionCalendar
+) -> Parsed[Event]:
+    """FOMC decisions in ``calendar.json``; none after ``today`` is a failure.
+
+    A meeting row that cannot be dated is an error (one lost meeting would be
+    a missing blackout); rows of other types and non-objects are ignored.
+    The same meeting listed twice collapses into one event.
+    """
+    data = load_json(body, SOURCE)
+    events = data.get("events") if isinstance(data, Mapping) else None
+    if not isinstance(events, list):
+        raise _fail("unexpected JSON: no 'events' list")
+    found: dict[dt.date, Event] = {}
+    for row in events:
+        if not isinstance(row, Mapping) or str(row.get("type", "")).strip().upper() != "FOMC":
+            continue
+        if not _MEETING.match(" ".join(str(row.get("title", "")).lower().split())):
+            continue
+        day = decision_day(row.get("month"), row.get("days"))
+        if not calendar.first <= day <= calendar.last:
+            raise _fail(f"FOMC date {day} is outside the session calendar")
+        found.setdefault(day, Event(EventKind.FOMC, day, SOURCE, decision_time(row.get("time"))))
+    if not any(day > today for day in found):
+        raise _fail(f"no upcoming FOMC events after {today}")
+    return Parsed(SOURCE, tuple(found[d] for d in sorted(found)))
+
+
+async def fetch_fomc_fed(
+    client: httpx.AsyncClient,
+    *,
+    today: dt.date,
+    calendar: SessionCalendar,
+    base_url: str = FED_BASE,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    sleep: Sleep = asyncio.sleep,
+) -> Parsed[Event]:
+    """FOMC decision dates published by the Fed."""
+    response = await get(
+        client,
+        SOURCE,
+        f"{base_url}{PATH}",
+        headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "application/json"},
+        policy=policy,
+        sleep=sleep,
+    )
+    return parse_fed_calendar(response.content, today=today, calendar=calendar)

@@ -153,24 +153,16 @@ def _fetch_live(
 
     import httpx
 
-    from bot.app.runtime import etp_symbol
-    from bot.market.fetch import fetch_extras, fetch_session
-    from bot.market.snapshot import SNAPSHOT_DIR
-    from bot.market.sources.chain import Sources
+    from bot.app.runtime import make_fetcher
+    from bot.pipeline.reload import RulesWatcher
 
     async def go() -> tuple[list[str], Extras]:
-        now = dt.datetime.now(tz=ET)
         async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as client:
-            sources = Sources(client, calendar, fred_api_key=settings.fred_api_key,
-                              stooq_api_key=settings.stooq_api_key)
-            report = await fetch_session(
-                sources, store, session, now=now,
-                shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
-            )
-            extras = await fetch_extras(client, calendar, session, now=now,
-                                        etp_symbol=etp_symbol(rules))
-        lines = [f"# {line}" for line in report.lines()]
-        return lines + [f"# {note}" for note in extras.notes], extras
+            live = settings.model_copy(update={"source": "live"})
+            fetch = make_fetcher(live, store, calendar, client,
+                                 RulesWatcher(settings.rules_file, rules))
+            lines, extras = await fetch(session)
+        return [f"# {line}" for line in lines], extras
 
     return asyncio.run(go())
 

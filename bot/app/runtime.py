@@ -34,8 +34,8 @@ from bot.delivery.outbox import Outbox, Subscribers
 from bot.delivery.outbox.ops import OpsReporter
 from bot.engine.rules import Rules
 from bot.kernel.alerts import Alert, Topic
-from bot.kernel.sessions import ET, SessionCalendar
-from bot.market.fetch import Extras, fetch_extras, fetch_session
+from bot.kernel.sessions import SessionCalendar
+from bot.market.fetch import Fetcher, LiveFetcher, fetch_nothing
 from bot.market.snapshot import SNAPSHOT_DIR
 from bot.market.sources.chain import Sources
 from bot.pipeline.reload import RulesWatcher
@@ -155,26 +155,14 @@ def etp_symbol(rules: Rules) -> str | None:
 def make_fetcher(
     settings: Settings, store: Store, calendar: SessionCalendar, client: httpx.AsyncClient,
     watcher: RulesWatcher,
-) -> Any:
+) -> Fetcher:
+    """The fetcher of the configured source: nothing for the snapshot, the chains live."""
     if settings.source == "snapshot":
-        async def nothing(session: dt.date) -> tuple[list[str], Extras]:
-            return [], Extras()
-
-        return nothing
-
+        return fetch_nothing
     sources = Sources(client, calendar, fred_api_key=settings.fred_api_key,
                       stooq_api_key=settings.stooq_api_key)
-
-    async def live(session: dt.date) -> tuple[list[str], Extras]:
-        now = dt.datetime.now(tz=ET)
-        report = await fetch_session(sources, store, session, now=now,
-                                     shipped_calendar_dir=SNAPSHOT_DIR / "calendar")
-        extras = await fetch_extras(client, calendar, session, now=now,
-                                    etp_symbol=etp_symbol(watcher.rules))
-        extras.failed = dict(report.failed)
-        return report.lines() + extras.notes, extras
-
-    return live
+    return LiveFetcher(sources, store, shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
+                       etp_symbol=lambda: etp_symbol(watcher.rules))
 
 
 async def run_service(

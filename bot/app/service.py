@@ -29,7 +29,7 @@ from bot.engine.record import RunRecord
 from bot.engine.rules import Rules
 from bot.kernel.alerts import Alert, Topic
 from bot.kernel.sessions import ET, SessionCalendar
-from bot.market.fetch import Extras
+from bot.market.fetch import Fetcher
 from bot.market.freshness import check_freshness
 from bot.pipeline.evaluation import day_alerts, evaluate_day
 from bot.pipeline.reload import ReloadResult, RulesWatcher
@@ -38,8 +38,6 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 Outcome = Literal["evaluated", "already", "incomplete"]
-Fetcher = Callable[[dt.date], Awaitable[tuple[list[str], Extras]]]
-"""Fetch what session D lacks; returns report lines and optional extras."""
 
 
 class AlertSink(Protocol):

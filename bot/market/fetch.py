@@ -203,3 +203,44 @@ async def fetch_extras(
     except SourceError as exc:
         extras.notes.append(f"SPX option chain unavailable ({exc}); condor strikes from the model")
     return extras
+
+
+Fetcher = Callable[[dt.date], Awaitable[tuple[list[str], Extras]]]
+"""Fetch what session D lacks into the store; returns report lines and the extras."""
+
+
+async def fetch_nothing(session: dt.date) -> tuple[list[str], Extras]:
+    """The snapshot's fetcher: the shipped history is all there is."""
+    return [], Extras()
+
+
+class LiveFetcher:
+    """The one live fetch of a session, for the scheduler, ``run-once`` and ``/rundate``.
+
+    Series into the store through their fallback chains, then the optional
+    extras (VX settlements, the SPX chain, an ETP's close). ``etp_symbol`` is
+    asked at each call because a rules reload may change the hedge instrument.
+    """
+
+    def __init__(
+        self,
+        sources: Sources,
+        store: Store,
+        *,
+        shipped_calendar_dir: Path | None,
+        etp_symbol: Callable[[], str | None] = lambda: None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.sources, self.store = sources, store
+        self.shipped_calendar_dir = shipped_calendar_dir
+        self.etp_symbol = etp_symbol
+        self.clock = clock or (lambda: dt.datetime.now(tz=ET))
+
+    async def __call__(self, session: dt.date) -> tuple[list[str], Extras]:
+        now = self.clock()
+        report = await fetch_session(self.sources, self.store, session, now=now,
+                                     shipped_calendar_dir=self.shipped_calendar_dir)
+        extras = await fetch_extras(self.sources.client, self.sources.calendar, session, now=now,
+                                    etp_symbol=self.etp_symbol())
+        extras.failed = dict(report.failed)
+        return report.lines() + extras.notes, extras

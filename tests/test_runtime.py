@@ -25,12 +25,12 @@ import pytest
 from fake_telegram import FakeTelegram
 from pydantic import SecretStr
 
+from bot.app.root import Root
 from bot.app.runtime import run_service
 from bot.app.settings import Settings
 from bot.delivery.outbox import Subscribers
 from bot.engine.rules import load_default_rules
 from bot.kernel.alerts import Topic
-from bot.kernel.sessions import get_calendar
 from bot.market.snapshot import STORE_NAME
 from bot.store import open_store
 
@@ -128,7 +128,10 @@ def settings(snapshot_dir: Path, no_alvh_env) -> Settings:
 async def test_telegram_subscriber_gets_alerts_and_commands_answer(settings, snapshot_dir,
                                                                     caplog):
     store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
-    Subscribers(store.engine).subscribe("telegram", "501", [Topic.SUMMARY, Topic.CONDOR])
+    # One subscriber store whatever the market source: the data directory's alvh.sqlite.
+    main_store = open_store(settings.store_url)
+    Subscribers(main_store.engine).subscribe("telegram", "501", [Topic.SUMMARY, Topic.CONDOR])
+    main_store.close()
     with FakeTelegram(token=TOKEN) as fake:
         s = settings.model_copy(update={
             "telegram_token": SecretStr(TOKEN),
@@ -136,7 +139,7 @@ async def test_telegram_subscriber_gets_alerts_and_commands_answer(settings, sna
         })
         stop = asyncio.Event()
         task = asyncio.create_task(
-            run_service(s, store, get_calendar(), load_default_rules(), stop=stop))
+            run_service(Root(s), store, load_default_rules(), stop=stop))
         try:
             for _ in range(200):
                 if len(fake.sent_to(501)) >= 2:

@@ -15,9 +15,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -25,27 +25,17 @@ from bot.app.health import Health
 from bot.app.metrics import Metrics
 from bot.app.scheduler import due_sessions, fire_time, next_fire
 from bot.engine.compose import Context, data_alert
-from bot.engine.record import RunRecord
 from bot.engine.rules import Rules
 from bot.kernel.alerts import Alert, Topic
 from bot.kernel.sessions import ET, SessionCalendar
 from bot.market.fetch import Fetcher
 from bot.market.freshness import check_freshness
-from bot.pipeline.evaluation import day_alerts, evaluate_day
 from bot.pipeline.reload import ReloadResult, RulesWatcher
+from bot.pipeline.session import AlertSink, Outcome, SessionEvaluator
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["evaluated", "already", "incomplete"]
-
-
-class AlertSink(Protocol):
-    """Where alerts go: the outbox (stored, then delivered) or the console."""
-
-    async def publish(self, alerts: Sequence[Alert]) -> None: ...
-
-    def pending(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +71,8 @@ class Service:
         self.cfg = cfg
         self.store, self.calendar, self.watcher = store, calendar, watcher
         self.fetch, self.sink = fetch, sink
+        self.evaluator = SessionEvaluator(store, calendar, rules=lambda: watcher.rules,
+                                          fetch=fetch, capital=cfg.capital)
         self.metrics = metrics or Metrics()
         self.clock, self.sleep = clock, sleep
         self.next_run: tuple[dt.date, dt.datetime] | None = None
@@ -106,32 +98,18 @@ class Service:
         return latest
 
     async def evaluate(self, session: dt.date, *, late: bool) -> tuple[Outcome, list[str]]:
-        """Evaluate D once: fetch, check, decide, publish, record. Idempotent."""
-        if self.store.runs.get(session) is not None:
-            return "already", []
-        lines, extras = await self.fetch(session)
-        for line in lines:
-            log.info("fetch %s: %s", session, line)
-        for series in extras.failed:
+        """Evaluate D once through the shared :class:`SessionEvaluator`; count and log it."""
+        run = await self.evaluator.evaluate(session, late=late, sink=self.sink)
+        for series in run.extras.failed:
             self.metrics.source_failures.labels(series).inc()
-        rules = self.watcher.rules
-        result = await asyncio.to_thread(
-            evaluate_day, self.store, self.calendar, rules, session,
-            capital=self.cfg.capital, settlements=extras.settlements,
-            chain=extras.chain.quotes if extras.chain else None,
-            etp_price=extras.etp_price,
-        )
-        if result.evaluation is None:
+        if run.outcome == "already":
+            return "already", []
+        if run.outcome == "incomplete":
             self.metrics.runs.labels("incomplete").inc()
-            return "incomplete", result.freshness.problems()
-        ev = result.evaluation
-        alerts = await asyncio.to_thread(
-            day_alerts, self.store, result, rules.sha256, self.cfg.capital, late=late)
-        # Stored in the outbox first (idempotent by key), then the run: a crash
-        # between the two re-evaluates the session and finds the same keys.
-        await self.sink.publish(alerts)
-        self.store.runs.record(RunRecord.of(ev), late=late)
-        for a in alerts:
+            return "incomplete", run.problems
+        assert run.result is not None and run.result.evaluation is not None  # noqa: S101
+        ev = run.result.evaluation
+        for a in run.alerts:
             self.metrics.alerts.labels(a.topic.value).inc()
         self.metrics.runs.labels("late" if late else "evaluated").inc()
         self.metrics.last_session.set(self.calendar.close_time(session).timestamp())
@@ -141,10 +119,10 @@ class Service:
         log.info(
             "run %s%s: sources %s; condor %s; layers %s; changes %s; warnings %d; alerts %d",
             session, " (late)" if late else "",
-            ", ".join(f"{k}={v}" for k, v in sorted(result.sources.items())),
+            ", ".join(f"{k}={v}" for k, v in sorted(run.result.sources.items())),
             "go" if ev.condor and ev.condor.go else "skip",
             ",".join(a.name for a in ev.state_after.layers) or "none",
-            "; ".join(changes) or "none", len(ev.warnings), len(alerts),
+            "; ".join(changes) or "none", len(ev.warnings), len(run.alerts),
         )
         return "evaluated", []
 
@@ -336,3 +314,12 @@ class Service:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Service]:
+        """:meth:`start` for the ``async with`` block, :meth:`stop` on the way out."""
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()

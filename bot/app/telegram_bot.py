@@ -19,10 +19,11 @@ changed by an ALVH admin.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
@@ -527,3 +528,17 @@ async def stop_bot(app: App) -> None:
     if app.running:
         await app.stop()
     await app.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def polling(app: App) -> AsyncIterator[App]:
+    """Long polling for the ``async with`` block (:func:`start_bot` / :func:`stop_bot`)."""
+    try:
+        await start_bot(app)
+    except BaseException:
+        await stop_bot(app)
+        raise
+    try:
+        yield app
+    finally:
+        await stop_bot(app)

@@ -26,12 +26,13 @@ Guarantees, and how they are kept:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import ParamSpec, TypeVar
 
 from bot.delivery.channels.base import Channel, RecipientGone, RetryLater
@@ -155,6 +156,18 @@ class DeliveryWorker:
                 await asyncio.wait(late)
         if self._running:
             await self._stopped.wait()
+
+    @contextlib.asynccontextmanager
+    async def running(self, grace: float = 30.0) -> AsyncIterator[DeliveryWorker]:
+        """Deliver in the background for the ``async with`` block; on exit, :meth:`stop`."""
+        task = asyncio.create_task(self.run(), name="delivery")
+        try:
+            yield self
+        finally:
+            await self.stop(grace=grace)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # ------------------------------------------------------------------ loop
     async def _loop(self, *, until_idle: bool) -> None:

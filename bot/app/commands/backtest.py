@@ -1,0 +1,112 @@
+"""``alvh backtest``: replay a date range through the same engine as the live job.
+
+The progress bar goes to ``err`` and only when that is a terminal. Errors a
+person can fix (bad dates, a bad rules file, an empty store) are one line,
+via :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from bot.app.commands import date_arg
+from bot.app.root import MarketSource, Root
+from bot.kernel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.kernel.sessions import SessionCalendar
+    from bot.store import Store
+
+
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", choices=["snapshot", "store"],
+                   help="the shipped snapshot or the data directory's store "
+                        "(default: snapshot when ALVH_SOURCE=snapshot, else store)")
+    p.add_argument("--capital", type=float, metavar="USD",
+                   help="portfolio capital for sizing (default: ALVH_CAPITAL)")
+
+
+def backtest_source(args: argparse.Namespace, root: Root) -> MarketSource:
+    """``--source``, else ``snapshot`` when the bot runs on the snapshot, else the store."""
+    if args.source:
+        return "snapshot" if args.source == "snapshot" else "live"
+    return root.source()
+
+
+def full_range(store: Store, calendar: SessionCalendar) -> tuple[dt.date, dt.date]:
+    """From the first warmed-up session to the last session with SPX data."""
+    from bot.pipeline.evaluation import WARMUP_SESSIONS
+
+    spx = store.sessions_present("SPX")
+    if not spx:
+        raise ConfigError("the store has no SPX history: import some, or use --source snapshot")
+    first = calendar.offset(spx[0], WARMUP_SESSIONS) if len(spx) > WARMUP_SESSIONS else spx[0]
+    return first, spx[-1]
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    bt = sub.add_parser(
+        "backtest", help="replay a date range through the engine: decisions and statistics")
+    bt.add_argument("--from", dest="start", type=date_arg, required=True, metavar="D1")
+    bt.add_argument("--to", dest="end", type=date_arg, required=True, metavar="D2")
+    bt.add_argument("--rules", type=Path, metavar="FILE",
+                    help="rules file (default: the configured rules file)")
+    add_source_args(bt)
+    bt.add_argument("--out", type=Path, metavar="DIR",
+                    help="write report.html, decisions.csv/.json, layer_actions.csv, "
+                         "hedge_pnl.csv here")
+    bt.add_argument("--drawdown-pct", type=float, default=10.0, metavar="PCT",
+                    help="SPX drawdown episodes of at least this much (default 10)")
+    bt.add_argument("--lead-sessions", type=int, default=60, metavar="N",
+                    help="an episode counts as preceded by a layer-1 trigger within N "
+                         "sessions before its start (default 60)")
+    bt.add_argument("--false-alarm-pct", type=float, default=5.0, metavar="PCT",
+                    help="a layer-1 trigger is a false alarm when SPX's max drawdown over "
+                         "the next --false-alarm-horizon sessions stays below PCT (default 5)")
+    bt.add_argument("--false-alarm-horizon", type=int, default=60, metavar="N",
+                    help="sessions after a trigger judged for false alarms (default 60)")
+
+
+def run(args: argparse.Namespace, root: Root, out: TextIO, err: TextIO | None = None) -> int:
+    from bot.backtest.report import text_lines, write_files, write_text
+    from bot.backtest.run import run_backtest
+    from bot.backtest.summary import StatsParams, summarize
+
+    err = err if err is not None else sys.stderr
+    if args.end < args.start:
+        raise ConfigError(f"--to {args.end} is before --from {args.start}")
+    params = StatsParams(drawdown_pct=args.drawdown_pct, lead_sessions=args.lead_sessions,
+                         false_alarm_pct=args.false_alarm_pct,
+                         false_alarm_horizon=args.false_alarm_horizon)
+    for name, value in (("--drawdown-pct", params.drawdown_pct),
+                        ("--false-alarm-pct", params.false_alarm_pct)):
+        if not 0 < value < 100:
+            raise ConfigError(f"{name} must be a percentage in (0, 100), got {value:g}")
+    for name, n in (("--lead-sessions", params.lead_sessions),
+                    ("--false-alarm-horizon", params.false_alarm_horizon)):
+        if n < 1:
+            raise ConfigError(f"{name} must be at least 1 session, got {n}")
+    rules = root.load_rules(args.rules)
+    source = backtest_source(args, root)
+    capital = args.capital if args.capital is not None else root.settings.capital
+    if not capital > 0:
+        raise ConfigError(f"--capital must be positive, got {capital:g}")
+    with root.market_store(source) as store:
+        result = run_backtest(store, root.calendar, rules, args.start, args.end,
+                              capital=capital, source="snapshot" if source == "snapshot"
+                              else "store", progress=err)
+    summary = summarize(result, root.calendar, params)
+    lines = text_lines(result, summary)
+    if args.out is not None:
+        try:
+            written = write_files(args.out, result, summary, lines)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the report to --out {args.out}: "
+                              f"{exc.strerror or exc}") from None
+        lines += ["", "files written: " + ", ".join(str(p) for p in written)]
+    write_text(out, lines)
+    return 0

@@ -1,0 +1,71 @@
+"""``alvh data import | status | check``: load and inspect the market history."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.app.commands import date_arg
+from bot.app.root import Root
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    data = sub.add_parser("data", help="import and inspect market history")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    imp = dsub.add_parser("import", help="load history files into the store")
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imp.add_argument(
+        "--format", choices=["auto", "unicorn", "cboe", "ohlc", "fred", "events"], default="auto",
+        help="file format (default: detected from the contents)",
+    )
+    imp.add_argument("--symbol", help="series for price files: SPX, VIX, VIX3M, VIX6M")
+    imp.add_argument("--source", help="source label stored on the rows (default from the file)")
+    dsub.add_parser("status", help="per series: range, rows, sources, gaps")
+    chk = dsub.add_parser("check", help="is the data complete and fresh for a session?")
+    chk.add_argument("--date", type=date_arg, help="session (default: the last closed session)")
+
+
+def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
+    if args.data_command == "import":
+        return _import(args, root, out)
+    if args.data_command == "status":
+        return _status(root, out)
+    return _check(args, root, out)
+
+
+def _status(root: Root, out: TextIO) -> int:
+    from bot.market.history import status_report
+
+    with root.market_store("live") as store:
+        lines = status_report(store, root.calendar)
+    out.write(f"store: {root.settings.store_url_shown}\n")
+    for line in lines:
+        out.write(line.line() + "\n")
+    return 0
+
+
+def _check(args: argparse.Namespace, root: Root, out: TextIO) -> int:
+    from bot.app.commands._session import session_arg
+    from bot.market.freshness import check_freshness
+
+    session = session_arg(root.calendar, args.date)
+    with root.market_store("live") as store:
+        result = check_freshness(store, root.calendar, session)
+    for c in result.checks:
+        out.write(c.describe(session) + "\n")
+    out.write(("complete" if result.complete else "NOT complete") + f" for {session}\n")
+    return 0 if result.complete else 1
+
+
+def _import(args: argparse.Namespace, root: Root, out: TextIO) -> int:
+    from bot.market.importer import import_files
+
+    with root.market_store("live") as store:
+        report = import_files(
+            store, root.calendar, args.files, fmt=args.format, symbol=args.symbol,
+            source=args.source,
+        )
+    for line in report:
+        out.write(line + "\n")
+    return 0

@@ -1,0 +1,45 @@
+"""``alvh indicators``: the indicator frame, one row per session."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from bot.app.commands import date_arg
+from bot.app.root import Root
+from bot.kernel.errors import ConfigError
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    ind = sub.add_parser("indicators", help="print the indicator frame, one row per session")
+    ind.add_argument("--from", dest="start", type=date_arg, required=True, metavar="D1")
+    ind.add_argument("--to", dest="end", type=date_arg, required=True, metavar="D2")
+    ind.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    ind.add_argument("--source", choices=["store", "snapshot"], default="store",
+                     help="the data directory's store (default) or the shipped snapshot")
+
+
+def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
+    import pandas as pd
+
+    from bot.pipeline.evaluation import history_start, indicator_frame
+
+    if args.end < args.start:
+        raise ConfigError(f"--to {args.end} is before --from {args.start}")
+    rules = root.load_rules()
+    calendar = root.calendar
+    with root.market_store("snapshot" if args.source == "snapshot" else "live") as store:
+        frame = indicator_frame(
+            store, calendar, rules, history_start(calendar, args.start, rules), args.end
+        )
+    frame = frame.loc[pd.Timestamp(args.start) : pd.Timestamp(args.end)]
+    frame.index = pd.Index([ts.date().isoformat() for ts in frame.index], name="session")
+    if frame.empty:
+        raise ConfigError(f"no sessions between {args.start} and {args.end}")
+    if args.csv:
+        frame.to_csv(out, float_format="%.10g")
+    else:
+        with pd.option_context("display.max_columns", None, "display.width", 250,
+                               "display.max_rows", None):
+            out.write(frame.to_string(float_format=lambda x: f"{x:.4f}") + "\n")
+    return 0

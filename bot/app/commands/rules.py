@@ -1,0 +1,58 @@
+"""``alvh rules check | diff``: validate a rules file; replay two and compare."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.app.commands import date_arg
+from bot.app.commands.backtest import add_source_args, backtest_source, full_range
+from bot.app.root import Root
+from bot.kernel.errors import ConfigError
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    rules = sub.add_parser("rules", help="check the rules file")
+    rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
+    rchk = rsub.add_parser("check", help="validate a rules file and summarise it")
+    rchk.add_argument("file", nargs="?", type=Path, help="default: the configured rules file")
+    d = rsub.add_parser(
+        "diff", help="replay two rules files and list the sessions whose decisions differ")
+    d.add_argument("old", type=Path, metavar="OLD")
+    d.add_argument("new", type=Path, metavar="NEW")
+    d.add_argument("--from", dest="start", type=date_arg, metavar="D1",
+                   help="default: the first session with warmed-up indicators")
+    d.add_argument("--to", dest="end", type=date_arg, metavar="D2",
+                   help="default: the last session with SPX data")
+    add_source_args(d)
+
+
+def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
+    if args.rules_command == "diff":
+        return diff(args, root, out)
+    from bot.engine.rules.check import check_command
+
+    code, text = check_command(root.rules_path(args.file))
+    out.write(text.rstrip("\n") + "\n")
+    return code
+
+
+def diff(args: argparse.Namespace, root: Root, out: TextIO, err: TextIO | None = None) -> int:
+    from bot.backtest.diff import preview_diff
+
+    err = err if err is not None else sys.stderr
+    old = root.load_rules(args.old)
+    new = root.load_rules(args.new)
+    capital = args.capital if args.capital is not None else root.settings.capital
+    with root.market_store(backtest_source(args, root)) as store:
+        first, last = full_range(store, root.calendar)
+        start = args.start or first
+        end = args.end or last
+        if end < start:
+            raise ConfigError(f"--to {end} is before --from {start}")
+        result = preview_diff(store, root.calendar, old, new, start, end, capital=capital,
+                              progress=err)
+    out.write(result.text() + "\n")
+    return 0

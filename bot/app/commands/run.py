@@ -1,0 +1,23 @@
+"""``alvh run``: the bot (scheduler, Telegram, delivery, health) until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from bot.app.root import Root
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    run_p = sub.add_parser("run", help="the bot: scheduler, Telegram, delivery, health")
+    run_p.add_argument("--source", choices=["live", "snapshot"], help="default: ALVH_SOURCE")
+
+
+def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
+    from bot.app.runtime import run_blocking
+
+    if args.source:
+        root = Root(root.settings.model_copy(update={"source": args.source}))
+    rules = root.load_rules()
+    with root.market_store(root.source()) as store:
+        return run_blocking(root, store, rules, out)

@@ -1,0 +1,237 @@
+"""The composition root: the one place that turns settings into working parts.
+
+Every command, the running service and the Telegram commands get their store,
+calendar, rules, fetcher and delivery from here, built the same way, so a
+fix to how the bot is put together is made once. Below ``bot.app`` nothing
+reads settings: each part receives plain values and collaborators.
+
+Two stores, on purpose:
+
+* the **market store** holds market data and the runs (the layer state). With
+  ``source = snapshot`` it is the shipped history's own ``snapshot.sqlite``,
+  so a demo never mixes with a live store's history or hedge state;
+* the **delivery store** (``ALVH_DATABASE_URL``, by default
+  ``<data dir>/alvh.sqlite``) holds the subscribers, the outbox and the
+  deliveries *whatever the market source*: a subscriber added with ``alvh
+  subscribers add`` receives the alerts of a snapshot demo as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TextIO
+
+from bot.app.settings import Settings
+from bot.kernel.errors import ConfigError, RulesError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from bot.app.metrics import Metrics
+    from bot.delivery.channels.base import Channel
+    from bot.delivery.dispatch import DeliveryWorker
+    from bot.delivery.outbox import Outbox
+    from bot.engine.rules import Rules
+    from bot.kernel.sessions import SessionCalendar
+    from bot.market.fetch import Fetcher
+    from bot.store import Store
+
+MarketSource = Literal["live", "snapshot"]
+
+
+@dataclass
+class Delivery:
+    """The outbox, the worker that drains it, and the channels it sends through."""
+
+    outbox: Outbox
+    worker: DeliveryWorker
+    channels: list[Channel]
+    described: list[str] = field(default_factory=list)
+    """One line per channel: on, off and why (logged at start)."""
+    telegram_app: Any = None
+    """The python-telegram-bot ``Application`` when Telegram polling is on."""
+
+
+class Root:
+    """Builds the parts of the bot from one :class:`Settings` (see the module doc)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # ---------------------------------------------------------------- basics
+    @cached_property
+    def calendar(self) -> SessionCalendar:
+        """The XNYS session calendar (exchange_calendars), built once per process."""
+        from bot.kernel.sessions import get_calendar
+
+        return get_calendar()
+
+    def source(self, override: str | None = None) -> MarketSource:
+        """``live`` or ``snapshot``: a command's ``--source``, else ``ALVH_SOURCE``."""
+        chosen = override or self.settings.source
+        if chosen not in ("live", "snapshot"):
+            raise ConfigError(f"unknown market source {chosen!r}: live or snapshot")
+        return "snapshot" if chosen == "snapshot" else "live"
+
+    def rules_path(self, override: Path | None = None) -> Path:
+        """The rules file in force: ``override``, else ``ALVH_RULES_FILE``, else the default."""
+        from bot.engine.rules import default_rules_path
+
+        return override or self.settings.rules_file or default_rules_path()
+
+    def load_rules(self, path: Path | None = None) -> Rules:
+        """Load a rules file; a refused file is one line naming file, line and key."""
+        from bot.engine.rules import RulesFileError, load_rules
+
+        path = self.rules_path(path)
+        try:
+            return load_rules(path)
+        except RulesFileError as exc:
+            first = str(exc.problems[0]).split("\n")[0] if exc.problems else str(path)
+            more = len(exc.problems) - 1
+            tail = (f" (and {more} more problem{'s' if more != 1 else ''}; "
+                    f"see `alvh rules check {os.fspath(path)}`)") if more > 0 else ""
+            raise ConfigError(f"rules file refused: {first}{tail}") from None
+        except RulesError as exc:
+            raise ConfigError(f"rules file refused: {str(exc).splitlines()[0]}") from None
+
+    # ---------------------------------------------------------------- stores
+    def open_delivery_store(self) -> Store:
+        """The store of subscribers, the outbox and deliveries (and live market data)."""
+        from bot.store import open_store
+
+        return open_store(self.settings.store_url)
+
+    def open_market_store(self, source: MarketSource) -> Store:
+        """Market data and runs: the snapshot's own store, or the live store."""
+        if source == "snapshot":
+            from bot.market.snapshot import open_snapshot_store
+
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            return open_snapshot_store(self.settings.data_dir, self.calendar)
+        return self.open_delivery_store()
+
+    @contextlib.contextmanager
+    def market_store(self, source: MarketSource) -> Iterator[Store]:
+        store = self.open_market_store(source)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    # ---------------------------------------------------------------- fetching
+    def fetcher(
+        self, source: MarketSource, store: Store, client: httpx.AsyncClient,
+        rules: Callable[[], Rules],
+    ) -> Fetcher:
+        """Nothing to fetch for the snapshot; the live sources' fallback chains otherwise."""
+        from bot.market.fetch import LiveFetcher, fetch_nothing
+
+        if source == "snapshot":
+            return fetch_nothing
+        from bot.market.snapshot import SNAPSHOT_DIR
+        from bot.market.sources.chain import Sources
+
+        sources = Sources(client, self.calendar, fred_api_key=self.settings.fred_api_key,
+                          stooq_api_key=self.settings.stooq_api_key)
+        return LiveFetcher(sources, store, shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
+                           etp_symbol=lambda: etp_symbol(rules()))
+
+    def http_client(self) -> httpx.AsyncClient:
+        import httpx
+
+        return httpx.AsyncClient(timeout=self.settings.http_timeout_seconds)
+
+    # ---------------------------------------------------------------- delivery
+    def delivery(
+        self, store: Store, *, console: TextIO | None = None, queries: Any = None,
+        metrics: Metrics | None = None,
+    ) -> Delivery:
+        """Channels from the settings (the console when nothing else is configured),
+        the outbox on ``store`` and the worker that drains it."""
+        from bot.delivery.channels.console import ConsoleChannel
+        from bot.delivery.dispatch import DeliveryWorker
+        from bot.delivery.outbox import OpsReporter, Outbox, Subscribers
+        from bot.kernel.alerts import Topic
+
+        settings = self.settings
+        channels: list[Channel] = []
+        described: list[str] = []
+        names: list[str] = []
+        app = None
+        if settings.telegram_token is not None:
+            from bot.app.telegram_bot import Access, build_application
+            from bot.delivery.channels.telegram import TelegramChannel
+
+            base = settings.telegram_base_url.rstrip("/")
+            file_base = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
+            access = Access(
+                mode=settings.access_mode, invite_code=settings.invite_code,
+                allowlist=frozenset(settings.allowlist_chat_ids),
+                admins=frozenset(settings.admin_chat_ids),
+            )
+            if queries is not None:
+                app = build_application(
+                    settings.telegram_token, subscribers=Subscribers(store.engine),
+                    queries=queries, access=access, base_url=base, base_file_url=file_base,
+                )
+                bot_obj = app.bot
+            else:
+                from telegram import Bot
+
+                bot_obj = Bot(settings.telegram_token.get_secret_value(), base_url=base,
+                              base_file_url=file_base)
+            names.append("telegram")
+            described.append("Telegram: on (long polling)" if app else "Telegram: sending only")
+            channels.append(TelegramChannel(bot_obj))
+        else:
+            described.append("Telegram: off (ALVH_TELEGRAM_TOKEN not set)")
+        if settings.smtp_host:
+            from bot.delivery.channels.email import EmailChannel
+
+            sender = settings.smtp_from or settings.smtp_user or f"alvh@{settings.smtp_host}"
+            channels.append(EmailChannel(
+                settings.smtp_host, settings.smtp_port, sender=sender,
+                security=settings.smtp_security, user=settings.smtp_user,
+                password=settings.smtp_password,
+            ))
+            names.append("email")
+            described.append(f"email: on via {settings.smtp_host}:{settings.smtp_port}")
+        else:
+            described.append("email: off (ALVH_SMTP_HOST not set)")
+        console_topics: list[Topic] = []
+        if not names:
+            names.append("console")
+            console_topics = list(Topic)
+            described.append("console: every alert is printed here")
+        elif not settings.admin_chat_ids:
+            names.append("console")
+            console_topics = [Topic.OPS]
+            described.append("console: ops alerts (ALVH_ADMIN_CHAT_IDS not set)")
+        if "console" in names:
+            channels.append(ConsoleChannel(console))
+        outbox = Outbox(store.engine, admin_chat_ids=settings.admin_chat_ids, channels=names,
+                        console_topics=console_topics)
+        observer = None
+        if metrics is not None:
+            m = metrics
+
+            def observer(channel: str, outcome: str, latency: float | None) -> None:
+                m.deliveries.labels(channel, outcome).inc()
+                if latency is not None:
+                    m.delivery_latency.observe(latency)
+                m.pending.set(outbox.queue.unfinished())
+
+        worker = DeliveryWorker(outbox, channels, ops=OpsReporter(outbox), observer=observer)
+        return Delivery(outbox, worker, channels, described, app)
+
+
+def etp_symbol(rules: Rules) -> str | None:
+    """The ETP (VXX, UVXY) the rules hedge with, or None for VX futures."""
+    inst = rules.hedge.instrument
+    return inst.etp_symbol if inst.kind == "etp" else None

@@ -13,7 +13,7 @@ import pytest
 
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import EventKind
-from bot.kernel.sessions import SessionCalendar
+from bot.kernel.sessions import SessionCalendar, get_calendar
 from bot.market.sources.files import (
     NO_VALUE,
     NOT_A_SESSION,
@@ -539,3 +539,18 @@ def test_event_file_errors(text: str, message: str, calendar: SessionCalendar) -
 def test_non_utf8_body_is_refused(calendar: SessionCalendar) -> None:
     with pytest.raises(SourceDataError, match="not UTF-8"):
         parse_cboe_csv(b"DATE,OPEN\n\xff\xfe", "VIX", "cboe", calendar)
+
+
+def test_event_calendar_keeps_the_scheduled_flag():
+    """The shipped FOMC file marks unscheduled actions (the 2020-03-15 Sunday cut)."""
+    text = (SNAP / "calendar" / "fomc_decisions.csv").read_bytes()
+    events = {e.date: e for e in parse_event_csv(text, "file:fomc", get_calendar()).rows}
+    assert events[dt.date(2020, 3, 15)].scheduled is False
+    assert events[dt.date(2020, 3, 3)].scheduled is False
+    assert events[dt.date(2020, 1, 29)].scheduled is True
+
+
+def test_event_calendar_refuses_a_bad_scheduled_value():
+    body = b"date,kind,scheduled,time_et,note\n2020-03-15,FOMC,maybe,,\n"
+    with pytest.raises(SourceDataError, match="bad scheduled 'maybe' on line 2"):
+        parse_event_csv(body, "file:x", get_calendar())

@@ -109,3 +109,56 @@ def test_events_round_trip_and_status(store):
     assert store.latest("SPX") == (D(2024, 1, 3), "b")
     assert store.latest("SPX", on_or_before=D(2024, 1, 2)) == (D(2024, 1, 2), "a")
     assert store.latest("BREADTH") == (None, None)
+
+
+def test_migration_4_adds_the_scheduled_flag_to_an_existing_events_table(tmp_path):
+    """A store created before migration 4 keeps its events, all marked scheduled."""
+    import sqlalchemy as sa
+
+    from bot.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                             "applied_at VARCHAR(40) NOT NULL, description VARCHAR(200) NOT NULL)"))
+        conn.execute(sa.text("CREATE TABLE events (kind VARCHAR(8), date DATE, time_et "
+                             "VARCHAR(5), source VARCHAR(64) NOT NULL, fetched_at VARCHAR(40) "
+                             "NOT NULL, PRIMARY KEY (kind, date))"))
+        conn.execute(sa.text("INSERT INTO events VALUES ('FOMC', '2020-03-15', NULL, 'file', 'x')"))
+        conn.execute(sa.text("INSERT INTO schema_version VALUES (:v, 'x', 'old')"),
+                     [{"v": 1}, {"v": 2}, {"v": 3}])
+    engine.dispose()
+    from bot.store.schema import runs
+
+    # Migrations 2 and 3 were "applied": create what they made, so only 4 runs now.
+    store0 = sa.create_engine(url)
+    with store0.begin() as conn:
+        runs.create(conn)
+        from bot.store.schema import OUTBOX_TABLES
+
+        for t in OUTBOX_TABLES:
+            t.create(conn)
+    store0.dispose()
+    store = open_store(url)
+    try:
+        (event,) = store.events()
+        assert event.date.isoformat() == "2020-03-15" and event.scheduled is True
+        assert store.schema_version() == 4
+    finally:
+        store.close()
+
+
+def test_unscheduled_events_keep_their_flag(tmp_path):
+    import datetime as dt
+
+    from bot.kernel.models import Event, EventKind
+    from bot.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    try:
+        store.upsert_events([Event(EventKind.FOMC, dt.date(2020, 3, 15), "file", None, False),
+                             Event(EventKind.FOMC, dt.date(2020, 3, 18), "file")])
+        assert [e.scheduled for e in store.events()] == [False, True]
+    finally:
+        store.close()

@@ -74,12 +74,19 @@ def is_synthetic(source: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A scheduled release. ``time_et`` is ``None`` when the source does not say."""
+    """An FOMC decision or a CPI/PPI release. ``time_et`` is ``None`` when the source does
+    not say.
+
+    ``scheduled`` is False for an unscheduled action (an emergency FOMC cut): it
+    was not known in advance, so it counts only from the day it happened and
+    never blacks out the sessions before it (DESIGN §4, point in time).
+    """
 
     kind: EventKind
     date: dt.date
     source: str
     time_et: dt.time | None = None
+    scheduled: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -256,11 +256,11 @@ class Store:
             {
                 "kind": e.kind.value, "date": e.date,
                 "time_et": e.time_et.strftime("%H:%M") if e.time_et else None,
-                "source": e.source, "fetched_at": now,
+                "source": e.source, "fetched_at": now, "scheduled": e.scheduled,
             }
             for e in evs
         ]
-        return self._upsert(s.events, ("kind", "date"), rows, ("time_et",), "event")
+        return self._upsert(s.events, ("kind", "date"), rows, ("time_et", "scheduled"), "event")
 
     # ----------------------------------------------------------------- reads
     def bars(
@@ -300,7 +300,8 @@ class Store:
             out = []
             for r in conn.execute(q).mappings():
                 t = dt.time.fromisoformat(r["time_et"]) if r["time_et"] else None
-                out.append(Event(EventKind(r["kind"]), r["date"], r["source"], t))
+                out.append(Event(EventKind(r["kind"]), r["date"], r["source"], t,
+                                 bool(r["scheduled"])))
             return out
 
     def _frame(self, q: sa.Select[Any], index: str, cols: list[str]) -> pd.DataFrame:

@@ -59,6 +59,8 @@ events = sa.Table(
     sa.Column("time_et", sa.String(5), nullable=True),
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("fetched_at", sa.String(40), nullable=False),
+    sa.Column("scheduled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # False for an unscheduled action: known only from its own date (point in time).
 )
 
 MARKET_TABLES = (bars, breadth, events)
@@ -167,10 +169,18 @@ def _m3_outbox(conn: sa.Connection) -> None:
         table.create(conn)
 
 
+def _m4_event_scheduled(conn: sa.Connection) -> None:
+    # A store made by migration 1 today already has the column (it creates the
+    # current tables); one made before this migration existed gets it here.
+    if "scheduled" not in {c["name"] for c in sa.inspect(conn).get_columns("events")}:
+        conn.execute(sa.text(
+            "ALTER TABLE events ADD COLUMN scheduled BOOLEAN NOT NULL DEFAULT TRUE"))
+
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
 
 MIGRATIONS: list[Migration] = [
     (1, "market data: bars, breadth, events", _m1_market_data),
     (2, "evaluation runs and layer state", _m2_runs),
     (3, "outbox, deliveries, subscribers", _m3_outbox),
+    (4, "events: scheduled flag (point in time)", _m4_event_scheduled),
 ]

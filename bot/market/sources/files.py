@@ -526,8 +526,9 @@ def parse_event_csv(text: bytes | str, source: str, calendar: SessionCalendar) -
 
     Events on non-sessions are *kept*: the 2020-03-15 emergency cut was a
     Sunday and still moved markets the next session; event proximity maps an
-    event to the session on or after it. ``scheduled`` and ``note`` are read
-    for validation only (the :class:`Event` model does not carry them).
+    event to the session on or after it. ``scheduled`` (``yes``/``no``,
+    default yes) is kept on the event: an unscheduled action is known only
+    from its own date. ``note`` is free text and ignored.
     """
     body = decode_body(text, source)
     frame = _read_table(body, source, header=True)
@@ -565,17 +566,27 @@ def parse_event_csv(text: bytes | str, source: str, calendar: SessionCalendar) -
         pos = int(np.flatnonzero(dup)[0])
         raise SourceDataError(source, f"duplicate date {dates[pos].date()} for {kinds.iloc[pos]}")
     _session_mask(dates, source, calendar)  # range check only
+    if "scheduled" in got:
+        flags = frame[frame.columns[got.index("scheduled")]].str.strip().str.lower().tolist()
+    else:
+        flags = ["yes"] * len(frame)
     events: list[Event] = []
-    for pos, (day, kind, raw_time) in enumerate(
+    for pos, (day, kind, raw_time, flag) in enumerate(
         zip(
             _pydates(dates),
             kinds.tolist(),
             frame[col["time_et"]].str.strip().tolist(),
+            flags,
             strict=True,
         )
     ):
+        if flag not in ("yes", "no", ""):
+            raise SourceDataError(
+                source, f"bad scheduled {flag!r} on line {_line_no(pos, True)} (expected yes/no)"
+            )
         events.append(
-            Event(EventKind(kind), day, source, _time_of_day(raw_time, source, frame, pos))
+            Event(EventKind(kind), day, source, _time_of_day(raw_time, source, frame, pos),
+                  scheduled=flag != "no")
         )
     events.sort(key=lambda e: (e.date, e.kind.value))
     return Parsed(source, tuple(events))

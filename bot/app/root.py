@@ -26,13 +26,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from bot.app.settings import Settings
 from bot.kernel.errors import ConfigError, RulesError
 
 if TYPE_CHECKING:
     import httpx
 
     from bot.app.metrics import Metrics
+    from bot.app.settings import Settings
     from bot.delivery.channels.base import Channel
     from bot.delivery.dispatch import DeliveryWorker
     from bot.delivery.outbox import Outbox

@@ -8,10 +8,12 @@ Telegram chat id), or given with ``--channel``; nothing here names one.
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.app.root import Root
 from bot.kernel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.app.root import Root
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:

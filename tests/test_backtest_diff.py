@@ -93,7 +93,7 @@ def test_preview_diff_shares_the_frame_and_renders_a_short_text(store, calendar)
     assert res.shared_frame and not res.blackout_recomputed
     assert not res.identical
     assert res.changed_settings == [("thresholds.ad_min_days", 10.0, 15.0)]
-    assert res.old_totals.layer1_adds == 3 and res.new_totals.layer1_adds == 2
+    assert res.old_totals.layer1_adds == 2 and res.new_totals.layer1_adds == 1
     first = res.diffs[0]
     assert first.session == D(2013, 7, 25)
     assert first.old.layers == ("add layer1 ×1",) and first.new.layers == ()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from bot.backtest.fmt import usd
 from bot.backtest.run import CHANGE_ACTIONS, BacktestResult, LayerPeriod, layer_periods
 from bot.backtest.stats import (
     DEFAULT_DRAWDOWN_PCT,
@@ -33,6 +34,13 @@ from bot.kernel.sessions import SessionCalendar
 
 MISSING = ""
 """The breadth-source label of a session with no breadth row."""
+PROXY_NOTE = (
+    "Hedge P&L is a PROXY approximation: a backtest has no VX settlement history, so each "
+    "layer's contract is priced on the day it goes on and the day it comes off by interpolating "
+    "the VIX3M (93-day) and VIX6M (184-day) indices to that contract's days to expiry. Real VX "
+    "futures trade at their own term-structure prices, with roll, spread and commissions not "
+    "modelled. P&L = (exit - entry) x $1,000 x contracts."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +147,6 @@ class CondorYear:
     skip: int
 
 
-def _usd(x: float) -> str:
-    return f"-${-x:,.0f}" if x < 0 else f"${x:,.0f}"
-
-
 def action_detail(action: LayerAction, notes: Sequence[str] = ()) -> str:
     """One line for the table: the sizing of an addition, else the first reason."""
     d = action.decision
@@ -154,7 +158,7 @@ def action_detail(action: LayerAction, notes: Sequence[str] = ()) -> str:
     if action.quote is not None and action.size is not None:
         q, s = action.quote, action.size
         proxy = " (proxy)" if q.is_proxy else ""
-        parts.append(f"{s.quantity} × {q.symbol} @ {q.price:.2f}{proxy} = {_usd(s.cost)}")
+        parts.append(f"{s.quantity} × {q.symbol} @ {q.price:.2f}{proxy} = {usd(s.cost)}")
         if s.reason:
             parts.append(s.reason)
     parts += [n for n in notes if n.startswith(f"{d.layer}:")]

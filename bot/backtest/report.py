@@ -21,7 +21,7 @@ from bot.backtest.run import CHANGE_ACTIONS, BacktestResult
 from bot.backtest.stats import HORIZONS
 from bot.backtest.summary import PROXY_NOTE, Summary, skip_reasons
 from bot.engine.evaluate import Evaluation
-from bot.engine.record import RunRecord
+from bot.engine.record import CheckRecord, RunRecord
 
 FILES = ("report.html", "decisions.csv", "layer_actions.csv", "hedge_pnl.csv", "decisions.json")
 
@@ -183,6 +183,8 @@ def _session_json(ev: Evaluation, row: Mapping[str, Any]) -> dict[str, Any]:
         d.to_json() for d in RunRecord.of(ev).layer_decisions if d.action in CHANGE_ACTIONS
     ] if changes else []
     out["condor_skip_reasons"] = skip_reasons(ev)
+    if ev.condor is not None:
+        out["condor_checks"] = [CheckRecord.of(c).to_json() for c in ev.condor.verdict.checks]
     out["warnings"] = [w.name for w in ev.warnings]
     out["state_after"] = ev.state_after.to_json()
     if ev.notes:

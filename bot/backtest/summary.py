@@ -167,8 +167,13 @@ def action_detail(action: LayerAction, notes: Sequence[str] = ()) -> str:
     return "; ".join(parts)
 
 
-def skip_reasons(ev: Evaluation) -> list[str]:
-    """Why the condor was a skip, one short key per failed check (the tally's keys)."""
+def skip_reasons(ev: Evaluation, *, with_values: bool = True) -> list[str]:
+    """Why the condor was a skip: each failed check as it came out, never the rule it broke.
+
+    ``vix = 70.2 ≥ condor_max_vix = 35``, ``blackout = true (before FOMC)``,
+    ``vix: no data``. ``with_values=False`` leaves the session's own value out,
+    so sessions can be tallied by reason (``vix ≥ condor_max_vix = 35``).
+    """
     c = ev.condor
     if c is None or c.go:
         return []
@@ -176,11 +181,10 @@ def skip_reasons(ev: Evaluation) -> list[str]:
     for check in c.verdict.checks:
         if check.passed:
             continue
-        key = ("not " if check.negated else "") + check.text
-        if check.no_data:
-            key += " (no data)"
-        elif check.left == "blackout" and ev.values.get("blackout_kind"):
-            key += f" ({ev.values['blackout_kind']})"
+        key = check.observed(with_value=with_values)
+        kind = ev.values.get("blackout_kind")
+        if check.left == "blackout" and check.left_value is True and kind:
+            key += f" (before {kind})"
         keys.append(key)
     if not keys:
         keys.append(c.note or "condition did not pass")
@@ -263,7 +267,7 @@ def summarize(
             y[0] += 1
         else:
             y[1] += 1
-            reasons.update(skip_reasons(ev))
+            reasons.update(skip_reasons(ev, with_values=False))
         n = len(ev.state_after.layers)
         by_count[n] += 1
         hedged[ev.session] = n > 0

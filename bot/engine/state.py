@@ -27,7 +27,32 @@ Value = float | int | bool | str | None
 
 
 class CheckLike(Protocol):
+    """One comparison of a condition as evaluated (:class:`bot.engine.rules.Check`)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def left(self) -> str: ...
+    @property
+    def left_value(self) -> float | bool | None: ...
+    @property
+    def op(self) -> str | None: ...
+    @property
+    def right(self) -> str | None: ...
+    @property
+    def right_value(self) -> float | bool | None: ...
+    @property
+    def holds(self) -> bool | None: ...
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def negated(self) -> bool: ...
+    @property
+    def missing(self) -> tuple[str, ...]: ...
+
     def describe(self) -> str: ...
+
+    def observed(self, *, with_value: bool = True) -> str: ...
 
 
 class VerdictLike(Protocol):
@@ -153,6 +178,8 @@ class LayerDecision:
     """Plain sentences, then each condition check ("rsi = 38.2 < 40 ✔")."""
     late_from: dt.date | None = None
     """For a deferred layer that fires: the session it was first deferred."""
+    checks: tuple[CheckLike, ...] = ()
+    """The comparisons behind ``reasons``, as evaluated (for structured output)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +188,14 @@ class StepResult:
     decisions: tuple[LayerDecision, ...] = field(default_factory=tuple)
 
 
-def _checks(verdict: VerdictLike) -> tuple[str, ...]:
-    return tuple(c.describe() for c in verdict.checks)
+def _decision(
+    action: Action, layer: str, index: int, lead: Sequence[str], *verdicts: VerdictLike,
+    late: dt.date | None = None,
+) -> LayerDecision:
+    """A decision whose reasons are ``lead`` then every check of ``verdicts`` as a line."""
+    checks = tuple(c for v in verdicts for c in v.checks)
+    return LayerDecision(action, layer, index, (*lead, *(c.describe() for c in checks)), late,
+                         checks)
 
 
 @dataclass(slots=True)
@@ -244,19 +277,19 @@ def _exits(
         verdict = rule.remove_when.evaluate(scoped)
         if removing:
             removed_any = True
-            decisions.append(LayerDecision(
+            decisions.append(_decision(
                 "remove", layer.name, index[layer.name],
-                (f"exit condition held {streak} session(s) (need {need})", *_checks(verdict))))
+                (f"exit condition held {streak} session(s) (need {need})",), verdict))
             continue
         if passed:
             why = (f"exit condition holds, {streak}/{need} session(s) of hysteresis"
                    if streak < need else "exit condition holds, waiting for higher layers")
-            decisions.append(LayerDecision(
-                "hold_exit", layer.name, index[layer.name], (why, *_checks(verdict))))
+            decisions.append(_decision(
+                "hold_exit", layer.name, index[layer.name], (why,), verdict))
         else:
-            decisions.append(LayerDecision(
-                "keep", layer.name, index[layer.name],
-                ("exit condition does not hold", *_checks(verdict))))
+            decisions.append(_decision(
+                "keep", layer.name, index[layer.name], ("exit condition does not hold",),
+                verdict))
         kept.append(replace(layer, exit_streak=streak))
     draft.layers = list(reversed(kept))
     draft.base["active_layers"] = len(draft.layers)
@@ -297,43 +330,41 @@ def _addition(
         pass  # quiet: the next layer stays off, unexplained (replays)
     elif not add.passed:
         if nxt.name in deferred:
-            decisions.append(LayerDecision(
+            decisions.append(_decision(
                 "cancel_deferral", nxt.name, i,
-                (f"deferred since {deferred[nxt.name].since}; its condition no longer holds",
-                 *_checks(add))))
+                (f"deferred since {deferred[nxt.name].since}; its condition no longer holds",),
+                add))
             del deferred[nxt.name]
         else:
-            decisions.append(LayerDecision(
-                "not_added", nxt.name, i, ("add condition does not hold", *_checks(add))))
+            decisions.append(_decision(
+                "not_added", nxt.name, i, ("add condition does not hold",), add))
     elif len(draft.layers) >= rules.max_layers:
-        decisions.append(LayerDecision(
-            "blocked", nxt.name, i,
-            (f"maximum of {rules.max_layers} layers reached", *_checks(add))))
+        decisions.append(_decision(
+            "blocked", nxt.name, i, (f"maximum of {rules.max_layers} layers reached",), add))
     elif draft.since is not None and draft.since < rules.cooldown_sessions:
-        decisions.append(LayerDecision(
+        decisions.append(_decision(
             "blocked", nxt.name, i,
             (f"cooldown: {draft.since} session(s) since the last layer, need "
-             f"{rules.cooldown_sessions}", *_checks(add))))
+             f"{rules.cooldown_sessions}",), add))
     else:
         in_blackout = bool(values.get("blackout"))
         override = rules.blackout_override.evaluate(base) if in_blackout else None
         if in_blackout and override is not None and not override.passed:
             if nxt.name not in deferred:
                 deferred[nxt.name] = Deferred(nxt.name, session)
-                decisions.append(LayerDecision(
-                    "defer", nxt.name, i,
-                    (_blackout_text(values) + "; deferred until after it",
-                     *_checks(add), *_checks(override))))
+                decisions.append(_decision(
+                    "defer", nxt.name, i, (_blackout_text(values) + "; deferred until after it",),
+                    add, override))
         else:
-            reasons = list(_checks(add))
-            if in_blackout and override is not None:
-                reasons.insert(0, _blackout_text(values) + ", but both triggers are on")
+            lead: list[str] = []
             late = deferred.pop(nxt.name).since if nxt.name in deferred else None
             if late is not None:
-                reasons.insert(0, f"deferred by a blackout since {late}; still valid")
+                lead.append(f"deferred by a blackout since {late}; still valid")
+            if in_blackout and override is not None:
+                lead.append(_blackout_text(values) + ", but both triggers are on")
             draft.layers.append(ActiveLayer(nxt.name, session))
             draft.last_added, draft.since = session, 0
-            decisions.append(LayerDecision("add", nxt.name, i, tuple(reasons), late))
+            decisions.append(_decision("add", nxt.name, i, lead, add, late=late))
     return decisions
 
 

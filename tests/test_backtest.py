@@ -165,6 +165,9 @@ def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
     n_trig = re.search(r"Layer-1 triggers \(layer1 added\): (\d+)", out)
     assert n_trig is not None and len(stats["triggers"]) == int(n_trig[1]) == 2
     assert stats["hedge_pnl"]["proxy"] is True
+    add = next(a for x in record["sessions"] for a in x["layer_actions"] if a["action"] == "add")
+    assert add["checks"] and {c["name"] for c in add["checks"]} >= {"macd_divergence_days"}
+    assert all(c["passed"] is True and c["operator"] for c in add["checks"])
     total = re.search(r"total: (-?\$[\d,]+) over", out)
     assert total is not None
     pnl = stats["hedge_pnl"]["total"]
@@ -355,3 +358,40 @@ def test_an_unwritable_out_is_a_one_line_error(capsys, tmp_path):
                        "--source", "snapshot", "--out", str(blocker / "report"))
     assert code == 1 and err.count("\n") == 1
     assert err.startswith(f"alvh: cannot write the report to --out {blocker / 'report'}: ")
+
+
+# ------------------------------------------------------------------ messages people read
+
+
+def test_condor_skips_say_what_was_true_in_summary_files_and_page(capsys, tmp_path):
+    """October 2008: VIX far above condor_max_vix. Every rendering says "vix = … ≥
+    condor_max_vix = 35" (what was true), never the rule "vix < condor_max_vix" as a reason,
+    and the JSON gives each check as fields (issue 11)."""
+    out_dir = tmp_path / "report"
+    code, out, err = run(capsys, "backtest", "--from", "2008-09-02", "--to", "2008-12-31",
+                         "--source", "snapshot", "--out", str(out_dir))
+    assert code == 0, err
+    tally = re.search(r"^\s+(\d+)  vix ≥ condor_max_vix = 35$", out, re.M)
+    assert tally is not None and int(tally[1]) > 20
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    assert "vix ≥ condor_max_vix = 35" in page
+    for text in (out, page):
+        assert "vix < condor_max_vix" not in text
+    with (out_dir / "decisions.csv").open(encoding="utf-8") as fh:
+        rows = {r["session"]: r for r in csv.DictReader(fh)}
+    row = rows["2008-10-10"]
+    vix = float(row["vix"])
+    assert vix > 35 and row["condor"] == "skip"
+    assert f"vix = {vix:g} ≥ condor_max_vix = 35" in row["condor_skip_reasons"].split("; ")
+    sessions = json.loads((out_dir / "decisions.json").read_text(encoding="utf-8"))["sessions"]
+    day = next(s for s in sessions if s["session"] == "2008-10-10")
+    check = next(c for c in day["condor_checks"] if c["name"] == "vix")
+    assert check == {
+        "name": "vix", "value": vix, "operator": "<", "threshold": "condor_max_vix",
+        "threshold_value": 35.0, "passed": False, "negated": False, "no_data": False,
+        "missing": [], "text": f"vix = {vix:g} < condor_max_vix = 35 ✘",
+        "observed": f"vix = {vix:g} ≥ condor_max_vix = 35"}
+    # The tally counts the sessions the files list with that reason.
+    assert int(tally[1]) == sum(
+        any(r.startswith("vix = ") and "≥ condor_max_vix" in r for r in s["condor_skip_reasons"])
+        for s in sessions)

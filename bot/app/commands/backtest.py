@@ -72,9 +72,10 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace, root: Root, out: TextIO, err: TextIO | None = None) -> int:
-    from bot.backtest.report import text_lines, write_files, write_text
+    from bot.backtest.report import write_files, write_text
     from bot.backtest.run import run_backtest
     from bot.backtest.summary import StatsParams, summarize
+    from bot.backtest.text import text_lines
 
     err = err if err is not None else sys.stderr
     if args.end < args.start:

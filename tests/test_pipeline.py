@@ -241,7 +241,7 @@ def test_a_rebuilt_state_is_announced_with_what_it_stepped_over(store, calendar)
 
     res = evaluate_day(store, calendar, RULES, D(2024, 8, 2), capital=2_000_000)
     assert res.evaluation is not None and res.replayed_from is not None
-    assert "2024-06-20 layer1 add" in res.replayed and "2024-07-25 layer2 add" in res.replayed
+    assert "2024-06-05 layer1 add" in res.replayed and "2024-07-25 layer2 add" in res.replayed
     ctx = Context(D(2024, 8, 2), RULES.sha256, res.sources, res.breadth_source, 2_000_000,
                   replayed_from=res.replayed_from, replayed=res.replayed)
     summary = next(a for a in compose(ctx, res.evaluation) if a.topic is Topic.SUMMARY)

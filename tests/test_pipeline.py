@@ -247,7 +247,7 @@ def test_a_rebuilt_state_is_announced_with_what_it_stepped_over(store, calendar)
 
     res = evaluate_day(store, calendar, RULES, D(2021, 10, 1), capital=2_000_000)
     assert res.evaluation is not None and res.replayed_from is not None
-    assert "2021-08-04 layer1 add" in res.replayed and "2021-09-28 layer2 add" in res.replayed
+    assert "2021-07-23 layer1 add" in res.replayed and "2021-09-28 layer2 add" in res.replayed
     ctx = Context(D(2021, 10, 1), RULES.sha256, res.sources, res.breadth_source, 2_000_000,
                   replayed_from=res.replayed_from, replayed=res.replayed)
     summary = next(a for a in compose(ctx, res.evaluation) if a.topic is Topic.SUMMARY)

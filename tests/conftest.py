@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -11,7 +12,9 @@ import httpx
 import pytest
 from httpserver import LocalServer, RecordingSleep
 
-from bot.kernel.sessions import SessionCalendar, get_calendar
+from bot.kernel.sessions import ET, SessionCalendar, get_calendar
+from bot.market.sources.base import SourceContext
+from bot.market.sources.http import RetryPolicy
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +81,28 @@ def no_alvh_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for key in [k for k in os.environ if k.startswith("ALVH_")]:
         monkeypatch.delenv(key)
     return monkeypatch
+
+
+TEST_NOW = dt.datetime(2026, 10, 30, 18, 0, tzinfo=ET)
+"""The clock sources see in tests unless a test pins another: every recorded session
+has closed by then."""
+TEST_POLICY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
+
+
+def make_ctx(
+    client: httpx.AsyncClient,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep | None = None,
+    *,
+    now: dt.datetime = TEST_NOW,
+    policy: RetryPolicy = TEST_POLICY,
+) -> SourceContext:
+    """A source context on a real client, with a recording sleep and a pinned clock."""
+    return SourceContext(client, calendar, policy, sleeps or RecordingSleep(), lambda: now)
+
+
+@pytest.fixture
+def ctx(client: httpx.AsyncClient, calendar: SessionCalendar,
+        sleeps: RecordingSleep) -> SourceContext:
+    """:func:`make_ctx` on the ``client`` fixture, recording into ``sleeps``."""
+    return make_ctx(client, calendar, sleeps)

@@ -77,20 +77,23 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 # ------------------------------------------------------------------ the CLI
 
 
-def test_2005_2009_default_rules_find_the_bear_market_but_no_layer_1(capsys):
-    """The shipped rules never add layer 1 in 2005-2009: the A/D divergence peaks at
-    exactly 10 sessions (2005-12-14) and must last *more* than 10. The statistics say
-    so: the 2007-2009 bear market is one >= 10 % episode, not preceded by a trigger."""
+def test_2005_2009_default_rules_hedge_ahead_of_the_bear_market(capsys):
+    """With the divergence's length as DESIGN §4 defines it (iP − iX, not the run of
+    consecutive sessions), the shipped rules add layer 1 on 2007-10-05, two sessions
+    before the 2007-10-09 peak of the 2007-2009 bear market, which is then hedged at its
+    start. (With the old run-length definition they never added layer 1 in 2005-2009.)"""
     code, out, err = run(capsys, "backtest", "--from", "2005-01-03", "--to", "2009-12-31",
                          "--source", "snapshot")
     assert code == 0, err
     assert "1259 sessions" in out
-    assert "Layer decisions: 0 add, 0 remove, 0 defer, 0 cancel_deferral, 0 blocked" in out
-    assert "Layer-1 triggers (layer1 added): 0" in out
+    table = re.findall(r"^  (\d{4}-\d\d-\d\d)  (\w+)\s+(layer\d)\s+(.*)$", out, re.M)
+    adds1 = [d for d, action, layer, _ in table if action == "add" and layer == "layer1"]
+    n_trig = re.search(r"Layer-1 triggers \(layer1 added\): (\d+)", out)
+    assert n_trig is not None and int(n_trig[1]) == len(adds1) >= 5
+    assert adds1[0] == "2005-11-17" and "2007-10-05" in adds1
     assert re.search(r"2007-10-09\s+1565\.15\s+2007-11-26\s+2009-03-09\s+676\.53\s+56\.8 %", out)
-    assert "preceded by a layer-1 trigger within 60 sessions: 0 of 1" in out
-    assert "Condor: 1038 go, 221 skip" in out
-    assert re.search(r"2008\s+172\s+81", out)
+    assert "2007-10-05 (35 sessions before); hedged at the start" in out
+    assert "preceded by a layer-1 trigger within 60 sessions: 1 of 1" in out
     # Unicorn's 2006-04-24 row is a partial-day count (DESIGN §4): rejected, so no breadth.
     assert "2005-01-03..2006-04-21    328 sessions  snapshot:unicorn: NYSE" in out
     assert "2006-04-24..2006-04-24      1 sessions  no breadth data" in out
@@ -107,18 +110,19 @@ def test_2005_2009_with_a_shorter_ad_divergence_adds_layer_1_ahead_of_the_bear(
     assert code == 0, err
     table = re.findall(r"^  (\d{4}-\d\d-\d\d)  (\w+)\s+(layer\d)\s+(.*)$", out, re.M)
     adds1 = [d for d, action, layer, _ in table if action == "add" and layer == "layer1"]
-    assert adds1 == ["2005-11-25", "2007-01-22", "2007-07-19", "2007-10-12", "2008-05-02"]
-    assert "Layer-1 triggers (layer1 added): 5" in out
-    # 2007-10-12: SPX fell 11.0 % within 60 sessions, VIX +6.39: not a false alarm.
-    assert re.search(r"2007-10-12\s+1561\.80\s+17\.73\s+6\.9 %\s+11\.0 %\s+\+10\.77\s+\+6\.39\s+no",
+    assert adds1 == ["2005-11-17", "2006-03-14", "2007-01-12", "2007-05-18", "2007-10-05",
+                     "2008-04-25", "2009-11-11"]
+    assert "Layer-1 triggers (layer1 added): 7" in out
+    # 2007-10-05: SPX fell 10.1 % within 60 sessions, VIX +6.26: not a false alarm.
+    assert re.search(r"2007-10-05\s+1557\.59\s+16\.91\s+4\.1 %\s+10\.1 %\s+\+6\.10\s+\+6\.26\s+no",
                      out)
-    assert "false alarms: 1 of 5" in out  # 2005-11-25: at most 3.0 % down in 60 sessions
-    assert "2007-10-12 (30 sessions before); hedged at the start" in out
+    assert "false alarms: 1 of 7" in out  # 2005-11-17: at most 3.0 % down in 60 sessions
+    assert "2007-10-05 (35 sessions before); hedged at the start" in out
     assert "preceded by a layer-1 trigger within 60 sessions: 1 of 1" in out
     # Before 2008 there is neither VIX3M nor VIX6M: those layers cannot be priced.
     assert "no VX settlement and neither VIX3M nor VIX6M" in out
-    assert re.search(r"layer1\s+2008-05-02\s+2008-08-12\s+VX/U8\s+2008-09-17\s+1\s+20\.59\s+"
-                     r"23\.08\s+\$2,490\s+closed", out)
+    assert re.search(r"layer1\s+2008-04-25\s+2008-08-12\s+VX/U8\s+2008-09-17\s+1\s+21\.68\s+"
+                     r"23\.08\s+\$1,400\s+closed", out)
 
 
 def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
@@ -147,7 +151,7 @@ def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
         actions = Counter(r["action"] for r in csv.DictReader(fh))
     assert (actions["add"], actions["remove"], actions["defer"]) == tuple(
         int(x) for x in counts.groups())
-    assert actions["add"] == 5 and actions["blocked"] == 2
+    assert actions["add"] >= 2 and actions["remove"] >= 1  # the 2013-2014 layers went on and off
 
     with (out_dir / "decisions.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -163,15 +167,19 @@ def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
     assert stats["condor"]["go"] == int(condor[1])
     assert stats["layer_action_counts"]["add"] == actions["add"]
     n_trig = re.search(r"Layer-1 triggers \(layer1 added\): (\d+)", out)
-    assert n_trig is not None and len(stats["triggers"]) == int(n_trig[1]) == 2
+    assert n_trig is not None and len(stats["triggers"]) == int(n_trig[1]) >= 1
     assert stats["hedge_pnl"]["proxy"] is True
+    add = next(a for x in record["sessions"] for a in x["layer_actions"] if a["action"] == "add")
+    assert add["checks"] and {c["name"] for c in add["checks"]} >= {"macd_divergence_days"}
+    assert all(c["passed"] is True and c["operator"] for c in add["checks"])
     total = re.search(r"total: (-?\$[\d,]+) over", out)
     assert total is not None
     pnl = stats["hedge_pnl"]["total"]
     assert total[1] == (f"-${-pnl:,.0f}" if pnl < 0 else f"${pnl:,.0f}")
     assert [p["kind"] for p in stats["breadth_sources"]] == ["NYSE", "NYSE", "NYSE"]
     with (out_dir / "hedge_pnl.csv").open(encoding="utf-8") as fh:
-        assert len(list(csv.DictReader(fh))) == len(stats["hedge_pnl"]["layers"]) == 5
+        assert len(list(csv.DictReader(fh))) == len(stats["hedge_pnl"]["layers"]) == (
+            actions["add"])
 
 
 def test_pnl_rows_are_entry_and_exit_proxies_of_the_same_contract(store, calendar):
@@ -181,9 +189,10 @@ def test_pnl_rows_are_entry_and_exit_proxies_of_the_same_contract(store, calenda
     res = run_backtest(store, calendar, RULES, D(2021, 7, 1), D(2021, 12, 31),
                        capital=2_000_000)
     periods = summarize(res, calendar).periods
-    assert [(p.layer, p.added_on, p.removed_on) for p in periods] == [
-        ("layer1", D(2021, 8, 4), D(2021, 10, 18)), ("layer2", D(2021, 9, 28), D(2021, 10, 18))]
-    for p in periods:
+    closed = [p for p in periods if p.removed_on is not None]
+    assert len(closed) >= 2 and closed[0].layer == "layer1"
+    assert all(D(2021, 7, 1) <= p.added_on < p.removed_on <= D(2021, 12, 31) for p in closed)
+    for p in closed:
         assert p.expiry is not None and p.exit_price is not None and p.pnl is not None
         row = res.frame.loc[pd.Timestamp(p.removed_on)]
         assert p.exit_price == pytest.approx(
@@ -355,3 +364,40 @@ def test_an_unwritable_out_is_a_one_line_error(capsys, tmp_path):
                        "--source", "snapshot", "--out", str(blocker / "report"))
     assert code == 1 and err.count("\n") == 1
     assert err.startswith(f"alvh: cannot write the report to --out {blocker / 'report'}: ")
+
+
+# ------------------------------------------------------------------ messages people read
+
+
+def test_condor_skips_say_what_was_true_in_summary_files_and_page(capsys, tmp_path):
+    """October 2008: VIX far above condor_max_vix. Every rendering says "vix = … ≥
+    condor_max_vix = 35" (what was true), never the rule "vix < condor_max_vix" as a reason,
+    and the JSON gives each check as fields (issue 11)."""
+    out_dir = tmp_path / "report"
+    code, out, err = run(capsys, "backtest", "--from", "2008-09-02", "--to", "2008-12-31",
+                         "--source", "snapshot", "--out", str(out_dir))
+    assert code == 0, err
+    tally = re.search(r"^\s+(\d+)  vix ≥ condor_max_vix = 35$", out, re.M)
+    assert tally is not None and int(tally[1]) > 20
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    assert "vix ≥ condor_max_vix = 35" in page
+    for text in (out, page):
+        assert "vix < condor_max_vix" not in text
+    with (out_dir / "decisions.csv").open(encoding="utf-8") as fh:
+        rows = {r["session"]: r for r in csv.DictReader(fh)}
+    row = rows["2008-10-10"]
+    vix = float(row["vix"])
+    assert vix > 35 and row["condor"] == "skip"
+    assert f"vix = {vix:g} ≥ condor_max_vix = 35" in row["condor_skip_reasons"].split("; ")
+    sessions = json.loads((out_dir / "decisions.json").read_text(encoding="utf-8"))["sessions"]
+    day = next(s for s in sessions if s["session"] == "2008-10-10")
+    check = next(c for c in day["condor_checks"] if c["name"] == "vix")
+    assert check == {
+        "name": "vix", "value": vix, "operator": "<", "threshold": "condor_max_vix",
+        "threshold_value": 35.0, "passed": False, "negated": False, "no_data": False,
+        "missing": [], "text": f"vix = {vix:g} < condor_max_vix = 35 ✘",
+        "observed": f"vix = {vix:g} ≥ condor_max_vix = 35"}
+    # The tally counts the sessions the files list with that reason.
+    assert int(tally[1]) == sum(
+        any(r.startswith("vix = ") and "≥ condor_max_vix" in r for r in s["condor_skip_reasons"])
+        for s in sessions)

@@ -173,6 +173,12 @@ def test_run_once_snapshot_dry_run_then_recorded_then_idempotent(snapshot_dir, m
     record = json.loads(text)
     assert record["recorded"] is True and record["session"] == "2026-02-27"
     assert record["condor"]["go"] is True and record["condor"]["checks"]
+    # Each condition as fields, not only a line of text (issue 11).
+    vix = next(c for c in record["condor"]["checks"] if c["name"] == "vix")
+    assert vix["operator"] == "<" and vix["threshold"] == "condor_max_vix"
+    assert vix["threshold_value"] == 35 and vix["passed"] is True
+    assert vix["value"] == pytest.approx(record["values"]["vix"])
+    assert vix["text"].endswith("✔") and vix["observed"].startswith("vix = ")
     assert {a["topic"] for a in record["alerts"]} >= {"condor", "summary"}
     assert store.runs.get(LAST) is not None
     code, text = run_cli("run-once", "--source", "snapshot")
@@ -242,10 +248,29 @@ def test_a_rebuilt_state_is_announced_with_what_it_stepped_over(store, calendar)
 
     res = evaluate_day(store, calendar, RULES, D(2021, 10, 1), capital=2_000_000)
     assert res.evaluation is not None and res.replayed_from is not None
-    assert "2021-08-04 layer1 add" in res.replayed and "2021-09-28 layer2 add" in res.replayed
+    assert "2021-07-23 layer1 add" in res.replayed and "2021-09-28 layer2 add" in res.replayed
     ctx = Context(D(2021, 10, 1), RULES.sha256, res.sources, res.breadth_source, 2_000_000,
                   replayed_from=res.replayed_from, replayed=res.replayed)
     summary = next(a for a in compose(ctx, res.evaluation) if a.topic is Topic.SUMMARY)
     assert "rebuilt by replaying the sessions from" in summary.text
     assert "no alerts were sent for them" in summary.text
     assert "2021-09-28 layer2 add" in summary.text
+
+
+def test_run_record_checks_round_trip_and_old_records_still_load():
+    """Checks are stored as fields; a run recorded before that (checks as lines) still loads."""
+    from bot.engine.record import CheckRecord, VerdictRecord
+    from bot.engine.rules import load_default_rules
+
+    verdict = load_default_rules().condor.enter_when.evaluate(
+        {"blackout": False, "active_layers": 3, "vix": 18.0})
+    rec = VerdictRecord.of(verdict)
+    assert VerdictRecord.from_json(json.loads(json.dumps(rec.to_json()))) == rec
+    layers = next(c for c in rec.checks if c.name == "active_layers")
+    assert (layers.value, layers.operator, layers.threshold_value, layers.passed) == (3, "<", 2,
+                                                                                      False)
+    assert layers.observed == "active_layers = 3 ≥ condor_max_layers = 2"
+    old = VerdictRecord.from_json({"condition": "vix < condor_max_vix", "passed": False,
+                                   "checks": ["vix = 40 < condor_max_vix = 35 ✘"]})
+    assert old.checks == (CheckRecord("vix = 40 < condor_max_vix = 35 ✘", "", None, None, None,
+                                      None, False),)

@@ -216,8 +216,10 @@ async def test_a_persistent_5xx_is_a_temporary_failure(case, server, client, cal
 
 
 async def test_a_timeout_is_retried(case, server, calendar, sleeps) -> None:
-    server.route(case.path, Reply(200, case.good, case.headers, delay=1.0), good(case))
-    async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as quick:
+    # A margin on both sides: a loaded machine must neither answer in time nor time out
+    # the retry (the server's first answer comes 3 s late, the client waits 1 s).
+    server.route(case.path, Reply(200, case.good, case.headers, delay=3.0), good(case))
+    async with httpx.AsyncClient(timeout=httpx.Timeout(1.0)) as quick:
         answered(await case.call(ctx_for(case, quick, calendar, sleeps), server.url))
     assert len(server.requests_to(case.path)) == 2 and len(sleeps.delays) == 1
 

@@ -192,3 +192,29 @@ async def test_an_etp_ticker_is_asked_by_its_own_name(
     parsed = await YahooChart(server.url, ticker="VXX", symbol="VXX").fetch(
         ctx, Window(START, END, END))
     assert {b.symbol for b in parsed.rows} == {"VXX"}
+
+
+async def test_null_newest_close_fails_as_stale(ctx: SourceContext, server: LocalServer) -> None:
+    data = chart()
+    quote(data)["close"][-1] = None
+    server.route(PATH, encode(data))
+    with pytest.raises(SourceDataError, match="stale: the row for 2026-02-27 was dropped"):
+        await YahooChart(server.url).fetch(ctx, Window(START, END, END))
+
+
+async def test_yesterdays_bar_as_todays(ctx: SourceContext, server: LocalServer) -> None:
+    data = chart()
+    q = quote(data)
+    for name in ("open", "high", "low", "close"):
+        q[name][-1] = q[name][-2]
+    server.route(PATH, encode(data))
+    with pytest.raises(
+        SourceDataError, match="yesterday's bar presented as today's: 2026-02-27 repeats 2026-02-26"
+    ):
+        await YahooChart(server.url).fetch(ctx, Window(START, END, END))
+
+
+async def test_without_expect_no_freshness_check(ctx: SourceContext, server: LocalServer) -> None:
+    server.route(PATH, encode(chart()))
+    parsed = await YahooChart(server.url).fetch(ctx, Window(START, END))
+    assert len(parsed.rows) == 14

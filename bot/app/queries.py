@@ -24,8 +24,11 @@ PREVIEW_SESSIONS = 504
 
 STATUS_VALUES = (
     ("close", "SPX", 2), ("rsi", "RSI", 1), ("macd_hist", "MACD hist", 2),
-    ("weekly_macd_hist", "weekly hist", 2), ("macd_divergence_days", "MACD div days", 0),
-    ("ad_divergence_days", "A/D div days", 0), ("vix", "VIX", 2),
+    ("weekly_macd_hist", "weekly hist", 2),
+    ("ad_divergence_days", "A/D divergence length", 0),
+    ("ad_divergence_streak", "A/D divergence streak", 0),
+    ("macd_divergence_days", "MACD divergence length", 0),
+    ("macd_divergence_streak", "MACD divergence streak", 0), ("vix", "VIX", 2),
     ("vix_term_ratio", "VIX/VIX3M", 3),
 )
 
@@ -88,10 +91,10 @@ class EngineQueries:
             out += [f"  <code>{escape(r)}</code>" for r in d.reasons]
         if rec.condor:
             out.append(f"<b>Condor: {'GO' if rec.condor.go else 'skip'}</b>")
-            out += [f"  <code>{escape(c)}</code>" for c in rec.condor.verdict.checks]
+            out += [f"  <code>{escape(c.text)}</code>" for c in rec.condor.verdict.checks]
         for w in rec.warnings:
             out.append(f"<b>Warning {escape(w.name)}</b>")
-            out += [f"  <code>{escape(c)}</code>" for c in w.verdict.checks]
+            out += [f"  <code>{escape(c.text)}</code>" for c in w.verdict.checks]
         return "\n".join(out)
 
     async def rules(self) -> str:

@@ -112,6 +112,35 @@ class Check(NamedTuple):
         return f"{core} {mark}"
 
 
+    def observed(self, *, with_value: bool = True) -> str:
+        """The leaf as it actually came out, e.g. ``vix = 70.2 ≥ condor_max_vix = 35``.
+
+        :meth:`describe` prints the rule and marks it ✘ when it fails, which
+        read backwards as a *reason* ("skipped because vix < condor_max_vix"
+        with VIX at 70). This prints what was true instead: the comparison
+        with the operator that held (the complement when the rule's did not),
+        a bare flag with its value, or which name had no data.
+        ``with_value=False`` leaves the left value out (a key to tally
+        sessions by: ``vix ≥ condor_max_vix = 35``).
+        """
+        if self.holds is None:
+            if self.missing:
+                return f"{', '.join(self.missing)}: no data"
+            return f"{self.text}: division by zero or overflow"
+        left = _side(self.left, self.left_value) if with_value else self.left
+        if self.op is None:
+            return f"{self.left} = {fmt(self.left_value)}"
+        op = _SHOWN[self.op] if self.holds else _COMPLEMENT[self.op]
+        return f"{left} {op} {_side(self.right or '', self.right_value)}"
+
+
+_SHOWN: Final[Mapping[str, str]] = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=",
+                                    "!=": "≠"}
+_COMPLEMENT: Final[Mapping[str, str]] = {"<": "≥", "<=": ">", ">": "≤", ">=": "<", "==": "≠",
+                                         "!=": "="}
+"""The operator that holds when the rule's does not (numbers only: no NaN gets this far)."""
+
+
 def _side(text: str, value: Value) -> str:
     if _LITERAL_RE.fullmatch(text):
         return text

@@ -10,6 +10,7 @@ in CI, a missing or unreachable server fails the run instead."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import uuid
@@ -23,7 +24,9 @@ import sqlalchemy as sa
 from httpserver import LocalServer, RecordingSleep
 from sqlalchemy.engine import make_url
 
-from bot.kernel.sessions import SessionCalendar, get_calendar
+from bot.kernel.sessions import ET, SessionCalendar, get_calendar
+from bot.market.sources.base import SourceContext
+from bot.market.sources.http import RetryPolicy
 
 
 @pytest.fixture(scope="session")
@@ -90,6 +93,31 @@ def no_alvh_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for key in [k for k in os.environ if k.startswith("ALVH_")]:
         monkeypatch.delenv(key)
     return monkeypatch
+
+
+TEST_NOW = dt.datetime(2026, 10, 30, 18, 0, tzinfo=ET)
+"""The clock sources see in tests unless a test pins another: every recorded session
+has closed by then."""
+TEST_POLICY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
+
+
+def make_ctx(
+    client: httpx.AsyncClient,
+    calendar: SessionCalendar,
+    sleeps: RecordingSleep | None = None,
+    *,
+    now: dt.datetime = TEST_NOW,
+    policy: RetryPolicy = TEST_POLICY,
+) -> SourceContext:
+    """A source context on a real client, with a recording sleep and a pinned clock."""
+    return SourceContext(client, calendar, policy, sleeps or RecordingSleep(), lambda: now)
+
+
+@pytest.fixture
+def ctx(client: httpx.AsyncClient, calendar: SessionCalendar,
+        sleeps: RecordingSleep) -> SourceContext:
+    """:func:`make_ctx` on the ``client`` fixture, recording into ``sleeps``."""
+    return make_ctx(client, calendar, sleeps)
 
 
 # ------------------------------------------------------------------ store lanes

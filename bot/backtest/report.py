@@ -88,8 +88,8 @@ def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
     skipped = [d for k, ds in sorted(result.excluded_events.items()) for d in ds
                if s.start <= d <= s.end]
     if skipped:
-        out.append("unscheduled FOMC moves left out of the blackouts (not known in advance): "
-                   + ", ".join(d.isoformat() for d in skipped))
+        out.append("unscheduled FOMC moves, counted only from their own date (no blackout "
+                   "before them): " + ", ".join(d.isoformat() for d in skipped))
     out += ["", *breadth_lines(summary, rules.indicators.divergence.window)]
 
     c = s.action_counts
@@ -523,8 +523,9 @@ def render_html(result: BacktestResult, s: Summary, text: Sequence[str]) -> str:
     skipped = [d.isoformat() for ds in result.excluded_events.values() for d in ds
                if s.start <= d <= s.end]
     if skipped:
-        parts.append("<p>Unscheduled FOMC moves left out of the blackouts (nobody knew of them "
-                     f"in advance): {esc(', '.join(skipped))}.</p>")
+        parts.append("<p>Unscheduled FOMC moves, counted only from their own date (nobody knew "
+                     f"of them in advance, so no blackout before them): "
+                     f"{esc(', '.join(skipped))}.</p>")
 
     parts += ["<h2>SPX and the hedge layers</h2>",
               f"<img alt='SPX with layer periods' src='data:image/png;base64,"

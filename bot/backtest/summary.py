@@ -174,7 +174,7 @@ def skip_reasons(ev: Evaluation) -> list[str]:
             continue
         key = ("not " if check.negated else "") + check.text
         if check.no_data:
-            key += " (no data)"
+            key += " (not evaluable)"
         elif check.left == "blackout" and ev.values.get("blackout_kind"):
             key += f" ({ev.values['blackout_kind']})"
         keys.append(key)

@@ -619,10 +619,12 @@ class FakeTelegram:
 
     # -- the API --------------------------------------------------------------
     def _answer(
-        self, token: str, method: str, params: dict[str, Any], files: dict[str, bytes]
+        self, token: str, method: str, params: dict[str, Any], files: dict[str, bytes],
+        now: float | None = None,
     ) -> tuple[int, dict[str, Any] | bytes, float]:
-        """(status, JSON body or raw HTML, delay before answering)."""
-        now = time.monotonic()
+        """(status, JSON body or raw HTML, delay before answering). ``now``: when the
+        request arrived (its first line), which is what the limits count."""
+        now = time.monotonic() if now is None else now
         chat_id = _int(params.get("chat_id"))
         try:
             status, body, delay = self._dispatch(token, method, params, files, chat_id, now)
@@ -900,6 +902,7 @@ class FakeTelegram:
                     pass
 
             def _serve(self) -> None:
+                self.arrived = time.monotonic()
                 with fake._gate:
                     if fake._down:  # arrived on a connection being dropped
                         fake.refused_while_down += 1
@@ -923,7 +926,8 @@ class FakeTelegram:
                     return
                 token, method = m.group(1), m.group(2)
                 params, files = _parse_body(self.headers.get("Content-Type", ""), body)
-                status, payload, delay = fake._answer(token, method, params, files)
+                status, payload, delay = fake._answer(token, method, params, files,
+                                                      self.arrived)
                 if delay and fake._stopping.wait(delay):
                     return
                 self._reply(status, payload)

@@ -379,14 +379,22 @@ class DeliveryWorker:
         alert = await self._alert(delivery.alert_key)
         if alert is None:  # pragma: no cover - the foreign key makes this impossible
             return
-        await self._pacer.acquire(channel, delivery.recipient, priority=BROADCAST)
-        if self._stopping:
-            return  # parked: still pending in the outbox
         late = delivery.late_delivery if delivery.parts_sent else self._is_late(delivery, alert)
         outgoing = dataclasses.replace(alert, late=True) if late and not alert.late else alert
         if not await _db(self._queue.claim, delivery.id, late=late):
             log.warning("delivery %d: claimed elsewhere, not sent here", delivery.id)
             return
+        # Claimed first, paced second: between the pacer's slot and the request there is
+        # then no database write, so messages leave exactly as spaced.
+        try:
+            await self._pacer.acquire(channel, delivery.recipient, priority=BROADCAST)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await _db(self._queue.unclaim, delivery.id)
+            raise
+        if self._stopping:
+            await _db(self._queue.unclaim, delivery.id)
+            return  # parked: still pending in the outbox
         self._sending.add(delivery.id)
         try:
             progress = Progress(delivery.parts_sent, delivery.fallback_at)
@@ -404,10 +412,14 @@ class DeliveryWorker:
             return True
         return self._queue.now() - delivery.alert_created_at > self._late_after
 
+    def _answered(self, channel: Channel) -> None:
+        if not getattr(channel, "reports_health", False):
+            self.health.succeeded(channel.name)
+
     async def _part_sent(
         self, channel: Channel, delivery: Delivery, alert: Alert, result: PartSent, *, late: bool
     ) -> None:
-        self.health.succeeded(channel.name)
+        self._answered(channel)
         self.stats.parts += 1
         progress = result.progress
         if result.note is not None:
@@ -434,7 +446,7 @@ class DeliveryWorker:
         part = f" part {delivery.parts_sent + 1}" if delivery.parts_sent else ""
         where = f"delivery {delivery.id}{part} ({delivery.alert_key} → {channel.name}:{shown})"
         if isinstance(exc, RetryLater):
-            self.health.succeeded(channel.name)  # it answered: flood control, not an outage
+            self._answered(channel)  # flood control, not an outage
             recipient = delivery.recipient if exc.recipient_only else None
             self._pacer.hold(channel, recipient, exc.seconds)
             self.stats.rate_limited += 1
@@ -444,21 +456,22 @@ class DeliveryWorker:
                       count_failure=False)
             return
         if isinstance(exc, RecipientGone):
-            self.health.succeeded(channel.name)
+            self._answered(channel)
             self.stats.deactivated += 1
             self._observe(channel.name, "recipient_gone", None)
             log.info("%s: recipient gone, deactivated: %s", where, exc)
             await _db(self._queue.mark_recipient_gone, delivery.id, error=error)
             return
         if isinstance(exc, PermanentError):
-            self.health.succeeded(channel.name)
+            self._answered(channel)
             log.error("%s: refused: %s", where, exc)
             await self._give_up(channel, delivery, alert, error)
             return
         if isinstance(exc, DeliveryUnavailable) and not exc.unreachable:
-            self.health.succeeded(channel.name)
+            self._answered(channel)
         elif isinstance(exc, TemporaryError):
-            self.health.failed(channel.name, str(exc))
+            if not getattr(channel, "reports_health", False):
+                self.health.failed(channel.name, str(exc))
         else:
             log.error("%s: unexpected error (retried like a temporary one)", where, exc_info=exc)
         failures = delivery.failures + 1

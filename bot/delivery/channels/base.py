@@ -182,6 +182,9 @@ class BaseChannel:
     """True for channels the registry offers (subscribable, built from settings)."""
     address_hint: ClassVar[str] = "an address"
     """What an address looks like, for error messages and ``--help``."""
+    reports_health: bool = False
+    """True when the channel tells the channel health about every request itself
+    (Telegram built by ``connect``): the worker then does not count its sends twice."""
 
     @classmethod
     def from_settings(cls, settings: Any, env: ChannelEnv) -> ChannelSetup | str:

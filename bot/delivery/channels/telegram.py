@@ -178,6 +178,7 @@ class TelegramChannel(BaseChannel):
         )
         channel = cls(bot, pacer=pacer)
         limiter.limits = channel
+        channel.reports_health = health is not None
         return channel
 
     @classmethod

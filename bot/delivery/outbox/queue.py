@@ -277,6 +277,17 @@ class DeliveryQueue:
             )
         return result.rowcount == 1
 
+    def unclaim(self, delivery_id: int) -> None:
+        """Give back a claim whose part was never sent (the worker stopped first)."""
+        d = t.deliveries
+        with self._engine.begin() as conn:
+            conn.execute(
+                d.update()
+                .where(d.c.id == delivery_id, d.c.status == "sending", d.c.boot == self._boot)
+                .values(status="pending", attempts=d.c.attempts - 1,
+                        updated_at=stamp(self._clock()))
+            )
+
     def mark_part_sent(
         self, delivery_id: int, *, parts_sent: int, fallback_at: int | None, delay: float
     ) -> None:

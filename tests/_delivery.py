@@ -16,6 +16,7 @@ from telegram.request import HTTPXRequest
 from bot.delivery.channels.ratelimit import LocalPacer
 from bot.delivery.channels.telegram import TelegramChannel
 from bot.delivery.dispatch import Backoff, DeliveryWorker
+from bot.delivery.health import ChannelHealth
 from bot.delivery.outbox import Outbox, Standing, Subscribers
 from bot.kernel.alerts import Alert, Topic
 from bot.store import Store, open_store
@@ -108,3 +109,39 @@ async def telegram_setup(
             yield store, outbox, subscribers, channel
         finally:
             store.close()
+
+
+LONG_BODY = "\n".join(f"<b>line {i}</b> breadth &amp; divergence " + "x" * 40 for i in range(40))
+"""An alert body longer than Telegram's 1,024-character caption."""
+CHART = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+def two_part_alert() -> Alert:
+    """A chart and a text too long for its caption: a photo and a message to every chat."""
+    return make_alert(Topic.SUMMARY, "daily_summary", "", title="ALVH daily", html=LONG_BODY,
+                      chart=CHART)
+
+
+@asynccontextmanager
+async def telegram_fan_out(
+    fake: FakeTelegram, path: Path, chats: range, *, channel_class: type[TelegramChannel] =
+    TelegramChannel, request: dict[str, Any] | None = None, **worker: Any,
+) -> AsyncIterator[tuple[DeliveryWorker, Outbox, TelegramChannel, ChannelHealth]]:
+    """``chats`` subscribed to ``summary`` in an outbox on ``path``, and a worker on the
+    channel ``alvh run`` builds (``connect``: pacer and health inside the bot)."""
+    store = store_at(path)
+    subs = Subscribers(store.engine)
+    for chat in chats:
+        subs.subscribe("telegram", str(chat), [Topic.SUMMARY])
+    outbox = Outbox(store.engine, channels=("telegram",))
+    pacer, health = LocalPacer(), ChannelHealth()
+    channel = channel_class.connect(TOKEN, base_url=fake.base_url, pacer=pacer, health=health,
+                                    **(request or {"read_timeout": 3.0}))
+    options: dict[str, Any] = {"poll_interval": 0.05, "backoff": Backoff(0.05, 2.0, 0.5)}
+    delivery = DeliveryWorker(outbox, [channel], pacer=pacer, health=health,
+                              **(options | worker))
+    try:
+        async with channel.bot:
+            yield delivery, outbox, channel, health
+    finally:
+        store.close()

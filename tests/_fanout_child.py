@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from _delivery import TOKEN, FastTelegram, make_alert
+from _delivery import TOKEN, FastTelegram, two_part_alert
 
 from bot.delivery.channels.ratelimit import LocalPacer
 from bot.delivery.dispatch import Backoff, DeliveryWorker
@@ -22,14 +22,6 @@ from bot.delivery.outbox import Outbox, Subscribers
 from bot.kernel.alerts import Topic
 from bot.store import open_store
 
-BODY = "\n".join(f"<b>line {i}</b> breadth &amp; divergence " + "x" * 40 for i in range(40))
-CHART = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
-
-
-def alert() -> object:
-    return make_alert(Topic.SUMMARY, "daily_summary", "", title="ALVH daily", html=BODY,
-                      chart=CHART)
-
 
 async def main(db: str, base_url: str, n: int, concurrency: int) -> None:
     store = open_store(f"sqlite:///{db}")
@@ -37,7 +29,7 @@ async def main(db: str, base_url: str, n: int, concurrency: int) -> None:
     for chat in range(1, n + 1):
         subscribers.subscribe("telegram", str(chat), [Topic.SUMMARY])
     outbox = Outbox(store.engine, channels=("telegram",))
-    outbox.enqueue([alert()])  # type: ignore[list-item]
+    outbox.enqueue([two_part_alert()])
     pacer, health = LocalPacer(), ChannelHealth()
     channel = FastTelegram.connect(TOKEN, base_url=base_url, pacer=pacer, health=health,
                                    read_timeout=5.0)

@@ -18,25 +18,19 @@ import collections
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from _delivery import TOKEN, make_alert, store_at
+from _delivery import telegram_fan_out, two_part_alert
 from fake_telegram import FakeTelegram
 
-from bot.delivery.channels.ratelimit import LocalPacer
-from bot.delivery.channels.telegram import TelegramChannel
 from bot.delivery.dispatch import Backoff, DeliveryWorker
-from bot.delivery.health import ChannelHealth
-from bot.delivery.outbox import Outbox, Subscribers
-from bot.kernel.alerts import Topic
+from bot.delivery.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 CHATS = range(1, 21)
-BODY = "\n".join(f"<b>line {i}</b> breadth &amp; divergence " + "x" * 40 for i in range(40))
-"""Longer than a caption: the alert is a photo and then a text, two parts per chat."""
-CHART = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
 
 def _parts(fake: FakeTelegram) -> collections.Counter[tuple[int, str]]:
@@ -45,30 +39,17 @@ def _parts(fake: FakeTelegram) -> collections.Counter[tuple[int, str]]:
 
 async def _fan_out(
     fake: FakeTelegram, path: Path, *, scale: float,
-    during: collections.abc.Callable[[DeliveryWorker], collections.abc.Awaitable[None]],
-    within: float,
+    during: Callable[[DeliveryWorker], Awaitable[None]], within: float,
 ) -> tuple[DeliveryWorker, Outbox, list[tuple[float, bool]]]:
-    store = store_at(path)
-    subs = Subscribers(store.engine)
-    for chat in CHATS:
-        subs.subscribe("telegram", str(chat), [Topic.SUMMARY])
-    outbox = Outbox(store.engine, channels=("telegram",))
-    pacer, health = LocalPacer(), ChannelHealth()
     changes: list[tuple[float, bool]] = []
-    health.listen(lambda channel, up: changes.append((time.monotonic(), up)))
-    channel = TelegramChannel.connect(TOKEN, base_url=fake.base_url, pacer=pacer, health=health,
-                                      read_timeout=2.0, connect_timeout=1.0)
-    worker = DeliveryWorker(outbox, [channel], pacer=pacer, health=health, poll_interval=0.05,
-                            backoff=Backoff(initial=2 / scale, maximum=300 / scale))
-    outbox.enqueue([make_alert(Topic.SUMMARY, "daily_summary", "", title="ALVH daily",
-                               html=BODY, chart=CHART)])
-    try:
-        async with channel.bot:
-            assert channel.parts(outbox.queue.alert(outbox.queue.rows()[0].alert_key)) == 2
-            async with asyncio.timeout(within):
-                await asyncio.gather(worker.drain(), during(worker))
-    finally:
-        store.close()
+    async with telegram_fan_out(fake, path, CHATS, backoff=Backoff(2 / scale, 2.0, 300 / scale),
+                                request={"read_timeout": 2.0, "connect_timeout": 1.0}) as (
+            worker, outbox, channel, health):
+        health.listen(lambda channel, up: changes.append((time.monotonic(), up)))
+        outbox.enqueue([two_part_alert()])
+        assert channel.parts(two_part_alert()) == 2
+        async with asyncio.timeout(within):
+            await asyncio.gather(worker.drain(), during(worker))
     return worker, outbox, changes
 
 

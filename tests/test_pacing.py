@@ -14,36 +14,20 @@ import collections
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
-from _delivery import TOKEN, make_alert, store_at
+from _delivery import store_at, telegram_fan_out, two_part_alert
 from fake_telegram import FakeTelegram
 from test_telegram_bot import StubQueries
 
 from bot.app.telegram import Access, build_application, start_bot, stop_bot
 from bot.delivery.channels.base import Rate
 from bot.delivery.channels.ratelimit import BROADCAST, REPLY, LocalPacer
-from bot.delivery.channels.telegram import TelegramChannel
-from bot.delivery.dispatch import Backoff, DeliveryWorker
-from bot.delivery.health import ChannelHealth
-from bot.delivery.outbox import Outbox, Subscribers
-from bot.kernel.alerts import Alert, Topic
+from bot.delivery.outbox import Subscribers
 
 log = logging.getLogger(__name__)
-
-BODY = "\n".join(f"<b>line {i}</b> breadth &amp; divergence " + "x" * 40 for i in range(40))
-CHART = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
-
-
-def summary() -> Alert:
-    """A photo and then a text: two messages to every chat."""
-    return make_alert(Topic.SUMMARY, "daily_summary", "", title="ALVH daily", html=BODY,
-                      chart=CHART)
-
 
 def peak_per_second(times: list[float]) -> int:
     window: collections.deque[float] = collections.deque()
@@ -56,32 +40,15 @@ def peak_per_second(times: list[float]) -> int:
     return peak
 
 
-@asynccontextmanager
-async def fan_out(
-    fake: FakeTelegram, path: Path, chats: range, *, concurrency: int = 16
-) -> AsyncIterator[tuple[DeliveryWorker, Outbox, TelegramChannel]]:
-    store = store_at(path)
-    subs = Subscribers(store.engine)
-    for chat in chats:
-        subs.subscribe("telegram", str(chat), [Topic.SUMMARY])
-    outbox = Outbox(store.engine, channels=("telegram",))
-    pacer, health = LocalPacer(), ChannelHealth()
-    channel = TelegramChannel.connect(TOKEN, base_url=fake.base_url, pacer=pacer,
-                                      health=health, read_timeout=3.0)
-    worker = DeliveryWorker(outbox, [channel], pacer=pacer, health=health, poll_interval=0.05,
-                            concurrency=concurrency, backoff=Backoff(0.05, 2.0, 0.5))
-    try:
-        async with channel.bot:
-            yield worker, outbox, channel
-    finally:
-        store.close()
+def fan_out(fake: FakeTelegram, path: Path, chats: range, *, concurrency: int = 16) -> Any:
+    return telegram_fan_out(fake, path, chats, concurrency=concurrency)
 
 
 async def test_200_chats_photo_and_text_without_a_single_429(tmp_path: Path) -> None:
     chats = range(1, 201)
     with FakeTelegram() as fake:
-        async with fan_out(fake, tmp_path / "a.sqlite", chats) as (worker, outbox, _):
-            outbox.enqueue([summary()])
+        async with fan_out(fake, tmp_path / "a.sqlite", chats) as (worker, outbox, _, _):
+            outbox.enqueue([two_part_alert()])
             started = time.monotonic()
             async with asyncio.timeout(60):
                 await worker.drain()
@@ -105,13 +72,13 @@ async def test_replies_go_before_a_fan_out_and_all_arrive(tmp_path: Path) -> Non
     users = range(1001, 1006)
     with FakeTelegram() as fake:
         async with fan_out(fake, tmp_path / "a.sqlite", range(1, 201),
-                           concurrency=64) as (worker, outbox, channel):
+                           concurrency=64) as (worker, outbox, channel, _):
             store = store_at(tmp_path / "a.sqlite")
             app = build_application(channel.bot, subscribers=Subscribers(store.engine),
                                     queries=StubQueries(), access=Access())
             await start_bot(app, poll_timeout=1.0)
             try:
-                outbox.enqueue([summary()])
+                outbox.enqueue([two_part_alert()])
                 delivering = asyncio.create_task(worker.drain())
                 await fake.wait_until(lambda: len(fake.sent) >= 100, within=30)
                 asked = {}
@@ -137,8 +104,8 @@ async def test_replies_go_before_a_fan_out_and_all_arrive(tmp_path: Path) -> Non
 async def test_a_429_for_one_chat_delays_that_chat_only(tmp_path: Path) -> None:
     with FakeTelegram() as fake:
         fake.flood(retry_after=3, chat_id=7)
-        async with fan_out(fake, tmp_path / "a.sqlite", range(1, 41)) as (worker, outbox, _):
-            outbox.enqueue([summary()])
+        async with fan_out(fake, tmp_path / "a.sqlite", range(1, 41)) as (worker, outbox, _, _):
+            outbox.enqueue([two_part_alert()])
             async with asyncio.timeout(60):
                 await worker.drain()
         refused = fake.calls_to("sendPhoto", 7)[0]
@@ -154,8 +121,8 @@ async def test_a_429_for_one_chat_delays_that_chat_only(tmp_path: Path) -> None:
 
 async def test_a_bot_wide_429_pauses_everyone(tmp_path: Path) -> None:
     with FakeTelegram() as fake:
-        async with fan_out(fake, tmp_path / "a.sqlite", range(1, 61)) as (worker, outbox, _):
-            outbox.enqueue([summary()])
+        async with fan_out(fake, tmp_path / "a.sqlite", range(1, 61)) as (worker, outbox, _, _):
+            outbox.enqueue([two_part_alert()])
             delivering = asyncio.create_task(worker.drain())
             await fake.wait_until(lambda: len(fake.sent) >= 20, within=30)
             fake.flood_all(retry_after=2, seconds=0.3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _delivery import FAST_LIMITS, TOKEN, FastTelegram, make_alert, make_bot
+from _delivery import FAST_LIMITS, LONG_BODY, TOKEN, FastTelegram, make_alert, make_bot
 from fake_telegram import FakeTelegram, parse_html
 
 from bot.delivery.channels import (
@@ -19,8 +19,6 @@ from bot.delivery.channels.telegram import TelegramChannel
 from bot.kernel.alerts import Topic
 
 CHAT = 4242
-LONG_BODY = "\n".join(f"<b>line {i}</b> breadth &amp; divergence " + "x" * 40 for i in range(40))
-"""An alert body over Telegram's 1,024-character caption limit."""
 
 
 @pytest.fixture

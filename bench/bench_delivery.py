@@ -31,20 +31,18 @@ import asyncio
 import collections
 import datetime as dt
 import logging
-import multiprocessing
 import os
 import random
 import resource
 import sys
 import tempfile
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fake_telegram import FakeTelegram
+from fake_telegram import FakeTelegramProcess
 
 from bot.delivery.channels.ratelimit import LocalPacer
 from bot.delivery.channels.telegram import TelegramChannel
@@ -76,26 +74,6 @@ def subscribe(store_engine: object, chats: int) -> None:
             for chat in range(1, chats + 1)])
 
 
-def serve(conn: Connection, chats: int, floods: int, gateway_every: int, seed: int) -> None:
-    """The fake Bot API in this (child) process; sends its URL, then on request a report."""
-    with FakeTelegram() as fake:
-        rng = random.Random(seed)
-        for chat in rng.sample(range(1, chats + 1), floods):
-            fake.flood(retry_after=rng.randint(1, 5), chat_id=chat)
-        if gateway_every:
-            fake.bad_gateway(every=gateway_every, methods=("sendMessage", "sendPhoto"))
-        conn.send(fake.base_url)
-        conn.recv()
-        sends = [c for c in fake.calls if c.method in ("sendPhoto", "sendMessage")]
-        per_part = collections.Counter((s.chat_id, s.method) for s in fake.sent)
-        conn.send({
-            "per_part": dict(per_part), "sends": len(sends),
-            "refused_429": sum(1 for c in sends if c.status == 429),
-            "limited": dict(fake.limited), "bad_gateways": fake.bad_gateways,
-            "arrivals": sorted(c.at for c in sends),
-        })
-
-
 async def deliver(base_url: str, chats: int, concurrency: int) -> tuple[float, Any, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'bench.sqlite'}")
@@ -119,21 +97,22 @@ async def deliver(base_url: str, chats: int, concurrency: int) -> tuple[float, A
 def run(name: str, chats: int, floods: int, gateway_every: int, concurrency: int,
         seed: int) -> dict[str, float]:
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-    here, there = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=serve, args=(there, chats, floods, gateway_every,
-                                                         seed), daemon=True)
-    server.start()
-    try:
-        base_url = here.recv()
-        elapsed, stats, counts = asyncio.run(deliver(base_url, chats, concurrency))
-        here.send("report")
-        report = here.recv()
-    finally:
-        server.join(timeout=30)
+    rng = random.Random(seed)
+    faults: list[tuple[str, dict[str, Any]]] = [
+        ("flood", {"retry_after": rng.randint(1, 5), "chat_id": chat})
+        for chat in rng.sample(range(1, chats + 1), floods)]
+    if gateway_every:
+        faults.append(("bad_gateway", {"every": gateway_every,
+                                       "methods": ("sendMessage", "sendPhoto")}))
+    with FakeTelegramProcess(faults=faults) as fake:
+        elapsed, stats, counts = asyncio.run(deliver(fake.base_url, chats, concurrency))
+        report = fake.report()
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    per_part: dict[tuple[int, str], int] = report["per_part"]
-    limited = sum(report["limited"].values())
+    per_part = collections.Counter((chat, method) for chat, method, _, _ in report.sent)
+    sends = [c for c in report.calls if c[0] in ("sendPhoto", "sendMessage")]
+    refused = sum(1 for c in sends if c[2] == 429)
+    limited = sum(report.limited.values())
     expected = 2 * chats
     bound = expected / TelegramChannel.MESSAGES_PER_SECOND
     delivered = len(per_part)
@@ -145,10 +124,10 @@ def run(name: str, chats: int, floods: int, gateway_every: int, concurrency: int
     print(f"delivered            {delivered} (distinct chat x part)")
     print(f"duplicates           {figures['duplicates']}")
     print(f"lost                 {figures['lost']}")
-    print(f"429s received        {report['refused_429']} ({report['refused_429'] - limited} "
-          f"injected, {limited} from the limits {report['limited']})")
-    print(f"502s received        {report['bad_gateways']}")
-    print(f"send calls           {report['sends']}")
+    print(f"429s received        {refused} ({refused - limited} injected, {limited} from the "
+          f"limits {report.limited})")
+    print(f"502s received        {report.bad_gateways}")
+    print(f"send calls           {len(sends)}")
     print(f"elapsed              {elapsed:.1f} s")
     print(f"bound ({expected}/30 s)   {bound:.1f} s")
     print(f"ratio                {elapsed / bound:.3f}")

@@ -997,3 +997,68 @@ def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[st
             except ValueError:
                 pass
     return params, files
+
+
+# ---------------------------------------------------------------------------- in a process
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a :class:`FakeTelegramProcess` saw: plain tuples, cheap to pickle."""
+
+    calls: list[tuple[str, int | None, int, float]]
+    """(method, chat_id, status, arrived at) per request."""
+    sent: list[tuple[int, str, str, float]]
+    """(chat_id, method, visible text, arrived at) per message shown to a user."""
+    limited: dict[str, int]
+    bad_gateways: int
+
+
+def _serve_in_child(conn: Any, limits: Limits | None, faults: list[tuple[str, dict[str, Any]]],
+                    token: str | None) -> None:
+    with FakeTelegram(limits=limits, token=token) as fake:
+        for name, kwargs in faults:
+            getattr(fake, name)(**kwargs)
+        conn.send(fake.base_url)
+        while conn.recv() == "report":
+            with fake._lock:
+                conn.send(Report(
+                    [(c.method, c.chat_id, c.status, c.at) for c in fake.calls],
+                    [(s.chat_id, s.method, s.text, s.at) for s in fake.sent],
+                    dict(fake.limited), fake.bad_gateways))
+
+
+class FakeTelegramProcess:
+    """The fake Bot API in a child process, as Telegram runs on machines of its own.
+
+    For tests and benchmarks about timing: in-process, the fake's threads and the
+    bot's event loop share one interpreter lock, and under load the fake would
+    measure arrivals in bunches that never left the bot that way. ``faults`` are
+    calls made on the fake before it serves, e.g. ``[("flood", {"chat_id": 7})]``.
+    Timestamps are ``time.monotonic()``, one clock for every process of the machine.
+    """
+
+    def __init__(self, *, limits: Limits | None = Limits(), token: str | None = None,
+                 faults: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        import multiprocessing
+
+        self._here, there = multiprocessing.Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_serve_in_child, args=(there, limits, faults or [], token), daemon=True)
+        self.base_url = ""
+
+    def __enter__(self) -> FakeTelegramProcess:
+        self._process.start()
+        self.base_url = self._here.recv()
+        return self
+
+    def report(self) -> Report:
+        self._here.send("report")
+        report: Report = self._here.recv()
+        return report
+
+    def __exit__(self, *exc: object) -> None:
+        self._here.send("stop")
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()

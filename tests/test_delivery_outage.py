@@ -16,17 +16,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import io
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from _delivery import telegram_fan_out, two_part_alert
+from _delivery import TOKEN, store_at, telegram_fan_out, two_part_alert
 from fake_telegram import FakeTelegram
 
+from bot.delivery.channels.console import ConsoleChannel
+from bot.delivery.channels.ratelimit import LocalPacer
+from bot.delivery.channels.telegram import TelegramChannel
 from bot.delivery.dispatch import Backoff, DeliveryWorker
-from bot.delivery.outbox import Outbox
+from bot.delivery.health import ChannelHealth
+from bot.delivery.outbox import Outbox, Standing, Subscribers
+from bot.kernel.alerts import Topic
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +132,47 @@ def test_backoff_is_capped_exponential_with_jitter() -> None:
     assert all(8.0 <= d <= 16.0 for d in delays)  # within [ceiling / 2, ceiling]
     assert max(delays) - min(delays) > 4.0  # spread, not one instant for the whole fan-out
     assert dt.timedelta(seconds=backoff.delay(10_000, rng)) <= dt.timedelta(minutes=5)
+
+
+async def test_a_long_outage_reaches_the_admins_by_the_channels_still_working(
+    tmp_path: Path,
+) -> None:
+    """Telegram down longer than ``stalled_after``: ops hears of it once, by email here
+    (the console stands in for any other working channel); it gets Telegram's copy too
+    once Telegram is back, and when the alert finally expires, ops hears of that."""
+    stream = io.StringIO()
+    store = store_at(tmp_path / "a.sqlite")
+    subs = Subscribers(store.engine)
+    for chat in CHATS:
+        subs.subscribe("telegram", str(chat), [Topic.SUMMARY])
+    ops = frozenset({Topic.OPS})
+    outbox = Outbox(store.engine, channels=("telegram", "console"),
+                    standing=[Standing("telegram", "900", ops),
+                              Standing("console", "console", ops)])
+    with FakeTelegram() as fake:
+        pacer, health = LocalPacer(), ChannelHealth()
+        channel = TelegramChannel.connect(TOKEN, base_url=fake.base_url, pacer=pacer,
+                                          health=health, read_timeout=1.0, connect_timeout=1.0)
+        worker = DeliveryWorker(outbox, [channel, ConsoleChannel(stream)], pacer=pacer,
+                                health=health, poll_interval=0.05,
+                                backoff=Backoff(0.05, 2.0, 0.2),
+                                stalled_after=dt.timedelta(seconds=1),
+                                max_age=dt.timedelta(seconds=4))
+        fake.down()
+        outbox.enqueue([two_part_alert()])
+        try:
+            async with asyncio.timeout(30):  # no getMe first: Telegram is down
+                await worker.drain()
+        finally:
+            await channel.bot.shutdown()
+            store.close()
+    printed = stream.getvalue()
+    assert printed.count("telegram has been unreachable since") == 1
+    assert re.search(r"; 2[01] deliveries are waiting", printed)
+    # One report for the alert: the deliveries in flight at that moment expire a round
+    # later and are logged, not reported again.
+    assert len(re.findall(r"was not delivered by telegram to \d+ recipient\(s\) within 4 s",
+                          printed)) == 1
+    summary = [d for d in outbox.queue.rows() if d.alert_key == two_part_alert().key]
+    assert len(summary) == 20 and {d.status for d in summary} == {"expired"}
+    assert fake.sent == []

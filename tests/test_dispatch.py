@@ -21,7 +21,10 @@ from _delivery import (
     telegram_setup,
 )
 from fake_telegram import FakeTelegram
+from pydantic import SecretStr
 
+from bot.app.root import Root
+from bot.app.settings import Settings
 from bot.delivery.channels.telegram import TelegramChannel
 from bot.delivery.outbox import Outbox, Subscribers
 from bot.kernel.alerts import Topic
@@ -330,3 +333,30 @@ async def test_telegram_limits_are_class_attributes() -> None:
     assert TelegramChannel.MAX_MESSAGE_LENGTH == 4096
     assert TelegramChannel.MAX_CAPTION_LENGTH == 1024
     assert FastTelegram.MESSAGES_PER_SECOND > TelegramChannel.MESSAGES_PER_SECOND
+
+
+async def test_the_bot_as_built_tells_the_admins_of_a_plain_text_fallback(
+    tmp_path: Path, no_alvh_env: pytest.MonkeyPatch
+) -> None:
+    """The composition root's wiring, not a test's: the channel's note about refused HTML
+    becomes one ops alert that reaches the admin chat (Telegram's real limits)."""
+    with FakeTelegram() as fake:
+        settings = Settings(_env_file=None, data_dir=tmp_path, telegram_token=SecretStr(TOKEN),
+                            telegram_base_url=fake.base_url, admin_chat_ids=[ADMIN])
+        store = store_at(Path(settings.store_url.removeprefix("sqlite:///")))
+        try:
+            _subscribe(Subscribers(store.engine), [15, 16])
+            delivery = Root(settings).delivery(store)
+            (telegram,) = [c for c in delivery.channels if c.name == "telegram"]
+            delivery.outbox.enqueue([make_alert(html="<b>unclosed", text="Layer 1 (plain)")])
+            async with telegram.bot:  # type: ignore[attr-defined]
+                async with asyncio.timeout(20):
+                    await delivery.worker.drain()
+        finally:
+            store.close()
+    assert [s.text for s in fake.sent_to(15)] == ["Layer 1 (plain)"]
+    assert [s.text for s in fake.sent_to(16)] == ["Layer 1 (plain)"]
+    (ops,) = fake.sent_to(ADMIN)  # once for the alert, not once per chat
+    assert ops.text.startswith("Channel problem (telegram)")
+    assert "can't parse entities" in ops.text.lower() and "plain text" in ops.text
+    assert make_alert().key in ops.text

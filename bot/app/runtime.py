@@ -102,7 +102,6 @@ async def run_service(
             fetch=root.fetcher(source, store, client, lambda: watcher.rules),
             sink=OutboxSink(delivery.outbox, delivery.worker), metrics=metrics,
         )
-        queries.attach(service)
         log.info("alvh run: source %s, data %s, rules %s", source,
                  settings.store_url_shown if source == "live" else "shipped snapshot",
                  rules.sha256[:12])
@@ -115,6 +114,7 @@ async def run_service(
         health = merged(service.health, delivery_health(
             delivery.outbox.queue, delivery.health, delivery.worker.channel_names,
             pending_alert=dt.timedelta(minutes=settings.delivery_pending_alert_minutes)))
+        queries.attach(service, health)
         routes: dict[str, Route] = {}
         if delivery.links is not None:
             from bot.app.unsubscribe import UnsubscribeEndpoint

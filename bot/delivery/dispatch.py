@@ -122,6 +122,9 @@ def _ignore(channel: str, outcome: str, latency: float | None) -> None:
 
 
 class DeliveryWorker:
+    POSTPONE_AFTER: float = 0.5
+    """A delivery whose recipient may not get a message for longer than this (its
+    per-chat spacing, a 429) is postponed rather than kept waiting in the pacer."""
     EXPIRE_EVERY: float = 30.0
     """Seconds between two looks for deliveries older than ``max_age`` (less when
     ``max_age`` is tiny, as in tests)."""
@@ -379,6 +382,12 @@ class DeliveryWorker:
         alert = await self._alert(delivery.alert_key)
         if alert is None:  # pragma: no cover - the foreign key makes this impossible
             return
+        wait = self._pacer.wait_for(channel, delivery.recipient)
+        if wait > self.POSTPONE_AFTER:
+            # The recipient (or the channel) cannot take a message for a while: come
+            # back then rather than hold a worker slot and a claim meanwhile.
+            await _db(self._queue.postpone, delivery.id, delay=wait)
+            return
         late = delivery.late_delivery if delivery.parts_sent else self._is_late(delivery, alert)
         outgoing = dataclasses.replace(alert, late=True) if late and not alert.late else alert
         if not await _db(self._queue.claim, delivery.id, late=late):
@@ -392,9 +401,11 @@ class DeliveryWorker:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await _db(self._queue.unclaim, delivery.id)
             raise
-        if self._stopping:
+        if self._stopping or self._queue.now() - delivery.alert_created_at > self._max_age:
+            # Parked for the next start, or too old now: left pending, the next
+            # expiry round closes it (and tells ops).
             await _db(self._queue.unclaim, delivery.id)
-            return  # parked: still pending in the outbox
+            return
         self._sending.add(delivery.id)
         try:
             progress = Progress(delivery.parts_sent, delivery.fallback_at)

@@ -50,8 +50,10 @@ def channel_problem(alert: Alert, channel: str, recipient: str, detail: str) -> 
 
 
 def _hours(age: dt.timedelta) -> str:
-    hours = age.total_seconds() / 3600
-    return f"{hours:g} h" if hours >= 1 else f"{age.total_seconds() / 60:g} min"
+    seconds = age.total_seconds()
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    return f"{seconds / 60:.3g} min" if seconds >= 60 else f"{seconds:.3g} s"
 
 
 def delivery_expired(
@@ -63,7 +65,8 @@ def delivery_expired(
     text = (
         f"“{alert.title}” ({alert.key}) was not delivered by {channel} to {count} "
         f"recipient(s) within {_hours(max_age)}{part}: those deliveries are closed as "
-        f"expired and will not be sent.{why}"
+        f"expired and will not be sent.{why}\n"
+        "Deliveries of this alert that expire later are logged, not re-reported."
     )
     body = (
         f"<b>Delivery expired</b>: “{html.escape(alert.title)}” by {html.escape(channel)} "

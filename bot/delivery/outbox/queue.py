@@ -277,6 +277,17 @@ class DeliveryQueue:
             )
         return result.rowcount == 1
 
+    def postpone(self, delivery_id: int, *, delay: float) -> None:
+        """Not now (the recipient must wait ``delay`` seconds): due again then, no failure."""
+        when = self._clock() + dt.timedelta(seconds=max(0.0, delay))
+        d = t.deliveries
+        with self._engine.begin() as conn:
+            conn.execute(
+                d.update()
+                .where(d.c.id == delivery_id, d.c.status == "pending")
+                .values(next_attempt_at=stamp(when))
+            )
+
     def unclaim(self, delivery_id: int) -> None:
         """Give back a claim whose part was never sent (the worker stopped first)."""
         d = t.deliveries

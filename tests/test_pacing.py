@@ -205,3 +205,13 @@ async def test_refusals_for_several_recipients_hold_the_whole_channel() -> None:
     assert pacer.wait_for(Limits(), "c") < 0.1  # two chats: still their own problem
     pacer.hold(Limits(), "c", 0.4)
     assert pacer.wait_for(Limits(), "d") == pytest.approx(0.4, abs=0.05)  # three: the bot's
+
+
+async def test_a_few_flood_limited_chats_among_many_sends_hold_only_themselves() -> None:
+    pacer = LocalPacer(margin=0.0)
+    for i in range(40):  # 40 messages to 40 chats at 50/s: 0.8 s of fan-out
+        await pacer.acquire(Limits(), f"r{i}")
+    for who in ("r1", "r2", "r3"):  # three chats refused: under a quarter of what went
+        pacer.hold(Limits(), who, 0.5)
+    assert pacer.wait_for(Limits(), "other") < 0.1
+    assert pacer.wait_for(Limits(), "r2") == pytest.approx(0.5, abs=0.05)

@@ -424,7 +424,7 @@ class DeliveryWorker:
         return self._queue.now() - delivery.alert_created_at > self._late_after
 
     def _answered(self, channel: Channel) -> None:
-        if not getattr(channel, "reports_health", False):
+        if not channel.reports_health:
             self.health.succeeded(channel.name)
 
     async def _part_sent(
@@ -481,7 +481,7 @@ class DeliveryWorker:
         if isinstance(exc, DeliveryUnavailable) and not exc.unreachable:
             self._answered(channel)
         elif isinstance(exc, TemporaryError):
-            if not getattr(channel, "reports_health", False):
+            if not channel.reports_health:
                 self.health.failed(channel.name, str(exc))
         else:
             log.error("%s: unexpected error (retried like a temporary one)", where, exc_info=exc)

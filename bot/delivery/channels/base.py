@@ -38,10 +38,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO
 
 from bot.kernel.alerts import Alert
 from bot.kernel.errors import ConfigError, PermanentError, TemporaryError
+
+if TYPE_CHECKING:
+    from bot.delivery.channels.ratelimit import Pacer
+    from bot.delivery.health import ChannelHealth
 
 
 class RetryLater(TemporaryError):
@@ -127,12 +131,12 @@ class ChannelEnv:
 
     console: TextIO | None = None
     """Where the console channel prints (None: ``sys.stdout`` at the time of writing)."""
-    pacer: Any = None
-    """The :class:`bot.delivery.channels.ratelimit.Pacer` every send goes through
-    (the Telegram channel puts its command replies through it as well)."""
-    health: Any = None
-    """The :class:`bot.delivery.health.ChannelHealth` a channel reports its
-    service's reachability to (the Telegram channel: every Bot API request)."""
+    pacer: Pacer | None = None
+    """The pacer every send goes through (the Telegram channel puts its command
+    replies through it as well)."""
+    health: ChannelHealth | None = None
+    """Where a channel reports its service's reachability (the Telegram channel:
+    every Bot API request, long polling included)."""
     unsubscribe: Callable[[str, str], str | None] | None = None
     """``(channel, address) -> one-click unsubscribe URL`` (email), or None."""
 
@@ -155,6 +159,8 @@ class Channel(Protocol):
     """The worker's view of a channel."""
 
     name: ClassVar[str]
+    reports_health: bool
+    """Does the channel report every request to the channel health itself?"""
 
     def overall_rate(self) -> Rate | None:
         """Limit across all recipients, or None."""

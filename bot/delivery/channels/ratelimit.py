@@ -15,10 +15,12 @@ answered within a slot or two even in the middle of a fan-out. A waiter held
 back only by its own recipient's spacing never blocks others.
 
 Flood control: :meth:`hold` stops one recipient for ``retry_after`` when the
-service refused a message to them (a 429 for one chat delays that chat only);
-a refusal that is not about a recipient, or refusals for several recipients
-within a moment (:attr:`LocalPacer.CHANNEL_HOLD_AFTER`), hold the whole
-channel: that is the bot as a whole going too fast.
+service refused a message to them (a 429 for one chat delays that chat only).
+A refusal that is not about a recipient holds the whole channel, and so do
+refusals for several recipients that are a good share of everything sent in
+the last moments (:attr:`LocalPacer.CHANNEL_HOLD_AFTER`,
+:attr:`LocalPacer.CHANNEL_HOLD_SHARE`): that is the bot as a whole being
+refused, not a few chats that happen to be flood-limited at the same time.
 
 The pacer is an interface (:class:`Pacer`) so that replicas sharing one bot
 (issue 14) can plug in a shared implementation; :class:`LocalPacer` is the
@@ -79,14 +81,26 @@ class Pacer(Protocol):
 
 @dataclass
 class _Lane:
-    """One spacing constraint: the channel as a whole, or one recipient."""
+    """One limit: the channel as a whole, or one recipient.
+
+    ``spacing`` between two messages; and for rates of several per second a
+    ``cap``: at most that many messages in any second, one fewer than the rate
+    allows, so that a message delayed on its way (a stalled event loop, a busy
+    network) and arriving together with the next ones still leaves the service
+    counting no more than its limit in any second.
+    """
 
     spacing: float
+    cap: int = 0
     next_at: float = 0.0
     held_until: float = 0.0
+    recent: collections.deque[float] = field(default_factory=collections.deque)
 
     def ready_at(self) -> float:
-        return max(self.next_at, self.held_until)
+        ready = max(self.next_at, self.held_until)
+        if self.cap and len(self.recent) >= self.cap:
+            ready = max(ready, self.recent[0] + 1.0)
+        return ready
 
     def advance(self, now: float) -> None:
         """A message went at ``now``: the next may go one spacing after its slot.
@@ -101,6 +115,10 @@ class _Lane:
         late = now - self.next_at
         base = self.next_at if 0.0 <= late <= GRID_TOLERANCE * self.spacing else now
         self.next_at = base + self.spacing
+        if self.cap:
+            self.recent.append(now)
+            while len(self.recent) > self.cap:
+                self.recent.popleft()
 
 
 @dataclass(order=True)
@@ -121,7 +139,9 @@ class LocalPacer:
     see 31 messages in it."""
     CHANNEL_HOLD_AFTER: ClassVar[int] = 3
     """Refusals for this many different recipients within ``CHANNEL_HOLD_WINDOW``
-    seconds mean the whole bot is being throttled: hold the whole channel."""
+    seconds, making up at least ``CHANNEL_HOLD_SHARE`` of what was sent then,
+    mean the whole bot is being throttled: hold the whole channel."""
+    CHANNEL_HOLD_SHARE: ClassVar[float] = 0.25
     CHANNEL_HOLD_WINDOW: ClassVar[float] = 2.0
     MAX_IDLE_LANES: ClassVar[int] = 10_000
 
@@ -135,6 +155,7 @@ class LocalPacer:
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._refusals: dict[str, collections.deque[tuple[float, str]]] = {}
+        self._sent: dict[str, collections.deque[float]] = {}
 
     # ------------------------------------------------------------------ interface
     async def acquire(
@@ -164,9 +185,12 @@ class LocalPacer:
                 lane.held_until = max(lane.held_until, until)
             recent = self._refusals.setdefault(limits.name, collections.deque())
             recent.append((now, recipient))
-            while recent and recent[0][0] < now - self.CHANNEL_HOLD_WINDOW:
+            since = now - self.CHANNEL_HOLD_WINDOW
+            while recent and recent[0][0] < since:
                 recent.popleft()
-            if len({who for _, who in recent}) >= self.CHANNEL_HOLD_AFTER:
+            sent = sum(1 for at in self._sent.get(limits.name, ()) if at >= since)
+            if (len({who for _, who in recent}) >= self.CHANNEL_HOLD_AFTER
+                    and len(recent) >= self.CHANNEL_HOLD_SHARE * max(sent, 1)):
                 self._hold_channel(limits, channel, until,
                                    f"{len(recent)} recipients refused within "
                                    f"{self.CHANNEL_HOLD_WINDOW:g} s")
@@ -190,13 +214,14 @@ class LocalPacer:
                         "for %.0f s", limits.name, why, until - self._clock())
             lane.held_until = until
 
-    def _spacing(self, rate: Rate) -> float:
-        return (1.0 + self._margin) / rate.per_second
+    def _lane(self, rate: Rate) -> _Lane:
+        cap = math.ceil(rate.per_second) - 1 if rate.per_second >= 2 else 0
+        return _Lane((1.0 + self._margin) / rate.per_second, cap)
 
     def _channel(self, limits: Limits) -> _Lane | None:
         if limits.name not in self._channels:
             rate = limits.overall_rate()
-            self._channels[limits.name] = _Lane(self._spacing(rate)) if rate else None
+            self._channels[limits.name] = self._lane(rate) if rate else None
         return self._channels[limits.name]
 
     def _recipient(self, limits: Limits, recipient: str | None) -> _Lane | None:
@@ -210,8 +235,14 @@ class LocalPacer:
                 return None
             if len(self._recipients) >= self.MAX_IDLE_LANES:
                 self._prune()
-            lane = self._recipients[key] = _Lane(self._spacing(rate))
+            lane = self._recipients[key] = self._lane(rate)
         return lane
+
+    def _note_sent(self, channel: str, now: float) -> None:
+        sent = self._sent.setdefault(channel, collections.deque())
+        sent.append(now)
+        while sent[0] < now - self.CHANNEL_HOLD_WINDOW:
+            sent.popleft()
 
     def _prune(self) -> None:
         now = self._clock()
@@ -241,6 +272,7 @@ class LocalPacer:
             for lane in (channel, recipient):
                 if lane is not None:
                     lane.advance(now)
+            self._note_sent(waiter.limits.name, now)
             waiter.future.set_result(None)
         if self._waiters and wake < math.inf:
             loop = asyncio.get_running_loop()

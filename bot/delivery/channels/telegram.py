@@ -28,7 +28,7 @@ import re
 import urllib.parse
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import SecretStr
 from telegram import Bot, LinkPreviewOptions
@@ -75,6 +75,9 @@ from bot.delivery.channels.telegram_requests import (
 )
 from bot.kernel.alerts import Alert
 from bot.kernel.redact import redact
+
+if TYPE_CHECKING:
+    from bot.delivery.health import ChannelHealth
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +148,7 @@ class TelegramChannel(BaseChannel):
     @classmethod
     def connect(
         cls, token: str, *, base_url: str = "https://api.telegram.org/bot",
-        pacer: Pacer | None = None, health: Any = None, **request: Any,
+        pacer: Pacer | None = None, health: ChannelHealth | None = None, **request: Any,
     ) -> TelegramChannel:
         """A channel on an ``ExtBot`` whose every request is paced by ``pacer`` and
         reported to ``health`` (a :class:`bot.delivery.health.ChannelHealth`).

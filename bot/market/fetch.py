@@ -83,6 +83,7 @@ async def fetch_session(
     deep = cal.offset(session, -(HISTORY_SESSIONS - 1))
     report = FetchReport(session)
     jobs: dict[str, Awaitable[Any]] = {}
+    windows: dict[str, Window] = {}
     for series in (*(s.value for s in Symbol), BREADTH):
         last, _ = store.latest(series, on_or_before=session)
         if last == session:
@@ -91,14 +92,9 @@ async def fetch_session(
         # A store with nothing before the window (a first run, a long outage)
         # gets years of history, or freshness could never be satisfied.
         begin = start if last is not None and last >= start else deep
-        window = Window(begin, session, expect=session)
-        needed = None
-        if series == BREADTH:
-            # Breadth is not re-fetched where the store has it: most of its
-            # sources give one session, and history comes from back-fill.
-            have = set(store.sessions_present(BREADTH))
-            needed = [d for d in cal.sessions_between(begin, session) if d not in have]
-        jobs[series] = fetch_filled(series, ctx, chains.get(series, ()), window, needed=needed)
+        window = windows[series] = Window(begin, session, expect=session)
+        have = {d for d in store.sessions_present(series) if begin <= d <= session}
+        jobs[series] = fetch_filled(series, ctx, chains.get(series, ()), window, have=have)
     for kind in EventKind:
         chain = chains.get(kind.value, ())
         if not chain:
@@ -119,11 +115,16 @@ async def fetch_session(
         if isinstance(res, Filled):
             _store(store, name, res.rows)
             report.used[name] = res.sources
-            if res.missing:
-                report.missing[name] = res.missing
-            if session in res.missing:
+            # Still missing = not in the store after the write (a source's gap in a
+            # session the store already had is no news; a rejected breadth row is).
+            have = set(store.sessions_present(name))
+            still = [d for d in cal.sessions_between(windows[name].start, session)
+                     if d not in have]
+            if still:
+                report.missing[name] = still
+            if session in still:
                 report.failed[name] = "; ".join(f"{n}: {why}" for n, why in res.failures) or (
-                    f"no source has {session}")
+                    f"no source has an accepted row for {session}")
             report.notes += [f"{name}: {note}" for note in res.notes]
         else:
             parsed, _failures = res

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -106,7 +106,7 @@ class Filled(Generic[R]):
     by_source: dict[str, list[dt.date]] = field(default_factory=dict)
     """Which sessions each source gave, in the chain's order."""
     missing: list[dt.date] = field(default_factory=list)
-    """Sessions of the window no source gave."""
+    """Sessions of the window no source gave and the store does not have."""
     failures: list[tuple[str, str]] = field(default_factory=list)
     """``(source, reason)`` of each source that failed or could not serve the window."""
     notes: list[str] = field(default_factory=list)
@@ -129,29 +129,30 @@ async def fetch_filled(
     sources: Sequence[Source[R]],
     window: Window,
     *,
-    needed: Sequence[dt.date] | None = None,
+    have: Collection[dt.date] = (),
 ) -> Filled[R]:
-    """Every session of ``window`` (or just ``needed``), each from the first source that has it.
+    """Every session of ``window``, each from the first source that has it.
 
-    The first source is asked for the whole window; the sessions its answer
-    lacks (left out, dropped as null rows, not closed yet) are asked of the
-    next source, and so on (DESIGN.md §3: never refuse a whole answer for one
-    bad row; fill those dates from the next source in the chain). A source
-    that fails its freshness check for ``window.expect`` gives nothing and the
-    next is asked for everything still missing. Raises like
-    :func:`fetch_first` when no source gave any row.
+    The first source that can answer is asked for the whole window (it may
+    revise what the store holds); the sessions its answer lacks (left out,
+    dropped as null rows, not closed yet) and the store does not ``have`` are
+    asked of the next source, and so on (DESIGN.md §3: never refuse a whole
+    answer for one bad row; fill those dates from the next source in the
+    chain). A source that fails its freshness check for ``window.expect``
+    gives nothing, and the next is asked for everything still missing.
+    Raises like :func:`fetch_first` when no source gave any row.
     """
-    want = sorted(needed) if needed is not None else ctx.calendar.sessions_between(
-        window.start, window.end)
-    remaining = set(want)
+    stored = set(have)
+    remaining = set(ctx.calendar.sessions_between(window.start, window.end))
     out: Filled[R] = Filled()
     got: dict[dt.date, R] = {}
     temporary = False
     for source in sources:
-        if not remaining:
+        wanted = remaining - stored if got or out.failures else remaining
+        if not wanted:
             break
-        expect = window.expect if window.expect in remaining else None
-        ask = source.clip(ctx, Window(min(remaining), max(remaining), expect))
+        expect = window.expect if window.expect in wanted else None
+        ask = source.clip(ctx, Window(min(wanted), max(wanted), expect))
         if ask is None:
             out.failures.append((source.name, source.serves(ctx, window) or "nothing to ask"))
             continue
@@ -168,9 +169,9 @@ async def fetch_filled(
                 remaining.discard(row.session)
                 out.by_source.setdefault(source.name, []).append(row.session)
         out.notes += [f"{source.name} {d.date}: {d.reason}" for d in parsed.dropped
-                      if d.date in remaining or d.date in got]
+                      if ask.start <= d.date <= ask.end]
     out.rows = [got[d] for d in sorted(got)]
-    out.missing = sorted(remaining)
+    out.missing = sorted(remaining - stored)
     if len(out.by_source) > 1:
         log.info("%s: filled from %s", series, out.sources)
     if got:

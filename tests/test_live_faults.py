@@ -165,3 +165,78 @@ async def test_a_bar_dated_today_before_the_close_is_never_taken(store, calendar
     assert parsed.rows[-1].session == D(2026, 2, 26)
     assert [(d.date, d.reason) for d in parsed.dropped] == [
         (LAST, "session not closed yet when fetched: a partial bar, not the close")]
+
+
+# -- the live breadth chain ------------------------------------------------------------------
+
+JULY = D(2026, 7, 27)
+WSJ_BODY = (RECORDED / "wsj_marketsdiary_2026-07-27.json").read_text()
+
+
+@pytest.fixture
+def breadth_store(tmp_path: Path, calendar):
+    """A live store with the 30 sessions of NYSE breadth before 2026-07-27."""
+    st = open_store(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    days = calendar.sessions_between(calendar.offset(JULY, -30), calendar.offset(JULY, -1))
+    from bot.kernel.models import Breadth
+
+    st.upsert_breadth([Breadth(d, 1500, 1250, "wsj") for d in days])
+    yield st
+    st.close()
+
+
+def live_fetcher(srv: LocalServer, store: Store, client: httpx.AsyncClient, calendar,
+                 now: dt.datetime):
+    from bot.market.fetch import LiveFetcher
+
+    endpoints = Endpoints.all_at(srv.url)
+    return LiveFetcher(make_ctx(client, calendar, now=now), default_chains(endpoints), store,
+                       endpoints=endpoints)
+
+
+async def test_the_evening_refetch_stores_the_final_figures_and_logs_the_revision(
+        breadth_store, calendar, caplog) -> None:
+    """16:20: the diary's preliminary figures; 20:00: its final ones (the recorded body)."""
+    preliminary = WSJ_BODY.replace('"latestClose": "1,729"', '"latestClose": "1,702"')
+    assert preliminary != WSJ_BODY
+    with LocalServer() as srv:
+        srv.route("/market-data/stocks/marketsdiary", preliminary, WSJ_BODY)
+        async with httpx.AsyncClient(timeout=5) as client:
+            early = live_fetcher(srv, breadth_store, client, calendar,
+                                 dt.datetime(2026, 7, 27, 16, 20, tzinfo=ET))
+            report = await fetch_session(early.ctx, early.chains, breadth_store, JULY)
+            assert report.used["BREADTH"] == "wsj"
+            assert breadth_store.breadth(JULY, JULY)["advancers"].tolist() == [1702]
+            late = live_fetcher(srv, breadth_store, client, calendar,
+                                dt.datetime(2026, 7, 27, 20, 0, tzinfo=ET))
+            with caplog.at_level("WARNING", logger="bot.store.db"):
+                lines = await late.refresh_final(JULY)
+    assert breadth_store.breadth(JULY, JULY)["advancers"].tolist() == [1729]
+    assert lines == ["BREADTH final figures for 2026-07-27 from wsj: revised (the change is "
+                     "logged with both values)"]
+    assert "breadth 2026-07-27 changed: advancers stored 1702 (wsj) -> new 1729 (wsj)" in (
+        caplog.text)
+
+
+async def test_a_partial_diary_count_makes_the_chain_ask_the_mcclellan_page(
+        breadth_store, calendar) -> None:
+    """The diary at 16:20 with a half-filled table (a partial-day count) is refused by the
+    breadth screen before anything is stored; the McClellan page has the final figures."""
+    partial = WSJ_BODY.replace('"latestClose": "1,729"', '"latestClose": "301"').replace(
+        '"latestClose": "1,022"', '"latestClose": "244"')
+    page = (RECORDED / "mcclellan_breadth_2024-06-17.txt").read_text().replace(
+        "06/17/2024", "07/27/2026")
+    with LocalServer() as srv:
+        srv.route("/market-data/stocks/marketsdiary", partial)
+        srv.route("/market_breadth_data/", page)
+        async with httpx.AsyncClient(timeout=5) as client:
+            fetcher = live_fetcher(srv, breadth_store, client, calendar,
+                                   dt.datetime(2026, 7, 27, 21, 0, tzinfo=ET))
+            report = await fetch_session(fetcher.ctx, fetcher.chains, breadth_store, JULY)
+    # The diary's previousClose (the 24th's final figures) is taken; the 27th is not.
+    assert report.used["BREADTH"] == "wsj + mcclellan (2026-07-27)"
+    row = breadth_store.breadth(JULY, JULY)
+    assert row["advancers"].tolist() == [1650] and row["source"].tolist() == ["mcclellan"]
+    assert any(line.startswith("BREADTH: wsj 2026-07-27: refused, partial-day count: "
+                               "advancers + decliners 545 < 80%") for line in report.lines())
+    assert breadth_store.breadth_rejected() == []

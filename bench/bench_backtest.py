@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.backtest.diff import preview_diff
-from bot.backtest.report import text_lines, write_files
+from bot.backtest.report import write_files
 from bot.backtest.run import run_backtest
 from bot.backtest.summary import summarize
+from bot.backtest.text import text_lines
 from bot.engine.rules import default_rules_path, load_default_rules, load_rules_text
 from bot.kernel.sessions import get_calendar
 from bot.market.snapshot import open_snapshot_store

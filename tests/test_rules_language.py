@@ -285,6 +285,38 @@ def test_describe_formats() -> None:
     assert negated.holds is True and negated.negated and not negated.passed
 
 
+@pytest.mark.parametrize(("text", "values", "observed", "key"), [
+    # A failed comparison is shown with the operator that held (issue 11).
+    ("vix < condor_max_vix", {"vix": 70.2}, "vix = 70.2 ≥ condor_max_vix = 35",
+     "vix ≥ condor_max_vix = 35"),
+    ("rsi <= 30", {"rsi": 31}, "rsi = 31 > 30", "rsi > 30"),
+    ("rsi > rsi_layer2", {"rsi": 40}, "rsi = 40 ≤ rsi_layer2 = 40", "rsi ≤ rsi_layer2 = 40"),
+    ("rsi >= 30", {"rsi": 29.5}, "rsi = 29.5 < 30", "rsi < 30"),
+    ("rsi == 30", {"rsi": 29}, "rsi = 29 ≠ 30", "rsi ≠ 30"),
+    ("rsi != 30", {"rsi": 30}, "rsi = 30 = 30", "rsi = 30"),
+    # A passed one keeps its own operator, in the same notation.
+    ("rsi >= 30", {"rsi": 31}, "rsi = 31 ≥ 30", "rsi ≥ 30"),
+    # Under a `not`, what was true is the inner comparison itself.
+    ("not (rsi < 60)", {"rsi": 50}, "rsi = 50 < 60", "rsi < 60"),
+    ("not blackout", {"blackout": True}, "blackout = true", "blackout = true"),
+    # Not evaluable: why, per name (the tally key leaves the reasons out).
+    ("vix < condor_max_vix", {"vix": None}, "not evaluable (vix: no value)",
+     "vix: not evaluable"),
+    ("vix < condor_max_vix", {"vix": None, "vix.why": "no VIX value for this session"},
+     "not evaluable (vix: no VIX value for this session)", "vix: not evaluable"),
+    ("vix / vix3m > 1", {"vix": 20, "vix3m": 0},
+     "vix / vix3m > 1: not evaluable (division by zero or overflow)",
+     "vix / vix3m > 1: not evaluable (division by zero or overflow)"),
+])
+def test_observed_says_what_was_true_not_the_rule(
+    text: str, values: dict[str, object], observed: str, key: str
+) -> None:
+    (check,) = compile_condition(text, {"condor_max_vix": 35, "rsi_layer2": 40},
+                                 context=Context.CONDOR_ENTER).evaluate(values).checks
+    assert check.observed() == observed
+    assert check.observed(with_value=False) == key
+
+
 def test_every_leaf_is_reported_even_after_short_circuit() -> None:
     c = cond("macd_cross_down and rsi < 30 or vix > 40 or true")
     verdict = c.evaluate({"macd_cross_down": False, "rsi": 25, "vix": 10})

@@ -89,10 +89,10 @@ class EngineQueries:
             out += [f"  <code>{escape(r)}</code>" for r in d.reasons]
         if rec.condor:
             out.append(f"<b>Condor: {'GO' if rec.condor.go else 'skip'}</b>")
-            out += [f"  <code>{escape(c)}</code>" for c in rec.condor.verdict.checks]
+            out += [f"  <code>{escape(c.text)}</code>" for c in rec.condor.verdict.checks]
         for w in rec.warnings:
             out.append(f"<b>Warning {escape(w.name)}</b>")
-            out += [f"  <code>{escape(c)}</code>" for c in w.verdict.checks]
+            out += [f"  <code>{escape(c.text)}</code>" for c in w.verdict.checks]
         out += [escape(c) for c in data_caveats(rec.flat())]
         return "\n".join(out)
 

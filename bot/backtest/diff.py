@@ -141,7 +141,7 @@ class DiffResult:
     def identical(self) -> bool:
         return not self.diffs
 
-    def text(self, max_sessions: int | None = None, width: int = 50) -> str:
+    def text(self, max_sessions: int | None = None, width: int = 60) -> str:
         """The side-by-side listing (``max_sessions`` limits it, e.g. for a chat message)."""
         lines = [
             f"rules diff {self.start}..{self.end} ({self.sessions} sessions)",

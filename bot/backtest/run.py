@@ -247,6 +247,11 @@ class BacktestResult:
     def replayed(self) -> pd.DataFrame:
         return self.frame.loc[pd.Timestamp(self.start) : pd.Timestamp(self.end)]
 
+    @property
+    def layer1(self) -> str:
+        """The name of the first hedge layer (its additions are the "triggers")."""
+        return self.rules.hedge.layers[0].name
+
 
 def backtest_frame(
     store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from bot.backtest.fmt import usd
 from bot.backtest.run import CHANGE_ACTIONS, BacktestResult, LayerPeriod, layer_periods
 from bot.backtest.stats import (
     DEFAULT_DRAWDOWN_PCT,
@@ -33,6 +34,13 @@ from bot.kernel.sessions import SessionCalendar
 
 MISSING = ""
 """The breadth-source label of a session with no breadth row."""
+PROXY_NOTE = (
+    "Hedge P&L is a PROXY approximation: a backtest has no VX settlement history, so each "
+    "layer's contract is priced on the day it goes on and the day it comes off by interpolating "
+    "the VIX3M (93-day) and VIX6M (184-day) indices to that contract's days to expiry. Real VX "
+    "futures trade at their own term-structure prices, with roll, spread and commissions not "
+    "modelled. P&L = (exit - entry) x $1,000 x contracts."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +147,6 @@ class CondorYear:
     skip: int
 
 
-def _usd(x: float) -> str:
-    return f"-${-x:,.0f}" if x < 0 else f"${x:,.0f}"
-
-
 def action_detail(action: LayerAction, notes: Sequence[str] = ()) -> str:
     """One line for the table: the sizing of an addition, else the first reason."""
     d = action.decision
@@ -154,7 +158,7 @@ def action_detail(action: LayerAction, notes: Sequence[str] = ()) -> str:
     if action.quote is not None and action.size is not None:
         q, s = action.quote, action.size
         proxy = " (proxy)" if q.is_proxy else ""
-        parts.append(f"{s.quantity} × {q.symbol} @ {q.price:.2f}{proxy} = {_usd(s.cost)}")
+        parts.append(f"{s.quantity} × {q.symbol} @ {q.price:.2f}{proxy} = {usd(s.cost)}")
         if s.reason:
             parts.append(s.reason)
     parts += [n for n in notes if n.startswith(f"{d.layer}:")]
@@ -163,8 +167,13 @@ def action_detail(action: LayerAction, notes: Sequence[str] = ()) -> str:
     return "; ".join(parts)
 
 
-def skip_reasons(ev: Evaluation) -> list[str]:
-    """Why the condor was a skip, one short key per failed check (the tally's keys)."""
+def skip_reasons(ev: Evaluation, *, with_values: bool = True) -> list[str]:
+    """Why the condor was a skip: each failed check as it came out, never the rule it broke.
+
+    ``vix = 70.2 ≥ condor_max_vix = 35``, ``blackout = true (before FOMC)``,
+    ``vix: no data``. ``with_values=False`` leaves the session's own value out,
+    so sessions can be tallied by reason (``vix ≥ condor_max_vix = 35``).
+    """
     c = ev.condor
     if c is None or c.go:
         return []
@@ -172,11 +181,10 @@ def skip_reasons(ev: Evaluation) -> list[str]:
     for check in c.verdict.checks:
         if check.passed:
             continue
-        key = ("not " if check.negated else "") + check.text
-        if check.no_data:
-            key += " (not evaluable)"
-        elif check.left == "blackout" and ev.values.get("blackout_kind"):
-            key += f" ({ev.values['blackout_kind']})"
+        key = check.observed(with_value=with_values)
+        kind = ev.values.get("blackout_kind")
+        if check.left == "blackout" and check.left_value is True and kind:
+            key += f" (before {kind})"
         keys.append(key)
     if not keys:
         keys.append(c.note or "condition did not pass")
@@ -259,7 +267,7 @@ def summarize(
             y[0] += 1
         else:
             y[1] += 1
-            reasons.update(skip_reasons(ev))
+            reasons.update(skip_reasons(ev, with_values=False))
         n = len(ev.state_after.layers)
         by_count[n] += 1
         hedged[ev.session] = n > 0

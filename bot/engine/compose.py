@@ -230,7 +230,7 @@ def condor_alert(ctx: Context, ev: Evaluation) -> Alert | None:
         doc.title(title)
         _late(doc, ctx)
         doc.line(market)
-        failing = [c.describe() for c in cd.verdict.checks if not c.passed]
+        failing = [c.observed() for c in cd.verdict.checks if not c.passed]
         doc.line(cd.note or "No new condor today: " + (", ".join(failing) or "conditions"))
         kind_name = "condor_skip"
     doc.line("Why:")

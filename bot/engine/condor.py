@@ -12,10 +12,10 @@ Units, everywhere in this module:
 
 Strikes come from the Cboe chain when one is given and usable (listed strikes
 nearest the target delta, priced at the bid/ask mid), otherwise from
-Black–Scholes–Merton with VIX as the volatility. VIX is a 30-day at-the-money
-measure, so real put-side implied volatility is higher and call-side lower:
-model strikes are an estimate, and the :class:`Condor` says which source priced
-them so the alert can too.
+Black–Scholes–Merton (:mod:`bot.engine.bsm`) with VIX as the volatility. VIX is
+a 30-day at-the-money measure, so real put-side implied volatility is higher
+and call-side lower: model strikes are an estimate, and the :class:`Condor`
+says which source priced them so the alert can too.
 """
 
 from __future__ import annotations
@@ -24,105 +24,21 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
-from typing import Literal, Protocol
+from typing import Protocol
 
+from bot.engine.bsm import Right, bsm_delta, bsm_price, check_inputs, strike_for_delta
 from bot.engine.expirations import OPTION_ROOT, ExpiryKind
 
-Right = Literal["call", "put"]
-
-DAYS_PER_YEAR = 365.0
 SPX_MULTIPLIER = 100.0
 """Dollars per index point per SPX option contract."""
 
 PRICING_MODEL = "model (VIX as volatility)"
 PRICING_CHAIN = "Cboe chain mid"
 
-MAX_SIGMA = 3.0
-"""Above 300 % a ``sigma`` is almost surely a VIX level passed without dividing by 100."""
-
-_N = NormalDist()
-_SQRT2 = math.sqrt(2.0)
-
-
-def _cdf(x: float) -> float:
-    """Standard normal CDF via erf: same value as NormalDist().cdf, a third of the cost."""
-    return 0.5 * (1.0 + math.erf(x / _SQRT2))
 _GRID_TOLERANCE = 1e-9
 
 
-# --------------------------------------------------------------------------- BSM
-
-
-def _year_fraction(days: float) -> float:
-    if days <= 0:
-        raise ValueError(f"days to expiry must be positive, got {days}")
-    return days / DAYS_PER_YEAR
-
-
-def _check_inputs(spot: float, sigma: float) -> None:
-    if not spot > 0:
-        raise ValueError(f"spot must be positive, got {spot}")
-    if not 0 < sigma <= MAX_SIGMA:
-        raise ValueError(
-            f"sigma must be a decimal volatility in (0, {MAX_SIGMA}], got {sigma} "
-            "(pass VIX/100, not the VIX level)"
-        )
-
-
-def bsm_d1(spot: float, strike: float, sigma: float, days: float, r: float, q: float) -> float:
-    _check_inputs(spot, sigma)
-    if not strike > 0:
-        raise ValueError(f"strike must be positive, got {strike}")
-    t = _year_fraction(days)
-    return (math.log(spot / strike) + (r - q + sigma * sigma / 2) * t) / (sigma * math.sqrt(t))
-
-
-def bsm_price(
-    spot: float, strike: float, sigma: float, days: float, r: float, q: float, right: Right
-) -> float:
-    """European option value in index points (BSM with continuous dividend yield)."""
-    d1 = bsm_d1(spot, strike, sigma, days, r, q)
-    t = _year_fraction(days)
-    d2 = d1 - sigma * math.sqrt(t)
-    disc_q = math.exp(-q * t)
-    disc_r = math.exp(-r * t)
-    if right == "call":
-        return spot * disc_q * _cdf(d1) - strike * disc_r * _cdf(d2)
-    return strike * disc_r * _cdf(-d2) - spot * disc_q * _cdf(-d1)
-
-
-def bsm_delta(
-    spot: float, strike: float, sigma: float, days: float, r: float, q: float, right: Right
-) -> float:
-    """Call delta e^{−qT}N(d1) (positive), put delta −e^{−qT}N(−d1) (negative)."""
-    d1 = bsm_d1(spot, strike, sigma, days, r, q)
-    disc_q = math.exp(-q * _year_fraction(days))
-    if right == "call":
-        return disc_q * _cdf(d1)
-    return -disc_q * _cdf(-d1)
-
-
-def strike_for_delta(
-    spot: float, sigma: float, days: float, r: float, q: float, target_delta: float
-) -> float:
-    """The (unrounded) strike whose BSM delta equals ``target_delta``.
-
-    The sign picks the side: positive is a call, negative a put. Closed form
-    (DESIGN.md §4): call d1 = N⁻¹(Δe^{qT}), put d1 = −N⁻¹(|Δ|e^{qT});
-    K = S·exp(−d1·σ√T + (r − q + σ²/2)T). No root finding, so no tolerance to
-    tune and no failure to converge.
-    """
-    _check_inputs(spot, sigma)
-    t = _year_fraction(days)
-    scaled = abs(target_delta) * math.exp(q * t)
-    if target_delta == 0 or not 0 < scaled < 1:
-        raise ValueError(
-            f"target delta {target_delta} is not reachable: |delta| must be in "
-            f"(0, {math.exp(-q * t):.6f}) for q={q}, T={t:.6f}"
-        )
-    d1 = _N.inv_cdf(scaled) if target_delta > 0 else -_N.inv_cdf(scaled)
-    return spot * math.exp(-d1 * sigma * math.sqrt(t) + (r - q + sigma * sigma / 2) * t)
+# ----------------------------------------------------------------- strike grid
 
 
 def round_strike_away(strike: float, right: Right, step: float) -> float:
@@ -507,7 +423,7 @@ def build_condor(
     not, the model prices the condor and ``pricing_note`` says why, so a bad
     quote never silently becomes a bad alert.
     """
-    _check_inputs(spot, sigma)
+    check_inputs(spot, sigma)
     days = (expiry - as_of).days
     if days < 1:
         raise ValueError(f"expiry {expiry} must be after as_of {as_of}")

@@ -15,7 +15,60 @@ from typing import Any
 from bot.engine.evaluate import Evaluation
 from bot.engine.indicators.evaluable import WHY_SUFFIX, is_missing, reasons_of, why_key
 from bot.engine.rules import Verdict
-from bot.engine.state import LayerState, Value
+from bot.engine.state import CheckLike, LayerState, Value
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """One comparison of a condition as evaluated, as fields a program can read.
+
+    ``vix < condor_max_vix`` on a session with VIX at 70.2 is ``name = "vix"``,
+    ``value = 70.2``, ``operator = "<"``, ``threshold = "condor_max_vix"``,
+    ``threshold_value = 35``, ``passed = False``; ``text`` is the line an alert
+    shows (the rule and ✔/✘) and ``observed`` what was true (``vix = 70.2 ≥
+    condor_max_vix = 35``). A bare flag (``blackout``) has no operator and no
+    threshold; ``negated`` says it sits under a ``not``. ``no_data`` (with the
+    names in ``missing`` and, per name, ``name: why`` in ``reasons``): a value
+    was not evaluable, and the check did not pass (DESIGN.md §4).
+    """
+
+    text: str
+    name: str
+    value: Value
+    operator: str | None
+    threshold: str | None
+    threshold_value: Value
+    passed: bool
+    negated: bool = False
+    no_data: bool = False
+    missing: tuple[str, ...] = ()
+    observed: str = ""
+    reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, c: CheckLike) -> CheckRecord:
+        return cls(c.describe(), c.left, _plain(c.left_value), c.op, c.right,
+                   _plain(c.right_value), c.passed, c.negated, c.holds is None,
+                   tuple(c.missing), c.observed(), tuple(c.reasons))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "operator": self.operator,
+                "threshold": self.threshold, "threshold_value": self.threshold_value,
+                "passed": self.passed, "negated": self.negated, "no_data": self.no_data,
+                "missing": list(self.missing), "reasons": list(self.reasons),
+                "text": self.text, "observed": self.observed}
+
+    @classmethod
+    def from_json(cls, d: object) -> CheckRecord:
+        """From :meth:`to_json`, or from the plain line runs recorded before these fields."""
+        if not isinstance(d, dict):
+            text = str(d)
+            return cls(text, "", None, None, None, None, text.rstrip().endswith("✔"))
+        return cls(str(d.get("text", "")), str(d.get("name", "")), d.get("value"),
+                   d.get("operator"), d.get("threshold"), d.get("threshold_value"),
+                   bool(d.get("passed")), bool(d.get("negated")), bool(d.get("no_data")),
+                   tuple(str(m) for m in d.get("missing", [])), str(d.get("observed", "")),
+                   tuple(str(r) for r in d.get("reasons", [])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,19 +77,20 @@ class VerdictRecord:
 
     condition: str
     passed: bool
-    checks: tuple[str, ...]
+    checks: tuple[CheckRecord, ...]
 
     @classmethod
     def of(cls, v: Verdict) -> VerdictRecord:
-        return cls(v.text, v.passed, tuple(c.describe() for c in v.checks))
+        return cls(v.text, v.passed, tuple(CheckRecord.of(c) for c in v.checks))
 
     def to_json(self) -> dict[str, Any]:
-        return {"condition": self.condition, "passed": self.passed, "checks": list(self.checks)}
+        return {"condition": self.condition, "passed": self.passed,
+                "checks": [c.to_json() for c in self.checks]}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> VerdictRecord:
         return cls(str(d.get("condition", "")), bool(d.get("passed")),
-                   tuple(str(c) for c in d.get("checks", [])))
+                   tuple(CheckRecord.from_json(c) for c in d.get("checks", [])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +104,8 @@ class LayerDecisionRecord:
     unit_cost: float | None = None
     quantity: int | None = None
     size_reason: str | None = None
+    checks: tuple[CheckRecord, ...] = ()
+    """The comparisons behind ``reasons`` as fields (empty in runs recorded before them)."""
 
     @property
     def changes_state(self) -> bool:
@@ -62,7 +118,7 @@ class LayerDecisionRecord:
             "deferred_since": self.deferred_since.isoformat() if self.deferred_since else None,
             "instrument": self.instrument, "priced_from": self.priced_from,
             "unit_cost": self.unit_cost, "quantity": self.quantity,
-            "size_reason": self.size_reason,
+            "size_reason": self.size_reason, "checks": [c.to_json() for c in self.checks],
         }
 
     @classmethod
@@ -72,6 +128,7 @@ class LayerDecisionRecord:
             str(d["action"]), str(d["layer"]), tuple(str(r) for r in d.get("reasons", [])),
             dt.date.fromisoformat(since) if since else None, d.get("instrument"),
             d.get("priced_from"), d.get("unit_cost"), d.get("quantity"), d.get("size_reason"),
+            tuple(CheckRecord.from_json(c) for c in d.get("checks", [])),
         )
 
 
@@ -172,6 +229,7 @@ class RunRecord:
                     a.quote.unit_cost if a.quote else None,
                     a.size.quantity if a.size else None,
                     a.size.reason if a.size else None,
+                    tuple(CheckRecord.of(c) for c in a.decision.checks),
                 )
                 for a in ev.actions
             ),

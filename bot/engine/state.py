@@ -27,7 +27,34 @@ Value = float | int | bool | str | None
 
 
 class CheckLike(Protocol):
+    """One comparison of a condition as evaluated (:class:`bot.engine.rules.Check`)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def left(self) -> str: ...
+    @property
+    def left_value(self) -> float | bool | None: ...
+    @property
+    def op(self) -> str | None: ...
+    @property
+    def right(self) -> str | None: ...
+    @property
+    def right_value(self) -> float | bool | None: ...
+    @property
+    def holds(self) -> bool | None: ...
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def negated(self) -> bool: ...
+    @property
+    def missing(self) -> tuple[str, ...]: ...
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
+
     def describe(self) -> str: ...
+
+    def observed(self, *, with_value: bool = True) -> str: ...
 
 
 class VerdictLike(Protocol):
@@ -153,6 +180,8 @@ class LayerDecision:
     """Plain sentences, then each condition check ("rsi = 38.2 < 40 ✔")."""
     late_from: dt.date | None = None
     """For a deferred layer that fires: the session it was first deferred."""
+    checks: tuple[CheckLike, ...] = ()
+    """The comparisons behind ``reasons``, as evaluated (for structured output)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +190,32 @@ class StepResult:
     decisions: tuple[LayerDecision, ...] = field(default_factory=tuple)
 
 
-def _checks(verdict: VerdictLike) -> tuple[str, ...]:
-    return tuple(c.describe() for c in verdict.checks)
+def _decision(
+    action: Action, layer: str, index: int, lead: Sequence[str], *verdicts: VerdictLike,
+    late: dt.date | None = None,
+) -> LayerDecision:
+    """A decision whose reasons are ``lead`` then every check of ``verdicts`` as a line."""
+    checks = tuple(c for v in verdicts for c in v.checks)
+    return LayerDecision(action, layer, index, (*lead, *(c.describe() for c in checks)), late,
+                         checks)
+
+
+@dataclass(slots=True)
+class _Draft:
+    """Today's state while :func:`step` builds it (phase 1 shrinks it, phase 2 grows it)."""
+
+    layers: list[ActiveLayer]
+    deferred: dict[str, Deferred]
+    last_added: dt.date | None
+    since: int | None
+    base: dict[str, Value]
+    """What the conditions see: the indicator values plus the state names."""
+    index: Mapping[str, int]
+    """Layer name → its position in the rules file."""
+
+    def state(self) -> LayerState:
+        return LayerState(tuple(self.layers), tuple(self.deferred.values()), self.last_added,
+                          self.since)
 
 
 def step(
@@ -173,28 +226,37 @@ def step(
     *,
     explain_quiet: bool = True,
 ) -> StepResult:
-    """Advance the layer state machine by one session.
+    """Advance the layer state machine by one session: exits first, then at most one addition.
 
+    The order is the methodology's: a layer that comes off frees its place
+    before the next one is considered, and no layer goes on in the session
+    another came off (:func:`_exits`, then :func:`_addition`).
     ``explain_quiet=False`` skips the explanations of sessions where nothing
     happens (``keep``/``not_added``/``hold_exit``): a replay of decades only
     needs the decisions, and building every explanation string doubles its cost.
     """
-    decisions: list[LayerDecision] = []
-    index = {rule.name: i for i, rule in enumerate(rules.layers)}
     # Age everything by one session first: "since" counts include today.
     layers = [replace(a, sessions_active=a.sessions_active + 1) for a in state.layers]
     since = None if state.sessions_since_last_added is None else state.sessions_since_last_added + 1
-    last_added = state.last_added
-    deferred = {d.name: d for d in state.deferred}
-
     base = dict(values)
     base.update({"active_layers": len(layers), "sessions_since_last_layer_added": since,
                  "layer_deferred": False})
+    draft = _Draft(layers, {d.name: d for d in state.deferred}, state.last_added, since, base,
+                   {rule.name: i for i, rule in enumerate(rules.layers)})
+    removed_any, exits = _exits(draft, rules, explain_quiet)
+    adds = _addition(draft, session, values, rules, explain_quiet, removed_any=removed_any)
+    return StepResult(draft.state(), (*exits, *adds))
 
-    # 1. Exits, newest layer first, with hysteresis.
+
+def _exits(
+    draft: _Draft, rules: StateRules, explain_quiet: bool
+) -> tuple[bool, list[LayerDecision]]:
+    """Phase 1: exits, newest layer first, with hysteresis. Whether any came off, and why."""
+    index = draft.index
+    decisions: list[LayerDecision] = []
     kept: list[ActiveLayer] = []
     removed_any = False
-    for layer in reversed(layers):
+    for layer in reversed(draft.layers):
         rule = rules.layers[index[layer.name]] if layer.name in index else None
         if rule is None:
             # Its rule was deleted from the file (the running bot refuses such an
@@ -206,7 +268,7 @@ def step(
                 ("this layer is no longer in the rules file: it leaves the bot's state; "
                  "close the position by hand",)))
             continue
-        scoped = dict(base, layer_sessions_active=layer.sessions_active)
+        scoped = dict(draft.base, layer_sessions_active=layer.sessions_active)
         passed = rule.remove_when.holds(scoped)
         streak = layer.exit_streak + 1 if passed else 0
         need = rules.exit_hysteresis_sessions
@@ -217,25 +279,38 @@ def step(
         verdict = rule.remove_when.evaluate(scoped)
         if removing:
             removed_any = True
-            decisions.append(LayerDecision(
+            decisions.append(_decision(
                 "remove", layer.name, index[layer.name],
-                (f"exit condition held {streak} session(s) (need {need})", *_checks(verdict))))
+                (f"exit condition held {streak} session(s) (need {need})",), verdict))
             continue
         if passed:
             why = (f"exit condition holds, {streak}/{need} session(s) of hysteresis"
                    if streak < need else "exit condition holds, waiting for higher layers")
-            decisions.append(LayerDecision(
-                "hold_exit", layer.name, index[layer.name], (why, *_checks(verdict))))
+            decisions.append(_decision(
+                "hold_exit", layer.name, index[layer.name], (why,), verdict))
         else:
-            decisions.append(LayerDecision(
-                "keep", layer.name, index[layer.name],
-                ("exit condition does not hold", *_checks(verdict))))
+            decisions.append(_decision(
+                "keep", layer.name, index[layer.name], ("exit condition does not hold",),
+                verdict))
         kept.append(replace(layer, exit_streak=streak))
-    layers = list(reversed(kept))
-    base.update({"active_layers": len(layers)})
+    draft.layers = list(reversed(kept))
+    draft.base["active_layers"] = len(draft.layers)
+    return removed_any, decisions
 
-    # 2. At most one addition per session: the next layer in order.
-    active = {a.name for a in layers}
+
+def _addition(
+    draft: _Draft, session: dt.date, values: Mapping[str, Value], rules: StateRules,
+    explain_quiet: bool, *, removed_any: bool,
+) -> list[LayerDecision]:
+    """Phase 2: at most one addition, the next layer in order, and the deferrals settled.
+
+    A deferral whose layer is no longer next, or whose condition cleared, is
+    cancelled; one whose blackout has passed (or is overridden) fires. Nothing
+    goes on in a session in which a layer came off.
+    """
+    index, deferred = draft.index, draft.deferred
+    decisions: list[LayerDecision] = []
+    active = {a.name for a in draft.layers}
     nxt = next((r for r in rules.layers if r.name not in active), None)
     for name in list(deferred):
         if nxt is None or name != nxt.name:
@@ -245,56 +320,54 @@ def step(
                 (f"deferred since {deferred[name].since}; cancelled because a lower layer "
                  "came off",)))
             del deferred[name]
-    if nxt is not None and not removed_any:
-        i = index[nxt.name]
-        base["layer_deferred"] = nxt.name in deferred
-        add: VerdictLike | None = None
-        if nxt.add_when.holds(base) or nxt.name in deferred or explain_quiet:
-            add = nxt.add_when.evaluate(base)
-        if add is None:
-            pass  # quiet: the next layer stays off, unexplained (replays)
-        elif not add.passed:
-            if nxt.name in deferred:
-                decisions.append(LayerDecision(
-                    "cancel_deferral", nxt.name, i,
-                    (f"deferred since {deferred[nxt.name].since}; its condition no longer holds",
-                     *_checks(add))))
-                del deferred[nxt.name]
-            else:
-                decisions.append(LayerDecision(
-                    "not_added", nxt.name, i, ("add condition does not hold", *_checks(add))))
-        elif len(layers) >= rules.max_layers:
-            decisions.append(LayerDecision(
-                "blocked", nxt.name, i,
-                (f"maximum of {rules.max_layers} layers reached", *_checks(add))))
-        elif since is not None and since < rules.cooldown_sessions:
-            decisions.append(LayerDecision(
-                "blocked", nxt.name, i,
-                (f"cooldown: {since} session(s) since the last layer, need "
-                 f"{rules.cooldown_sessions}", *_checks(add))))
+    if nxt is None or removed_any:
+        return decisions
+    i = index[nxt.name]
+    base = draft.base
+    base["layer_deferred"] = nxt.name in deferred
+    add: VerdictLike | None = None
+    if nxt.add_when.holds(base) or nxt.name in deferred or explain_quiet:
+        add = nxt.add_when.evaluate(base)
+    if add is None:
+        pass  # quiet: the next layer stays off, unexplained (replays)
+    elif not add.passed:
+        if nxt.name in deferred:
+            decisions.append(_decision(
+                "cancel_deferral", nxt.name, i,
+                (f"deferred since {deferred[nxt.name].since}; its condition no longer holds",),
+                add))
+            del deferred[nxt.name]
         else:
-            in_blackout = bool(values.get("blackout"))
-            override = rules.blackout_override.evaluate(base) if in_blackout else None
-            if in_blackout and override is not None and not override.passed:
-                if nxt.name not in deferred:
-                    deferred[nxt.name] = Deferred(nxt.name, session)
-                    decisions.append(LayerDecision(
-                        "defer", nxt.name, i,
-                        (_blackout_text(values) + "; deferred until after it",
-                         *_checks(add), *_checks(override))))
-            else:
-                reasons = list(_checks(add))
-                if in_blackout and override is not None:
-                    reasons.insert(0, _blackout_text(values) + ", but both triggers are on")
-                late = deferred.pop(nxt.name).since if nxt.name in deferred else None
-                if late is not None:
-                    reasons.insert(0, f"deferred by a blackout since {late}; still valid")
-                layers.append(ActiveLayer(nxt.name, session))
-                last_added, since = session, 0
-                decisions.append(LayerDecision("add", nxt.name, i, tuple(reasons), late))
-
-    new_state = LayerState(tuple(layers), tuple(deferred.values()), last_added, since)
-    return StepResult(new_state, tuple(decisions))
+            decisions.append(_decision(
+                "not_added", nxt.name, i, ("add condition does not hold",), add))
+    elif len(draft.layers) >= rules.max_layers:
+        decisions.append(_decision(
+            "blocked", nxt.name, i, (f"maximum of {rules.max_layers} layers reached",), add))
+    elif draft.since is not None and draft.since < rules.cooldown_sessions:
+        decisions.append(_decision(
+            "blocked", nxt.name, i,
+            (f"cooldown: {draft.since} session(s) since the last layer, need "
+             f"{rules.cooldown_sessions}",), add))
+    else:
+        in_blackout = bool(values.get("blackout"))
+        override = rules.blackout_override.evaluate(base) if in_blackout else None
+        if in_blackout and override is not None and not override.passed:
+            if nxt.name not in deferred:
+                deferred[nxt.name] = Deferred(nxt.name, session)
+                decisions.append(_decision(
+                    "defer", nxt.name, i, (_blackout_text(values) + "; deferred until after it",),
+                    add, override))
+        else:
+            lead: list[str] = []
+            late = deferred.pop(nxt.name).since if nxt.name in deferred else None
+            if late is not None:
+                lead.append(f"deferred by a blackout since {late}; still valid")
+            if in_blackout and override is not None:
+                lead.append(_blackout_text(values) + ", but both triggers are on")
+            draft.layers.append(ActiveLayer(nxt.name, session))
+            draft.last_added, draft.since = session, 0
+            decisions.append(_decision("add", nxt.name, i, lead, add, late=late))
+    return decisions
 
 
 def _has_higher(kept: list[ActiveLayer], index: Mapping[str, int], layer: ActiveLayer) -> bool:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bot.engine.chart import daily_chart
 from bot.engine.compose import Context, compose
 from bot.engine.condor import ChainQuote
 from bot.engine.evaluate import Evaluation, evaluate_session
@@ -95,12 +94,14 @@ def indicator_frame(
     for event in store.events():
         into = scheduled if event.scheduled else unscheduled
         into.setdefault(event.kind.value, []).append(event.date)
+    refused = store.breadth_rejected(start, end)
+    rejected = pd.Series({pd.Timestamp(r.session): r.reason for r in refused}, dtype=object)
     frame = compute_frame(
         spx_close=spx["close"], advancers=breadth["advancers"], decliners=breadth["decliners"],
         breadth_source=breadth["source"], vix=vix["close"], vix3m=vix3m["close"],
         vix6m=vix6m["close"], events_by_kind=scheduled, unscheduled_by_kind=unscheduled,
         sessions=sessions, calendar_sessions=calendar.session_index(calendar.first, calendar.last),
-        params=indicator_params(rules),
+        params=indicator_params(rules), rejected_breadth=rejected,
     )
     return with_blackout(frame, rules)
 
@@ -202,6 +203,8 @@ def day_alerts(
     upcoming = upcoming_events(store, result.session)
     png = None
     if chart:
+        from bot.engine.chart import daily_chart  # matplotlib: only when a chart is drawn
+
         png = daily_chart(result.frame, [(a.name, a.added_on) for a in ev.state_after.layers],
                           upcoming)
     return compose(ctx, ev, upcoming, chart=png)

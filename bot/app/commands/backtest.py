@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.app.commands import date_arg
-from bot.app.root import MarketSource, Root
 from bot.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
+    from bot.app.root import MarketSource, Root
     from bot.kernel.sessions import SessionCalendar
     from bot.store import Store
 
@@ -72,9 +72,10 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace, root: Root, out: TextIO, err: TextIO | None = None) -> int:
-    from bot.backtest.report import text_lines, write_files, write_text
+    from bot.backtest.report import write_files, write_text
     from bot.backtest.run import run_backtest
     from bot.backtest.summary import StatsParams, summarize
+    from bot.backtest.text import text_lines
 
     err = err if err is not None else sys.stderr
     if args.end < args.start:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.app.commands import date_arg
-from bot.app.root import Root
+
+if TYPE_CHECKING:
+    from bot.app.root import Root
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -16,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     imp = dsub.add_parser("import", help="load history files into the store")
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imp.add_argument(
-        "--format", choices=["auto", "unicorn", "cboe", "ohlc", "fred", "events"], default="auto",
+        "--format", choices=["auto", "unicorn", "breadth", "cboe", "ohlc", "fred", "events"],
+        default="auto",
         help="file format (default: detected from the contents)",
     )
     imp.add_argument("--symbol", help="series for price files: SPX, VIX, VIX3M, VIX6M")

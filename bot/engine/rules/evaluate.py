@@ -117,6 +117,38 @@ class Check(NamedTuple):
             return f"{core} {mark} {NOT_EVALUABLE_TEXT} ({why})"
         return f"{core} {mark}"
 
+    def observed(self, *, with_value: bool = True) -> str:
+        """The leaf as it actually came out, e.g. ``vix = 70.2 ≥ condor_max_vix = 35``.
+
+        :meth:`describe` prints the rule and marks it ✘ when it fails, which
+        read backwards as a *reason* ("skipped because vix < condor_max_vix"
+        with VIX at 70). This prints what was true instead: the comparison
+        with the operator that held (the complement when the rule's did not),
+        a bare flag with its value, or which value was not evaluable and why.
+        ``with_value=False`` leaves the left value and the reasons out (a key
+        to tally sessions by: ``vix ≥ condor_max_vix = 35``,
+        ``ad_divergence_days: not evaluable``).
+        """
+        if self.holds is None:
+            if self.missing:
+                names = ", ".join(self.missing)
+                if with_value and self.reasons:
+                    return f"{NOT_EVALUABLE_TEXT} ({'; '.join(self.reasons)})"
+                return f"{names}: {NOT_EVALUABLE_TEXT}"
+            return f"{self.text}: {NOT_EVALUABLE_TEXT} (division by zero or overflow)"
+        left = _side(self.left, self.left_value) if with_value else self.left
+        if self.op is None:
+            return f"{self.left} = {fmt(self.left_value)}"
+        op = _SHOWN[self.op] if self.holds else _COMPLEMENT[self.op]
+        return f"{left} {op} {_side(self.right or '', self.right_value)}"
+
+
+_SHOWN: Final[Mapping[str, str]] = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=",
+                                    "!=": "≠"}
+_COMPLEMENT: Final[Mapping[str, str]] = {"<": "≥", "<=": ">", ">": "≤", ">=": "<", "==": "≠",
+                                         "!=": "="}
+"""The operator that holds when the rule's does not (numbers only: no NaN gets this far)."""
+
 
 def _side(text: str, value: Value) -> str:
     if _LITERAL_RE.fullmatch(text):

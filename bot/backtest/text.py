@@ -1,0 +1,128 @@
+"""The backtest's terminal report, line by line (the HTML page embeds the same lines).
+
+Condor decisions are per session, ~250 a year, far too many for a terminal:
+the table prints per-year go/skip counts and a tally of skip reasons; every
+session is in the files.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from bot.backtest.fmt import day, pct, price, pts, usd, yes_no
+from bot.backtest.run import CHANGE_ACTIONS, BacktestResult
+from bot.backtest.stats import HORIZONS
+from bot.backtest.summary import PROXY_NOTE, Summary
+
+
+def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
+    """The terminal report, line by line."""
+    s, p = summary, summary.params
+    rules = result.rules
+    l1 = result.layer1
+    out = [
+        f"alvh backtest {s.start}..{s.end}: {s.sessions} sessions, source {result.source}",
+        f"rules: {rules.origin} (sha256 {rules.sha256[:12]}); capital {usd(result.capital)}",
+    ]
+    out += [f"note: {n}" for n in s.notes]
+    skipped = [d for k, ds in sorted(result.excluded_events.items()) for d in ds
+               if s.start <= d <= s.end]
+    if skipped:
+        out.append("unscheduled FOMC moves, counted only from their own date (no blackout "
+                   "before them): " + ", ".join(d.isoformat() for d in skipped))
+    out += ["", *breadth_lines(summary, rules.indicators.divergence.window)]
+
+    c = s.action_counts
+    out += ["", "Layer decisions: " + ", ".join(f"{c[a]} {a}" for a in CHANGE_ACTIONS)]
+    if s.layer_rows:
+        out.append(f"  {'session':<10}  {'action':<15}  {'layer':<8}  detail")
+        for r in s.layer_rows:
+            out.append(f"  {r.session}  {r.action:<15}  {r.layer:<8}  {r.detail}")
+    else:
+        out.append("  (no layer was added, removed, deferred or blocked)")
+
+    out += ["", f"Condor: {s.condor_go} go, {s.condor_skip} skip "
+                "(every session is in decisions.csv / decisions.json)",
+            f"  {'year':<6}{'go':>6}{'skip':>6}"]
+    out += [f"  {y.year:<6}{y.go:>6}{y.skip:>6}" for y in s.condor_years]
+    if s.skip_reasons:
+        out.append("  skip reasons (a skip can have several):")
+        out += [f"  {n:>6}  {k}" for k, n in s.skip_reasons]
+
+    out += ["", f"Layer-1 triggers ({l1} added): {len(s.triggers)}"]
+    if s.triggers:
+        h = "".join(f"{'maxDD ' + str(x):>10}" for x in HORIZONS)
+        v = "".join(f"{'ΔVIX ' + str(x):>9}" for x in HORIZONS)
+        out.append(f"  {'session':<10}{'close':>10}{'VIX':>7}{h}{v}  false alarm")
+        for t in s.triggers:
+            dd = "".join(
+                f"{pct(t.max_drawdown[x]) + ('' if t.complete(x) else '*'):>10}"
+                for x in HORIZONS
+            )
+            vc = "".join(f"{pts(t.vix_change[x]):>9}" for x in HORIZONS)
+            out.append(f"  {t.session}{t.close:>10.2f}{price(t.vix):>7}{dd}{vc}  "
+                       f"{yes_no(t.false_alarm)}")
+        if any(not t.complete(max(HORIZONS)) for t in s.triggers):
+            out.append("  * fewer sessions of data than the horizon after the trigger")
+    out.append(
+        f"  false alarms: {s.false_alarms} of {len(s.triggers)} (SPX max drawdown over the next "
+        f"{p.false_alarm_horizon} sessions < {p.false_alarm_pct:g} %); {s.undetermined} "
+        f"undetermined (fewer than {p.false_alarm_horizon} sessions after, threshold not reached)"
+    )
+
+    out += ["", f"SPX drawdowns of {p.drawdown_pct:g} % or more: {len(s.episodes)} "
+                f"(peak = running max of the closes since {s.start}; an episode starts on the "
+                f"first close {p.drawdown_pct:g} % below the peak and ends on a close back at "
+                "the peak)"]
+    if s.episodes:
+        out.append(f"  {'peak':<10}{'close':>10}  {'start':<10}  {'trough':<10}{'close':>10}"
+                   f"{'depth':>9}  {'recovered':<10}  trigger within "
+                   f"{p.lead_sessions} sessions before the start")
+        for e in s.episodes:
+            ep = e.episode
+            trig = (f"{e.trigger} ({e.lead_sessions} sessions before)" if e.trigger
+                    else "none")
+            hedged = "hedged" if e.hedged_at_start else "unhedged"
+            out.append(f"  {ep.peak}{ep.peak_close:>10.2f}  {ep.start}  {ep.trough}"
+                       f"{ep.trough_close:>10.2f}{pct(ep.depth):>9}  {day(ep.recovered):<10}  "
+                       f"{trig}; {hedged} at the start")
+    out.append(f"  preceded by a layer-1 trigger within {p.lead_sessions} sessions: "
+               f"{s.preceded} of {len(s.episodes)}")
+
+    share = s.hedged_sessions / s.sessions if s.sessions else 0.0
+    by = ", ".join(f"{k} layer(s): {v}" for k, v in s.hedged_by_count.items())
+    out += ["", f"Sessions hedged (at least one layer on after the close): {s.hedged_sessions} "
+                f"of {s.sessions} ({pct(share)}); {by}"]
+
+    out += ["", "Hedge P&L, a proxy approximation:",
+            *textwrap.wrap(PROXY_NOTE, 96, initial_indent="  ", subsequent_indent="  ")]
+    if s.periods:
+        out.append(f"  {'layer':<8}  {'added':<10}  {'removed':<10}  {'contract':<9}  "
+                   f"{'expiry':<10}{'qty':>4}{'entry':>8}{'exit':>8}{'P&L':>11}  status")
+        for per in s.periods:
+            out.append(f"  {per.layer:<8}  {per.added_on}  {day(per.removed_on):<10}  "
+                       f"{per.symbol or '—':<9}  {day(per.expiry):<10}{per.quantity:>4}"
+                       f"{price(per.entry_price):>8}{price(per.exit_price):>8}"
+                       f"{usd(per.pnl):>11}  {per.status}")
+    unpriced = f"; {s.unpriced} layer(s) unpriced (no VIX3M/VIX6M)" if s.unpriced else ""
+    out.append(f"  total: {usd(s.pnl_total)} over {len(s.periods)} layer period(s){unpriced}")
+    return out
+
+
+def breadth_lines(summary: Summary, window: int) -> list[str]:
+    out = ["Breadth (A/D line) source by period:"]
+    for sp in summary.source_periods:
+        out.append(f"  {sp.first}..{sp.last}  {sp.sessions:>5} sessions  {sp.label}")
+    out.append(
+        f"A/D divergences are counted only inside one source period: a {window}-session window "
+        "that spans a change of source (or a missing session) yields no divergence."
+    )
+    if summary.blind_windows:
+        for b in summary.blind_windows:
+            before = b.before or "no data"
+            after = b.after or "no data"
+            out.append(f"  no A/D divergence possible {b.first}..{b.last} ({b.sessions} "
+                       f"sessions): {before} -> {after} on {b.change_on}")
+    else:
+        out.append("  (no change of source inside the range)")
+    return out

@@ -16,6 +16,7 @@ import httpx
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import make_ctx
 from httpserver import LocalServer, RecordingSleep
 
 from bot.app.cli import main
@@ -25,7 +26,7 @@ from bot.kernel.sessions import ET, SessionCalendar
 from bot.market.fetch import fetch_session
 from bot.market.snapshot import SNAPSHOT_DIR, STORE_NAME
 from bot.market.sources.cboe import cboe_path
-from bot.market.sources.chain import Endpoints, Sources
+from bot.market.sources.chain import Endpoints, default_chains
 from bot.market.sources.fed import PATH as FED_PATH
 from bot.market.sources.http import RetryPolicy
 from bot.market.sources.wsj import PAGE as WSJ_PAGE
@@ -234,12 +235,11 @@ def test_live_fetch_fills_the_session_from_local_servers(store, calendar):
 
         async def go():
             async with httpx.AsyncClient(timeout=5) as client:
-                src = Sources(client, calendar, Endpoints.all_at(srv.url),
-                              RetryPolicy(attempts=2, base_delay=0.01), sleeps)
-                return await fetch_session(
-                    src, store, LAST, now=dt.datetime(2026, 2, 27, 18, 0, tzinfo=ET),
-                    shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
-                )
+                ctx = make_ctx(client, calendar, sleeps,
+                               now=dt.datetime(2026, 2, 27, 18, 0, tzinfo=ET))
+                chains = default_chains(Endpoints.all_at(srv.url),
+                                        calendar_dir=SNAPSHOT_DIR / "calendar")
+                return await fetch_session(ctx, chains, store, LAST)
 
         import asyncio
 
@@ -369,10 +369,11 @@ def test_a_first_live_run_asks_for_years_of_history(tmp_path, calendar):
 
         async def go():
             async with httpx.AsyncClient(timeout=5) as client:
-                src = Sources(client, calendar, Endpoints.all_at(srv.url),
-                              RetryPolicy(attempts=1, base_delay=0.01), RecordingSleep())
-                return await fetch_session(src, store, LAST,
-                                           now=dt.datetime(2026, 2, 27, 18, tzinfo=ET))
+                ctx = make_ctx(client, calendar, RecordingSleep(),
+                               now=dt.datetime(2026, 2, 27, 18, tzinfo=ET),
+                               policy=RetryPolicy(attempts=1, base_delay=0.01))
+                return await fetch_session(ctx, default_chains(Endpoints.all_at(srv.url)),
+                                           store, LAST)
 
         report = asyncio.run(go())
         (req,) = srv.requests_to("/v8/finance/chart/^GSPC")

@@ -29,7 +29,8 @@ def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
                if s.start <= d <= s.end]
     if skipped:
         out.append("unscheduled FOMC moves, counted only from their own date (no blackout "
-                   "before them): " + ", ".join(d.isoformat() for d in skipped))
+                   "before them): "
+                   + ", ".join(d.isoformat() for d in skipped))
     out += ["", *breadth_lines(summary, rules.indicators.divergence.window)]
 
     c = s.action_counts

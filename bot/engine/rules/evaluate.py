@@ -117,6 +117,7 @@ class Check(NamedTuple):
             return f"{core} {mark} {NOT_EVALUABLE_TEXT} ({why})"
         return f"{core} {mark}"
 
+
     def observed(self, *, with_value: bool = True) -> str:
         """The leaf as it actually came out, e.g. ``vix = 70.2 ≥ condor_max_vix = 35``.
 
@@ -124,18 +125,14 @@ class Check(NamedTuple):
         read backwards as a *reason* ("skipped because vix < condor_max_vix"
         with VIX at 70). This prints what was true instead: the comparison
         with the operator that held (the complement when the rule's did not),
-        a bare flag with its value, or which value was not evaluable and why.
-        ``with_value=False`` leaves the left value and the reasons out (a key
-        to tally sessions by: ``vix ≥ condor_max_vix = 35``,
-        ``ad_divergence_days: not evaluable``).
+        a bare flag with its value, or which name had no data.
+        ``with_value=False`` leaves the left value out (a key to tally
+        sessions by: ``vix ≥ condor_max_vix = 35``).
         """
         if self.holds is None:
-            if self.missing:
-                names = ", ".join(self.missing)
-                if with_value and self.reasons:
-                    return f"{NOT_EVALUABLE_TEXT} ({'; '.join(self.reasons)})"
-                return f"{names}: {NOT_EVALUABLE_TEXT}"
-            return f"{self.text}: {NOT_EVALUABLE_TEXT} (division by zero or overflow)"
+            if self.reasons or self.missing:
+                return "; ".join(_not_evaluable(r) for r in self.reasons or self.missing)
+            return f"{self.text}: division by zero or overflow"
         left = _side(self.left, self.left_value) if with_value else self.left
         if self.op is None:
             return f"{self.left} = {fmt(self.left_value)}"
@@ -148,6 +145,12 @@ _SHOWN: Final[Mapping[str, str]] = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"
 _COMPLEMENT: Final[Mapping[str, str]] = {"<": "≥", "<=": ">", ">": "≤", ">=": "<", "==": "≠",
                                          "!=": "="}
 """The operator that holds when the rule's does not (numbers only: no NaN gets this far)."""
+
+
+def _not_evaluable(reason: str) -> str:
+    """``vix: no value`` → ``vix not evaluable (no value)``."""
+    name, _, why = reason.partition(": ")
+    return f"{name} {NOT_EVALUABLE_TEXT} ({why})" if why else f"{name} {NOT_EVALUABLE_TEXT}"
 
 
 def _side(text: str, value: Value) -> str:

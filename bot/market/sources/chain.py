@@ -121,8 +121,14 @@ class Filled(Generic[R]):
         if len(names) == 1:
             return names[0]
         head, *rest = names
-        return " + ".join([head, *(f"{n} ({', '.join(map(str, self.by_source[n]))})"
-                                   for n in rest)])
+        return " + ".join([head, *(f"{n} ({_days(self.by_source[n])})" for n in rest)])
+
+
+def _days(days: Sequence[dt.date]) -> str:
+    """A few sessions by name; many as a count and a range."""
+    if len(days) <= 3:
+        return ", ".join(map(str, days))
+    return f"{len(days)} sessions, {min(days)}..{max(days)}"
 
 
 async def fetch_filled(

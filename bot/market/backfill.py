@@ -31,7 +31,7 @@ from bot.market.freshness import DEFAULT_LOOKBACK
 from bot.market.importer import Item, write_items
 from bot.market.snapshot import SNAPSHOT_DIR, parse_snapshot
 from bot.market.sources.base import Source, SourceContext, Window
-from bot.market.sources.chain import fetch_filled, fetch_first
+from bot.market.sources.chain import fetch_extended, fetch_filled
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ async def backfill(
                                     have={d for d in have if begin <= d <= upto}, check=check)
     today = ctx.clock().date()
     for kind in EventKind:
-        jobs[kind.value] = fetch_first(kind.value, ctx, chains.get(kind.value, ()),
+        jobs[kind.value] = fetch_extended(kind.value, ctx, chains.get(kind.value, ()),
                                        Window(today - EVENT_LOOKBACK, today))
     names = list(jobs)
     results = await asyncio.gather(*(jobs[n] for n in names), return_exceptions=True)

@@ -22,7 +22,7 @@ from bot.kernel.models import BREADTH, Breadth, EventKind, Symbol
 from bot.kernel.sessions import ET, SessionCalendar
 from bot.market.sources.base import Reach, Source, SourceContext, Window
 from bot.market.sources.cboe_options import CboeChain, OptionChain
-from bot.market.sources.chain import Endpoints, Filled, fetch_filled, fetch_first
+from bot.market.sources.chain import Endpoints, Filled, fetch_extended, fetch_filled
 from bot.market.sources.vx_settlement import VxSettlements
 from bot.market.sources.yahoo import YahooChart
 from bot.store import Store
@@ -104,7 +104,7 @@ async def fetch_session(
             report.failed[kind.value] = (f"no {kind} source: no shipped calendar, and "
                                          "ALVH_FRED_API_KEY is not set for FRED's release dates")
             continue
-        jobs[kind.value] = fetch_first(kind.value, ctx, chain,
+        jobs[kind.value] = fetch_extended(kind.value, ctx, chain,
                                        Window(today - EVENT_LOOKBACK, today))
 
     names = list(jobs)

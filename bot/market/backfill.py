@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bot.engine.indicators.frame import WEEKLY_WARMUP_SESSIONS
 from bot.kernel.errors import SourceError
 from bot.kernel.models import BREADTH, Bar, Breadth, Event, EventKind, Parsed, Symbol
 from bot.kernel.sessions import SessionCalendar
@@ -147,11 +148,14 @@ async def backfill(
     store: Store,
     *,
     snapshot_root: Path = SNAPSHOT_DIR,
-    lookback: Mapping[str, int] = DEFAULT_LOOKBACK,
+    lookback: Mapping[str, int] | None = None,
 ) -> BackfillReport:
     """Seed, fetch to the last closed session, and report (see the module doc)."""
     cal = ctx.calendar
     upto = ctx.last_closed()
+    if lookback is None:  # the daily look-backs, and SPX's five-year weekly warm-up
+        lookback = {**DEFAULT_LOOKBACK,
+                    Symbol.SPX: max(DEFAULT_LOOKBACK[Symbol.SPX], WEEKLY_WARMUP_SESSIONS)}
     report = BackfillReport(upto)
     seeded = await asyncio.to_thread(_seed, store, cal, snapshot_root)
     for line in seeded[1]:

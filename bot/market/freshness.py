@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from bot.engine.indicators.frame import WEEKLY_WARMUP_SESSIONS
 from bot.kernel.models import BREADTH, Freshness, SeriesCheck, Symbol
 from bot.kernel.sessions import SessionCalendar
 from bot.store import Store
@@ -39,6 +40,25 @@ DEFAULT_LOOKBACK: Mapping[str, int] = {
 """Sessions checked, ending at D. SPX needs MACD warm-up (≥ 250); for breadth, D's own
 row is required and the sessions missing in two divergence windows (2 × 63) are reported
 as imputed."""
+
+
+def weekly_warmup(store: Store, calendar: SessionCalendar, session: dt.date) -> tuple[str, ...]:
+    """Whether SPX reaches the weekly MACD's warm-up before ``session`` (DESIGN.md §4).
+
+    Five years of sessions: with only the daily look-back the weekly histogram is
+    off by up to ~2 points and its sign can flip. Short history is not a refusal
+    (the daily decisions do not depend on it): the weekly values are not
+    evaluable, and this says so and how to fix it.
+    """
+    try:
+        start = calendar.offset(session, -(WEEKLY_WARMUP_SESSIONS - 1))
+    except ValueError:
+        start = calendar.first
+    have = len(store.bars(Symbol.SPX, start, session))
+    if have >= WEEKLY_WARMUP_SESSIONS:
+        return ()
+    return (f"only {have:,} of the {WEEKLY_WARMUP_SESSIONS:,} sessions (5 years) the weekly "
+            "MACD warms up on: weekly values not evaluable (alvh data backfill fetches them)",)
 
 
 def check_freshness(
@@ -69,9 +89,10 @@ def check_freshness(
         imputed: tuple[dt.date, ...] = ()
         if series == BREADTH:
             missing, imputed = (), missing
+        notes = weekly_warmup(store, calendar, session) if series == Symbol.SPX else ()
         checks.append(
             SeriesCheck(str(series), last, last_source, missing, stale=session not in have,
-                        imputed=imputed)
+                        imputed=imputed, notes=notes)
         )
     return Freshness(session, tuple(checks))
 

@@ -132,7 +132,7 @@ def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
 
     page = (out_dir / "report.html").read_text(encoding="utf-8")
     pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
-    assert len(pngs) == 3
+    assert len(pngs) == 4  # SPX with layers, breadth, drawdowns, condor equity
     assert all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert "http://" not in page and "https://" not in page  # self-contained
     assert "snapshot:synthetic: SYNTHETIC (not NYSE figures)" in page

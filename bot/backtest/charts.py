@@ -142,3 +142,25 @@ def chart_breadth(result: BacktestResult, summary: Summary) -> str:
     ax.legend(loc="upper left", fontsize=8)
     _date_axis(ax)
     return _png(fig)
+
+
+def chart_equity(summary: Summary) -> str:
+    """The condor trades' equity (realized and marked), without and with the hedge layers."""
+    c = summary.condors
+    fig = Figure(figsize=(11, 3.4))
+    fig.subplots_adjust(left=0.09, right=0.99, top=0.9, bottom=0.1)
+    ax = fig.add_subplot()
+    x = _xs(c.equity.index)
+    ax.plot(x, c.equity.to_numpy(), color="tab:blue", lw=0.9, label="condors, without hedge")
+    ax.plot(x, c.equity_with_hedge.to_numpy(), color="tab:red", lw=0.9,
+            label="condors + hedge layers")
+    for f, colour in ((c.without, "tab:blue"), (c.with_hedge, "tab:red")):
+        if f.drawdown_peak and f.drawdown_trough:
+            ax.axvspan(_x(f.drawdown_peak), _x(f.drawdown_trough), color=colour, alpha=0.08,
+                       lw=0)
+    ax.set_ylabel("P&L, $ (model estimates)")
+    ax.set_title("Equity of the condor trades (marked to model each session); "
+                 "shaded: maximum drawdown")
+    ax.legend(loc="upper left", fontsize=8)
+    _date_axis(ax)
+    return _png(fig)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.backtest.condors import MODEL_NOTE, CondorOutcomes, Figures, Trade
 from bot.backtest.html import render_html
 from bot.backtest.run import CHANGE_ACTIONS, BacktestResult
 from bot.backtest.stats import HORIZONS
@@ -23,7 +24,8 @@ from bot.backtest.summary import PROXY_NOTE, Summary, skip_reasons
 from bot.engine.evaluate import Evaluation
 from bot.engine.record import CheckRecord, RunRecord
 
-FILES = ("report.html", "decisions.csv", "layer_actions.csv", "hedge_pnl.csv", "decisions.json")
+FILES = ("report.html", "decisions.csv", "layer_actions.csv", "hedge_pnl.csv",
+         "condor_trades.csv", "decisions.json")
 
 
 def session_rows(evaluations: Sequence[Evaluation]) -> Iterable[dict[str, Any]]:
@@ -110,6 +112,7 @@ def stats_json(result: BacktestResult, s: Summary) -> dict[str, Any]:
         "sessions_by_layers_on": {str(k): v for k, v in s.hedged_by_count.items()},
         "hedge_pnl": {"proxy": True, "note": PROXY_NOTE, "total": s.pnl_total,
                       "unpriced": s.unpriced, "layers": [_period_row(x) for x in s.periods]},
+        "condor_trades": condors_json(s.condors),
         "breadth_sources": [
             {"first": x.first.isoformat(), "last": x.last.isoformat(), "sessions": x.sessions,
              "source": x.source or None, "kind": x.kind} for x in s.source_periods
@@ -119,6 +122,34 @@ def stats_json(result: BacktestResult, s: Summary) -> dict[str, Any]:
              "after": b.after or None, "first": b.first.isoformat(),
              "last": b.last.isoformat(), "sessions": b.sessions} for b in s.blind_windows
         ],
+    }
+
+
+def _figures_json(f: Figures) -> dict[str, Any]:
+    return {"trades": f.trades, "closed": f.closed, "wins": f.wins, "win_rate": f.win_rate,
+            "total": f.total, "average": f.average, "worst": f.worst,
+            "max_drawdown": f.max_drawdown,
+            "drawdown_peak": f.drawdown_peak.isoformat() if f.drawdown_peak else None,
+            "drawdown_trough": f.drawdown_trough.isoformat() if f.drawdown_trough else None}
+
+
+def condors_json(c: CondorOutcomes) -> dict[str, Any]:
+    return {"model_estimates": True, "note": MODEL_NOTE, "policy": c.policy.describe(),
+            "without_hedge": _figures_json(c.without), "with_hedge": _figures_json(c.with_hedge),
+            "total_with_hedge": c.total_with_hedge,
+            "hedge_unallocated": float(c.unallocated.sum()),
+            "notes": list(c.notes), "trades": [_trade_row(t) for t in c.trades]}
+
+
+def _trade_row(t: Trade) -> dict[str, Any]:
+    return {
+        "entry": t.entry.isoformat(), "expiry": t.expiry.isoformat(), "kind": t.kind,
+        "long_put": t.long_put, "short_put": t.short_put, "short_call": t.short_call,
+        "long_call": t.long_call, "contracts": t.contracts, "spot": t.spot, "vix": t.vix,
+        "credit": t.credit, "max_loss": t.max_loss, "exit_on": t.exit_on.isoformat(),
+        "exit": t.exit_reason, "exit_value": t.exit_value, "settlement": t.settlement,
+        "pnl": t.pnl, "hedge_pnl": t.hedge_pnl, "pnl_with_hedge": t.pnl_with_hedge,
+        "basis": t.basis,
     }
 
 
@@ -151,6 +182,9 @@ def write_files(
     periods = [_period_row(x) for x in summary.periods]
     _write_csv(out_dir / "hedge_pnl.csv", periods,
                list(periods[0]) if periods else ["layer", "added_on", "pnl"])
+    trades = [_trade_row(t) for t in summary.condors.trades]
+    _write_csv(out_dir / "condor_trades.csv", trades,
+               list(trades[0]) if trades else ["entry", "pnl"])
     record = {
         "meta": {
             "start": summary.start.isoformat(), "end": summary.end.isoformat(),

@@ -250,6 +250,8 @@ class BacktestResult:
     """The indicator frame, warm-up included (``frame.loc[start:end]`` was replayed)."""
     evaluations: list[Evaluation]
     excluded_events: Mapping[str, tuple[dt.date, ...]]
+    opens: pd.Series[float] = field(default_factory=lambda: pd.Series(dtype=float))
+    """SPX opens of the replayed sessions (the AM settlement of monthly condors)."""
     notes: tuple[str, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
 
@@ -330,5 +332,11 @@ def run_backtest(
     return BacktestResult(
         rules=rules, source=source, start=rng.start, end=rng.end, capital=capital, frame=frame,
         evaluations=evs, excluded_events={k: tuple(v) for k, v in skip.items()},
+        opens=spx_opens(store, rng.start, rng.end),
         notes=rng.notes, timings={"indicators": t1 - t0, "replay": t2 - t1},
     )
+
+
+def spx_opens(store: Store, start: dt.date, end: dt.date) -> pd.Series[float]:
+    """SPX opens ``start..end`` (the indicator frame holds closes only)."""
+    return store.bars(Symbol.SPX, start, end)["open"].astype(float)

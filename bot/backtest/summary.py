@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from bot.backtest.condors import CondorOutcomes, condor_outcomes
 from bot.backtest.fmt import usd
 from bot.backtest.run import CHANGE_ACTIONS, BacktestResult, LayerPeriod, layer_periods
 from bot.backtest.stats import (
@@ -207,6 +208,7 @@ class Summary:
     hedged_by_count: Mapping[int, int]
     """Number of layers on → sessions (0 included)."""
     periods: list[LayerPeriod]
+    condors: CondorOutcomes
     source_periods: list[SourcePeriod]
     blind_windows: list[BlindWindow]
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -282,6 +284,7 @@ def summarize(
     outcomes_ep = episodes_preceded(episodes, triggers, sessions, lead=params.lead_sessions,
                                     hedged=hedged)
     labels = result.frame["breadth_source"].astype(str)
+    periods = layer_periods(evs, result.frame, calendar)
     return Summary(
         start=result.start, end=result.end, sessions=len(evs), params=params, layer_rows=rows,
         action_counts={a: counts[a] for a in CHANGE_ACTIONS},
@@ -290,7 +293,8 @@ def summarize(
         triggers=outcomes, episodes=outcomes_ep,
         hedged_sessions=sum(v for k, v in by_count.items() if k > 0),
         hedged_by_count=dict(sorted(by_count.items())),
-        periods=layer_periods(evs, result.frame, calendar),
+        periods=periods,
+        condors=condor_outcomes(evs, replayed, result.opens, periods, result.rules, calendar),
         source_periods=source_periods(replayed["breadth_source"].astype(str)),
         blind_windows=blind_windows(labels, result.rules.indicators.divergence.window,
                                     result.start, result.end),

@@ -110,8 +110,9 @@ def test_2005_2009_with_a_shorter_ad_divergence_adds_layer_1_ahead_of_the_bear(
     assert re.search(r"2007-10-12\s+1561\.80\s+17\.73\s+6\.9 %\s+11\.0 %\s+\+10\.77\s+\+6\.39\s+no",
                      out)
     assert "false alarms: 1 of 5" in out  # 2005-11-25: at most 3.0 % down in 60 sessions
-    assert "2007-10-12 (30 sessions before); hedged at the start" in out
-    assert "preceded by a layer-1 trigger within 60 sessions: 1 of 1" in out
+    assert "2007-10-12 (30 sessions before); layer 1 on at the start" in out
+    assert ("preceded by a layer-1 trigger within 60 sessions: 1 of 1; covered (layer 1 on at "
+            "the start, or added within 60 sessions before it): 1 of 1") in out
     # Before 2008 there is neither VIX3M nor VIX6M: those layers cannot be priced.
     assert "no VX settlement and neither VIX3M nor VIX6M" in out
     assert re.search(r"layer1\s+2008-05-02\s+2008-08-12\s+VX/U8\s+2008-09-17\s+1\s+20\.59\s+"

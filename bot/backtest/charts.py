@@ -98,12 +98,12 @@ def chart_drawdown(result: BacktestResult, summary: Summary) -> str:
     for e in summary.episodes:
         ep = e.episode
         ax.axvspan(_x(ep.start), _x(ep.recovered or summary.end),
-                   color="tab:green" if e.preceded else "tab:red", alpha=0.08, lw=0)
+                   color="tab:green" if e.covered else "tab:red", alpha=0.08, lw=0)
         ax.annotate(f"-{100 * ep.depth:.0f} %", (_x(ep.trough), -100 * ep.depth),
                     fontsize=7, ha="center", va="top")
     ax.set_ylabel("% below running peak")
     ax.set_title(f"SPX drawdowns; episodes of {thr:g} % or more shaded "
-                 "(green: preceded by a layer-1 trigger, red: not)")
+                 "(green: covered by layer 1, red: not)")
     ax.legend(loc="lower left", fontsize=8)
     _date_axis(ax)
     return _png(fig)

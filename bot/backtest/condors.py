@@ -200,9 +200,13 @@ def cycle_key(session: dt.date, entry: str, calendar: SessionCalendar) -> dt.dat
 
 
 def entries(
-    evaluations: Sequence[Evaluation], policy: TradePolicy, calendar: SessionCalendar
+    evaluations: Sequence[Evaluation], policy: TradePolicy, calendar: SessionCalendar,
+    cycles: Mapping[dt.date, dt.date] | None = None,
 ) -> tuple[list[tuple[dt.date, Condor]], list[str]]:
-    """The sessions a condor is opened on, and why a cycle with GO sessions had none."""
+    """The sessions a condor is opened on, and why a cycle with GO sessions had none.
+
+    ``cycles`` (session → cycle) saves recomputing :func:`cycle_key` in a sweep.
+    """
     out: list[tuple[dt.date, Condor]] = []
     done: set[dt.date] = set()
     unbuilt: dict[dt.date, str] = {}
@@ -210,7 +214,8 @@ def entries(
         c = ev.condor
         if c is None or not c.go:
             continue
-        key = cycle_key(ev.session, policy.entry, calendar)
+        key = (cycles[ev.session] if cycles is not None
+               else cycle_key(ev.session, policy.entry, calendar))
         if key in done:
             continue
         if c.condor is None or c.condor.contracts < 1:
@@ -224,6 +229,28 @@ def entries(
     notes = [f"cycle ending {k}: GO but no condor opened ({why})"
              for k, why in sorted(unbuilt.items())]
     return out, notes
+
+
+class EntryGate:
+    """For a sweep's replay: price a GO session's condor only while its cycle has no entry.
+
+    The entries are the same as with every condor priced (:func:`entries` takes
+    the first GO session of a cycle whose condor has a contract), at a fraction
+    of the cost: the other GO sessions' condors are never traded.
+    """
+
+    def __init__(self, cycles: Mapping[dt.date, dt.date]) -> None:
+        self.cycles = cycles
+        """Session → its cycle (:func:`cycle_key`), computed once per sweep."""
+        self.done: set[dt.date] = set()
+
+    def wants(self, session: dt.date) -> bool:
+        return self.cycles[session] not in self.done
+
+    def saw(self, evaluation: Evaluation) -> None:
+        c = evaluation.condor
+        if c is not None and c.condor is not None and c.condor.contracts >= 1:
+            self.done.add(self.cycles[evaluation.session])
 
 
 # ------------------------------------------------------------------ marks and exits
@@ -409,13 +436,17 @@ def condor_outcomes(
     evaluations: Sequence[Evaluation], replayed: pd.DataFrame, opens: pd.Series[float],
     periods: Sequence[LayerPeriod], rules: Rules, calendar: SessionCalendar,
     *, cache: PathCache | None = None, market: Market | None = None,
-    policy: TradePolicy | None = None,
+    policy: TradePolicy | None = None, cycles: Mapping[dt.date, dt.date] | None = None,
 ) -> CondorOutcomes:
-    """Trades, equity curves and figures with and without the hedge (module doc)."""
+    """Trades, equity curves and figures with and without the hedge (module doc).
+
+    ``cache``, ``market`` and ``cycles`` let a sweep share the work that does
+    not depend on the rules (``cache`` must belong to one policy and one ``r``/``q``).
+    """
     policy = policy or TradePolicy.of(rules)
     market = market or Market.of(replayed, opens)
     r, q = rules.condor.risk_free_rate, rules.condor.dividend_yield
-    opened, notes = entries(evaluations, policy, calendar)
+    opened, notes = entries(evaluations, policy, calendar, cycles)
     n = len(market.days)
     condor_daily = np.zeros(n)
     raw: list[tuple[Trade, int, int]] = []

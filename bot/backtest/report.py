@@ -104,10 +104,12 @@ def stats_json(result: BacktestResult, s: Summary) -> dict[str, Any]:
              "trough_close": e.episode.trough_close, "depth": e.episode.depth,
              "recovered": e.episode.recovered.isoformat() if e.episode.recovered else None,
              "trigger": e.trigger.isoformat() if e.trigger else None,
-             "lead_sessions": e.lead_sessions, "hedged_at_start": e.hedged_at_start}
+             "lead_sessions": e.lead_sessions, "hedged_at_start": e.hedged_at_start,
+             "layer1_at_start": e.layer1_at_start, "covered": e.covered}
             for e in s.episodes
         ],
         "episodes_preceded": s.preceded,
+        "episodes_covered": s.covered,
         "sessions_hedged": s.hedged_sessions,
         "sessions_by_layers_on": {str(k): v for k, v in s.hedged_by_count.items()},
         "hedge_pnl": {"proxy": True, "note": PROXY_NOTE, "total": s.pnl_total,

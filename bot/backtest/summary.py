@@ -192,6 +192,13 @@ def skip_reasons(ev: Evaluation, *, with_values: bool = True) -> list[str]:
     return keys
 
 
+def layer1_triggers(evaluations: Sequence[Evaluation]) -> list[dt.date]:
+    """Sessions on which the first hedge layer was added (the "triggers" graded)."""
+    return [ev.session for ev in evaluations
+            if any(a.decision.action == "add" and a.decision.layer_index == 0
+                   for a in ev.actions)]
+
+
 @dataclass(frozen=True)
 class Summary:
     start: dt.date
@@ -226,6 +233,10 @@ class Summary:
         return sum(e.preceded for e in self.episodes)
 
     @property
+    def covered(self) -> int:
+        return sum(e.covered for e in self.episodes)
+
+    @property
     def condor_go(self) -> int:
         return sum(y.go for y in self.condor_years)
 
@@ -252,8 +263,8 @@ def summarize(
     years: dict[int, list[int]] = {}
     reasons: Counter[str] = Counter()
     by_count: Counter[int] = Counter()
-    triggers: list[dt.date] = []
     hedged: dict[dt.date, bool] = {}
+    layer1_on: dict[dt.date, bool] = {}
     for ev in evs:
         for a in ev.actions:
             d = a.decision
@@ -262,8 +273,6 @@ def summarize(
             counts[d.action] += 1
             rows.append(LayerRow(ev.session, d.action, d.layer, action_detail(a, ev.notes),
                                  d.reasons))
-            if d.action == "add" and d.layer_index == 0:
-                triggers.append(ev.session)
         y = years.setdefault(ev.session.year, [0, 0])
         if ev.condor is not None and ev.condor.go:
             y[0] += 1
@@ -273,6 +282,8 @@ def summarize(
         n = len(ev.state_after.layers)
         by_count[n] += 1
         hedged[ev.session] = n > 0
+        layer1_on[ev.session] = any(a.name == result.layer1 for a in ev.state_after.layers)
+    triggers = layer1_triggers(evs)
     replayed = result.replayed
     close = replayed["close"]
     outcomes = trigger_outcomes(
@@ -282,7 +293,7 @@ def summarize(
     episodes = drawdown_episodes(close, params.drawdown_pct)
     sessions = [ts.date() for ts in close.dropna().index]
     outcomes_ep = episodes_preceded(episodes, triggers, sessions, lead=params.lead_sessions,
-                                    hedged=hedged)
+                                    hedged=hedged, layer1_on=layer1_on)
     labels = result.frame["breadth_source"].astype(str)
     periods = layer_periods(evs, result.frame, calendar)
     return Summary(

@@ -83,12 +83,15 @@ def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
             ep = e.episode
             trig = (f"{e.trigger} ({e.lead_sessions} sessions before)" if e.trigger
                     else "none")
-            hedged = "hedged" if e.hedged_at_start else "unhedged"
+            hedged = ("layer 1 on" if e.layer1_at_start
+                      else "hedged" if e.hedged_at_start else "unhedged")
             out.append(f"  {ep.peak}{ep.peak_close:>10.2f}  {ep.start}  {ep.trough}"
                        f"{ep.trough_close:>10.2f}{pct(ep.depth):>9}  {day(ep.recovered):<10}  "
                        f"{trig}; {hedged} at the start")
     out.append(f"  preceded by a layer-1 trigger within {p.lead_sessions} sessions: "
-               f"{s.preceded} of {len(s.episodes)}")
+               f"{s.preceded} of {len(s.episodes)}; covered (layer 1 on at the start, or "
+               f"added within {p.lead_sessions} sessions before it): {s.covered} of "
+               f"{len(s.episodes)}")
 
     share = s.hedged_sessions / s.sessions if s.sessions else 0.0
     by = ", ".join(f"{k} layer(s): {v}" for k, v in s.hedged_by_count.items())

@@ -15,6 +15,7 @@ import logging
 import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 
@@ -138,20 +139,34 @@ def replay(
     state: LayerState | None = None,
     build: bool = True,
     explain_quiet: bool = False,
+    condors: CondorGate | None = None,
 ) -> list[Evaluation]:
     """Evaluate every session ``start..end`` in order, carrying the layer state.
 
     Quiet sessions go unexplained by default (see :func:`bot.engine.state.step`);
     every decision that changes something is explained as in a live run.
+    ``condors`` (a sweep) says on which GO sessions the condor is worth pricing;
+    nothing else depends on it.
     """
     state = state or LayerState()
     out: list[Evaluation] = []
     for day, values in frame_rows(frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]):
         ev = evaluate_session(day, values, state, rules, calendar=calendar, capital=capital,
-                              build=build, explain_quiet=explain_quiet)
+                              build=build, explain_quiet=explain_quiet,
+                              build_condor=condors is None or condors.wants(day))
+        if condors is not None:
+            condors.saw(ev)
         out.append(ev)
         state = ev.state_after
     return out
+
+
+class CondorGate(Protocol):
+    """Which GO sessions' condors a replay prices (:class:`bot.backtest.condors.EntryGate`)."""
+
+    def wants(self, session: dt.date) -> bool: ...
+
+    def saw(self, evaluation: Evaluation) -> None: ...
 
 
 def upcoming_events(store: Store, after: dt.date, limit: int = 3) -> list[tuple[str, dt.date]]:

@@ -15,7 +15,7 @@ from telegram.request import HTTPXRequest
 
 from bot.delivery.channels.telegram import TelegramChannel
 from bot.delivery.dispatch import Backoff, DeliveryWorker
-from bot.delivery.outbox import OpsReporter, Outbox, Subscribers
+from bot.delivery.outbox import OpsReporter, Outbox, Standing, Subscribers
 from bot.kernel.alerts import Alert, Topic
 from bot.store import Store, open_store
 
@@ -89,7 +89,8 @@ async def telegram_setup(
     channel_class: type[TelegramChannel] = FastTelegram,
 ) -> AsyncIterator[tuple[Store, Outbox, Subscribers, TelegramChannel]]:
     store = store_at(path)
-    outbox = Outbox(store.engine, admin_chat_ids=admins, channels=("telegram",))
+    outbox = Outbox(store.engine, channels=("telegram",),
+                    standing=[Standing("telegram", str(a), frozenset({Topic.OPS})) for a in admins])
     subscribers = Subscribers(store.engine)
     bot = make_bot(fake)
     async with bot:

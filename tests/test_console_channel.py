@@ -12,7 +12,7 @@ from _delivery import make_alert, store_at
 from bot.delivery.channels import DeliveryUnavailable
 from bot.delivery.channels.console import ConsoleChannel
 from bot.delivery.dispatch import DeliveryWorker
-from bot.delivery.outbox import Outbox
+from bot.delivery.outbox import Outbox, Standing
 from bot.kernel.alerts import Topic
 
 
@@ -37,7 +37,8 @@ async def test_a_closed_stream_is_a_temporary_failure() -> None:
 async def test_with_no_tokens_every_alert_goes_to_the_console_once(tmp_path: Path) -> None:
     store = store_at(tmp_path / "a.sqlite")
     out = io.StringIO()
-    outbox = Outbox(store.engine, admin_chat_ids=[900], channels=("console",))
+    outbox = Outbox(store.engine, channels=("console",),
+                    standing=[Standing("console", "console", frozenset(Topic))])
     alerts = [make_alert(), make_alert(Topic.OPS, "data_incomplete", "", title="Data late")]
     outbox.enqueue(alerts)
     outbox.enqueue(alerts)  # a re-run of the same session

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from _delivery import make_alert, store_at
 
-from bot.delivery.outbox import InvalidSubscription, Outbox, Subscribers, parse_topics
+from bot.delivery.outbox import InvalidSubscription, Outbox, Standing, Subscribers, parse_topics
 from bot.kernel.alerts import Topic
 from bot.store import schema as t
 from bot.store.schema import MIGRATIONS
@@ -28,6 +28,15 @@ def _deliveries(engine: sa.Engine) -> list[tuple[str, str, str, str]]:
         return [tuple(row) for row in conn.execute(q)]
 
 
+def admins(channel: str, *addresses: int) -> list[Standing]:
+    return [Standing(channel, str(a), frozenset({Topic.OPS})) for a in addresses]
+
+
+def test_standing_recipients_need_their_channel(db: sa.Engine) -> None:
+    with pytest.raises(ValueError, match="not configured: telegram"):
+        Outbox(db, channels=("email",), standing=admins("telegram", 900))
+
+
 def test_migration_3_creates_the_outbox_tables(db: sa.Engine) -> None:
     assert MIGRATIONS[2][:2] == (3, "outbox, deliveries, subscribers")
     names = set(sa.inspect(db).get_table_names())
@@ -39,7 +48,7 @@ def test_fan_out_follows_topics_and_channels(db: sa.Engine) -> None:
     subs.subscribe("telegram", "101", [Topic.HEDGE, Topic.SUMMARY])
     subs.subscribe("telegram", "102", [Topic.CONDOR])
     subs.subscribe("email", "Ann@Example.COM", [Topic.HEDGE])
-    outbox = Outbox(db, admin_chat_ids=[900], channels=("telegram", "email"))
+    outbox = Outbox(db, channels=("telegram", "email"), standing=admins("telegram", 900))
 
     hedge = make_alert(Topic.HEDGE)
     assert outbox.enqueue([hedge]) == [hedge.key]
@@ -57,7 +66,7 @@ def test_fan_out_follows_topics_and_channels(db: sa.Engine) -> None:
 def test_ops_goes_to_admin_chats_only(db: sa.Engine) -> None:
     subs = Subscribers(db)
     subs.subscribe("telegram", "101", [Topic.HEDGE, Topic.SUMMARY, Topic.CONDOR, Topic.WARNING])
-    outbox = Outbox(db, admin_chat_ids=[900, 901, 900], channels=("telegram", "email"))
+    outbox = Outbox(db, channels=("telegram", "email"), standing=admins("telegram", 900, 901, 900))
     ops = make_alert(Topic.OPS, "data_incomplete", "")
     outbox.enqueue([ops])
     assert [(c, r) for _, c, r, _ in _deliveries(db)] == [("telegram", "900"), ("telegram", "901")]
@@ -79,7 +88,8 @@ def test_enqueue_is_idempotent(db: sa.Engine) -> None:
 
 
 def test_console_gets_every_alert_when_configured(db: sa.Engine) -> None:
-    outbox = Outbox(db, admin_chat_ids=[900], channels=("console",))
+    everything = Standing("console", "console", frozenset(Topic))
+    outbox = Outbox(db, channels=("console",), standing=[everything])
     outbox.enqueue([make_alert(Topic.SUMMARY, "daily_summary", ""), make_alert(Topic.OPS, "x", "")])
     assert [(c, r) for _, c, r, _ in _deliveries(db)] == [("console", "console")] * 2
 
@@ -88,7 +98,7 @@ def test_unconfigured_channels_get_no_rows(db: sa.Engine) -> None:
     subs = Subscribers(db)
     subs.subscribe("email", "a@example.com", [Topic.HEDGE])
     subs.subscribe("telegram", "5", [Topic.HEDGE])
-    outbox = Outbox(db, admin_chat_ids=[900], channels=("email",))
+    outbox = Outbox(db, channels=("email",))
     outbox.enqueue([make_alert(Topic.HEDGE), make_alert(Topic.OPS, "x", "")])
     assert [(c, r) for _, c, r, _ in _deliveries(db)] == [("email", "a@example.com")]
 
@@ -161,7 +171,8 @@ def test_ops_cannot_be_subscribed(db: sa.Engine) -> None:
 
 def test_ops_can_go_to_the_console_when_no_admin_is_configured(db: sa.Engine) -> None:
     Subscribers(db).subscribe("telegram", "5", [Topic.HEDGE])
-    outbox = Outbox(db, channels=("telegram",), console_topics=[Topic.OPS])
+    ops_only = Standing("console", "console", frozenset({Topic.OPS}))
+    outbox = Outbox(db, channels=("telegram", "console"), standing=[ops_only])
     outbox.enqueue([make_alert(Topic.HEDGE), make_alert(Topic.OPS, "x", "")])
     rows = [(k.split("|")[1], c, r) for k, c, r, _ in _deliveries(db)]
     assert rows == [("hedge", "telegram", "5"), ("ops", "console", "console")]

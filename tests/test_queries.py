@@ -18,7 +18,7 @@ from bot.app.queries import EngineQueries
 from bot.app.runtime import OutboxSink
 from bot.app.service import Service, ServiceConfig
 from bot.delivery.dispatch import DeliveryWorker
-from bot.delivery.outbox import Outbox
+from bot.delivery.outbox import Outbox, Standing
 from bot.engine.rules import default_rules_path, load_rules
 from bot.kernel.alerts import Topic
 from bot.kernel.sessions import ET
@@ -58,7 +58,8 @@ def store(snapshot_dir):
 
 
 def outbox_sink(store) -> OutboxSink:
-    outbox = Outbox(store.engine, channels=("console",), console_topics=list(Topic))
+    outbox = Outbox(store.engine, channels=("console",),
+                    standing=[Standing("console", "console", frozenset(Topic))])
     return OutboxSink(outbox, DeliveryWorker(outbox, []))
 
 
@@ -141,16 +142,23 @@ def test_subscribers_command(tmp_path, no_alvh_env, capsys):
     monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
     # The domain is case-insensitive, the local part is not (RFC 5321).
     assert run_cli("subscribers", "add", "Trader@Example.com", "hedge", "condor") == (
-        0, "Trader@example.com: condor,hedge\n")
-    assert run_cli("subscribers", "add", "ops@example.com")[1] == "ops@example.com: summary\n"
+        0, "email Trader@example.com: condor,hedge\n")
+    assert run_cli("subscribers", "add", "ops@example.com")[1] == (
+        "email ops@example.com: summary\n")
     code, listing = run_cli("subscribers", "list")
     assert code == 0 and "Trader@example.com" in listing and "condor,hedge" in listing
     assert run_cli("subscribers", "remove", "Trader@example.com", "hedge")[1] == (
-        "Trader@example.com: condor\n")
-    assert run_cli("subscribers", "remove", "ops@example.com")[1] == "ops@example.com: removed\n"
+        "email Trader@example.com: condor\n")
+    assert run_cli("subscribers", "remove", "ops@example.com")[1] == (
+        "email ops@example.com: removed\n")
     assert main(["subscribers", "add", "x@example.com", "lambo"]) == 1
     assert "lambo" in capsys.readouterr().err
     assert main(["subscribers", "add", "not-an-address"]) == 1
+    assert "no channel takes “not-an-address”" in capsys.readouterr().err
+    assert main(["subscribers", "add", "x@example", "--channel", "email"]) == 1
+    assert "not an email address" in capsys.readouterr().err
+    assert main(["subscribers", "list", "--channel", "pigeon"]) == 1
+    assert "unknown channel “pigeon”" in capsys.readouterr().err
 
 
 def test_json_logs_and_secrets_redacted(capsys):
@@ -170,7 +178,8 @@ def test_json_logs_and_secrets_redacted(capsys):
 
 def test_a_delivery_is_claimed_by_one_process_only(store):
     a = outbox_sink(store).outbox
-    b = Outbox(store.engine, channels=("console",), console_topics=list(Topic))
+    b = Outbox(store.engine, channels=("console",),
+                    standing=[Standing("console", "console", frozenset(Topic))])
     from bot.kernel.alerts import Alert
 
     alert = Alert(LAST, Topic.SUMMARY, "daily_summary", "", "t", "text", "<b>t</b>")

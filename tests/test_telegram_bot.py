@@ -12,6 +12,7 @@ import pytest
 from _delivery import TOKEN, store_at
 from fake_telegram import FakeTelegram, Sent, parse_html
 from pydantic import SecretStr
+from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.app.telegram_bot import Access, build_application, start_bot, stop_bot
@@ -61,6 +62,12 @@ class StubQueries:
         return "no changes"
 
 
+def ext_bot(token: str, fake: FakeTelegram) -> ExtBot[None]:
+    """The bot the Telegram channel would build, pointed at the fake server."""
+    return ExtBot(token, base_url=fake.base_url, base_file_url=fake.base_file_url,
+                  get_updates_request=HTTPXRequest(read_timeout=3.0))
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeTelegram]:
     with FakeTelegram(token=TOKEN) as server:
@@ -75,13 +82,10 @@ async def running(
     subs = Subscribers(store.engine)
     queries = StubQueries()
     app = build_application(
-        SecretStr(TOKEN),
+        ext_bot(TOKEN, fake),
         subscribers=subs,
         queries=queries,
         access=access or Access(admins=frozenset({ADMIN})),
-        base_url=fake.base_url,
-        base_file_url=fake.base_file_url,
-        get_updates_request=HTTPXRequest(read_timeout=3.0),
     )
     await start_bot(app, poll_timeout=1.0)
     try:
@@ -271,12 +275,10 @@ async def test_a_rejected_token_is_a_config_error_without_the_token(tmp_path: Pa
     with FakeTelegram(token="111:the-right-one") as fake:
         store = store_at(tmp_path / "a.sqlite")
         app = build_application(
-            SecretStr(TOKEN),
+            ext_bot(TOKEN, fake),
             subscribers=Subscribers(store.engine),
             queries=StubQueries(),
             access=Access(),
-            base_url=fake.base_url,
-            base_file_url=fake.base_file_url,
         )
         with pytest.raises(ConfigError) as info:
             await start_bot(app)

@@ -26,13 +26,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from bot.app.settings import Settings
 from bot.kernel.errors import ConfigError, RulesError
 
 if TYPE_CHECKING:
     import httpx
 
     from bot.app.metrics import Metrics
+    from bot.app.settings import Settings
     from bot.delivery.channels.base import Channel
     from bot.delivery.dispatch import DeliveryWorker
     from bot.delivery.outbox import Outbox
@@ -152,71 +152,64 @@ class Root:
         self, store: Store, *, console: TextIO | None = None, queries: Any = None,
         metrics: Metrics | None = None,
     ) -> Delivery:
-        """Channels from the settings (the console when nothing else is configured),
-        the outbox on ``store`` and the worker that drains it."""
+        """Every configured channel (the registry's, built from the settings), the
+        outbox on ``store`` and the worker that drains it.
+
+        The console is the fallback: it prints every alert when no channel is
+        configured, and the ``ops`` alerts when no channel has an admin address.
+        With ``queries`` and a Telegram token, the Telegram command UI is built
+        on the Telegram channel's bot (replies and alerts share one client).
+        """
+        from bot.delivery.channels.base import ChannelEnv, ChannelSetup
         from bot.delivery.channels.console import ConsoleChannel
+        from bot.delivery.channels.registry import channel_classes
         from bot.delivery.dispatch import DeliveryWorker
-        from bot.delivery.outbox import OpsReporter, Outbox, Subscribers
+        from bot.delivery.outbox import OpsReporter, Outbox, Standing, Subscribers
         from bot.kernel.alerts import Topic
 
-        settings = self.settings
-        channels: list[Channel] = []
+        ops = _LateOps()
+        env = ChannelEnv(console=console, report=ops)
+        setups: list[ChannelSetup] = []
         described: list[str] = []
-        names: list[str] = []
+        for cls in channel_classes():
+            built = cls.from_settings(self.settings, env)
+            if isinstance(built, str):
+                described.append(built)
+            else:
+                setups.append(built)
+        channels = [s.channel for s in setups]
+        standing = [Standing(s.channel.name, admin, frozenset({Topic.OPS}))
+                    for s in setups for admin in s.admins]
+        if not any(s.configured for s in setups):
+            channels.append(ConsoleChannel(console))
+            standing.append(Standing(ConsoleChannel.name, ConsoleChannel.name, frozenset(Topic)))
+            described.append("console: every alert is printed here")
+        elif not standing:
+            channels.append(ConsoleChannel(console))
+            standing.append(Standing(ConsoleChannel.name, ConsoleChannel.name,
+                                     frozenset({Topic.OPS})))
+            described.append("console: ops alerts (no admin address configured, e.g. "
+                             "ALVH_ADMIN_CHAT_IDS)")
+        described = [s.described for s in setups] + described
         app = None
-        if settings.telegram_token is not None:
-            from bot.app.telegram_bot import Access, build_application
-            from bot.delivery.channels.telegram import TelegramChannel
+        from bot.delivery.channels.telegram import TelegramChannel
 
-            base = settings.telegram_base_url.rstrip("/")
-            file_base = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
+        telegram = next((c for c in channels if isinstance(c, TelegramChannel)), None)
+        if telegram is not None and queries is not None:
+            from bot.app.telegram_bot import Access, build_application
+
+            settings = self.settings
             access = Access(
                 mode=settings.access_mode, invite_code=settings.invite_code,
                 allowlist=frozenset(settings.allowlist_chat_ids),
                 admins=frozenset(settings.admin_chat_ids),
             )
-            if queries is not None:
-                app = build_application(
-                    settings.telegram_token, subscribers=Subscribers(store.engine),
-                    queries=queries, access=access, base_url=base, base_file_url=file_base,
-                )
-                bot_obj = app.bot
-            else:
-                from telegram import Bot
-
-                bot_obj = Bot(settings.telegram_token.get_secret_value(), base_url=base,
-                              base_file_url=file_base)
-            names.append("telegram")
-            described.append("Telegram: on (long polling)" if app else "Telegram: sending only")
-            channels.append(TelegramChannel(bot_obj))
-        else:
-            described.append("Telegram: off (ALVH_TELEGRAM_TOKEN not set)")
-        if settings.smtp_host:
-            from bot.delivery.channels.email import EmailChannel
-
-            sender = settings.smtp_from or settings.smtp_user or f"alvh@{settings.smtp_host}"
-            channels.append(EmailChannel(
-                settings.smtp_host, settings.smtp_port, sender=sender,
-                security=settings.smtp_security, user=settings.smtp_user,
-                password=settings.smtp_password,
-            ))
-            names.append("email")
-            described.append(f"email: on via {settings.smtp_host}:{settings.smtp_port}")
-        else:
-            described.append("email: off (ALVH_SMTP_HOST not set)")
-        console_topics: list[Topic] = []
-        if not names:
-            names.append("console")
-            console_topics = list(Topic)
-            described.append("console: every alert is printed here")
-        elif not settings.admin_chat_ids:
-            names.append("console")
-            console_topics = [Topic.OPS]
-            described.append("console: ops alerts (ALVH_ADMIN_CHAT_IDS not set)")
-        if "console" in names:
-            channels.append(ConsoleChannel(console))
-        outbox = Outbox(store.engine, admin_chat_ids=settings.admin_chat_ids, channels=names,
-                        console_topics=console_topics)
+            app = build_application(telegram.bot, subscribers=Subscribers(store.engine),
+                                    queries=queries, access=access)
+            described = [("Telegram: on (long polling)" if line == "Telegram: on" else line)
+                         for line in described]
+        outbox = Outbox(store.engine, channels=[c.name for c in channels], standing=standing)
+        ops.bind(OpsReporter(outbox))
         observer = None
         if metrics is not None:
             m = metrics
@@ -229,6 +222,21 @@ class Root:
 
         worker = DeliveryWorker(outbox, channels, ops=OpsReporter(outbox), observer=observer)
         return Delivery(outbox, worker, channels, described, app)
+
+
+class _LateOps:
+    """The channels' problem report, bound to the outbox once it exists (the outbox
+    needs the channel names, the channels need somewhere to report)."""
+
+    def __init__(self) -> None:
+        self._report: Callable[[Any, str, str, str], None] | None = None
+
+    def bind(self, report: Callable[[Any, str, str, str], None]) -> None:
+        self._report = report
+
+    def __call__(self, alert: Any, channel: str, recipient: str, detail: str) -> None:
+        if self._report is not None:
+            self._report(alert, channel, recipient, detail)
 
 
 def etp_symbol(rules: Rules) -> str | None:

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_from: str | None = None
 
+    # --- Apprise (Discord, Slack, ntfy, Pushover, Matrix, webhooks… by URL) --------
+    apprise_admin_urls: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="space-separated Apprise URLs that receive ops alerts (they carry tokens)",
+    )
+
     # --- HTTP health/metrics and logging ---------------------------------------
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
@@ -94,6 +100,12 @@ class Settings(BaseSettings):
     @classmethod
     def _ids(cls, value: Any) -> Any:
         return _split_ints(value)
+
+    @field_validator("apprise_admin_urls", mode="before")
+    @classmethod
+    def _urls(cls, value: Any) -> Any:
+        """Whitespace-separated (URLs may contain commas, never spaces)."""
+        return value.split() if isinstance(value, str) else value
 
     @property
     def store_url(self) -> str:
@@ -111,7 +123,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction filter."""
         values = (self.telegram_token, self.smtp_password, self.fred_api_key,
-                  self.stooq_api_key, self.invite_code)
+                  self.stooq_api_key, self.invite_code, *self.apprise_admin_urls)
         out = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         if self.database_url:
             from sqlalchemy.engine import make_url
@@ -145,7 +157,8 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{var}: {err.get('msg', 'invalid')}{shown}"
 
 
-_SECRET_FIELDS = {"telegram_token", "fred_api_key", "stooq_api_key", "smtp_password", "invite_code"}
+_SECRET_FIELDS = {"telegram_token", "fred_api_key", "stooq_api_key", "smtp_password", "invite_code",
+                  "apprise_admin_urls"}
 
 
 def load_settings(

@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 
 from pydantic import SecretStr
 from telegram import (
+    Bot,
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -46,7 +47,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import BaseRequest
 
 from bot.delivery.channels.telegram_html import escape, split_html, to_plain
 from bot.delivery.outbox.subscribers import (
@@ -469,33 +469,18 @@ async def _reply(update: Update, html: str, *, markup: InlineKeyboardMarkup | No
 
 
 def build_application(
-    token: SecretStr,
+    bot: Bot,
     *,
     subscribers: Subscribers,
     queries: BotQueries,
     access: Access,
-    base_url: str = "https://api.telegram.org/bot",
-    base_file_url: str = "https://api.telegram.org/file/bot",
-    request: BaseRequest | None = None,
-    get_updates_request: BaseRequest | None = None,
 ) -> App:
-    """An ``Application`` with the handlers registered; not yet initialized or polling.
+    """An ``Application`` on ``bot`` with the handlers registered; not yet polling.
 
-    ``app.bot`` is also what ``TelegramChannel`` should send through, so the
-    command replies and the alerts share one HTTP connection pool.
+    ``bot`` is the Telegram channel's (a ``telegram.ext.ExtBot``): the command
+    replies and the alerts share one bot, one connection pool and one limiter.
     """
-    builder = (
-        ApplicationBuilder()
-        .token(token.get_secret_value())
-        .base_url(base_url)
-        .base_file_url(base_file_url)
-        .job_queue(None)
-    )
-    if request is not None:
-        builder = builder.request(request)
-    if get_updates_request is not None:
-        builder = builder.get_updates_request(get_updates_request)
-    app: App = builder.build()
+    app: App = ApplicationBuilder().bot(bot).job_queue(None).build()
     BotCommands(subscribers, queries, access).register(app)
     return app
 

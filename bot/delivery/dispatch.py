@@ -259,9 +259,8 @@ class DeliveryWorker:
         self, channel: Channel, delivery: Delivery, alert: Alert, exc: Exception
     ) -> None:
         error = f"{type(exc).__name__}: {exc}"
-        where = (
-            f"delivery {delivery.id} ({delivery.alert_key} → {channel.name}:{delivery.recipient})"
-        )
+        shown = channel.shown_address(delivery.recipient)
+        where = f"delivery {delivery.id} ({delivery.alert_key} → {channel.name}:{shown})"
         if isinstance(exc, RetryLater):
             self._limiter.pause(channel, exc.seconds)
             self.stats.rate_limited += 1
@@ -310,7 +309,7 @@ class DeliveryWorker:
             self._ops.delivery_failed,
             alert,
             channel.name,
-            delivery.recipient,
+            channel.shown_address(delivery.recipient),
             delivery.attempts + 1,
             error,
         )

@@ -19,7 +19,6 @@ from typing import Protocol
 
 import pandas as pd
 
-from bot.engine.chart import daily_chart
 from bot.engine.compose import Context, compose
 from bot.engine.condor import ChainQuote
 from bot.engine.evaluate import Evaluation, evaluate_session
@@ -191,6 +190,8 @@ def day_alerts(
     upcoming = upcoming_events(store, result.session)
     png = None
     if chart:
+        from bot.engine.chart import daily_chart  # matplotlib: only when a chart is drawn
+
         png = daily_chart(result.frame, [(a.name, a.added_on) for a in ev.state_after.layers],
                           upcoming)
     return compose(ctx, ev, upcoming, chart=png)

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.app.commands import date_arg
-from bot.app.root import MarketSource, Root
 from bot.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
+    from bot.app.root import MarketSource, Root
     from bot.kernel.sessions import SessionCalendar
     from bot.store import Store
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.app.commands import date_arg
-from bot.app.root import Root
+
+if TYPE_CHECKING:
+    from bot.app.root import Root
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.app.commands import date_arg
-from bot.app.root import Root
 from bot.kernel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.app.root import Root
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.app.root import Root
+if TYPE_CHECKING:
+    from bot.app.root import Root
+
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -14,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
+    from bot.app.root import Root
     from bot.app.runtime import run_blocking
 
     if args.source:

@@ -16,12 +16,12 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.app.commands import date_arg
-from bot.app.root import MarketSource, Root
 from bot.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
     import datetime as dt
 
+    from bot.app.root import MarketSource, Root
     from bot.pipeline.session import SessionRun
     from bot.store import Store
 

@@ -20,19 +20,23 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 import smtplib
 import ssl
 import urllib.parse
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 from pydantic import SecretStr
 
 from bot.delivery.channels.base import (
     BaseChannel,
+    ChannelEnv,
+    ChannelSetup,
     DeliveryRejected,
     DeliveryUnavailable,
+    InvalidAddress,
     RecipientGone,
     late_banner,
 )
@@ -40,10 +44,24 @@ from bot.kernel.alerts import Alert
 from bot.kernel.redact import redact
 
 Security = Literal["starttls", "tls", "none"]
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}$")
+
+
+class EmailSettings(Protocol):
+    """The settings the email channel is built from."""
+
+    smtp_host: str | None
+    smtp_port: int
+    smtp_security: Security
+    smtp_user: str | None
+    smtp_password: SecretStr | None
+    smtp_from: str | None
 
 
 class EmailChannel(BaseChannel):
     name: ClassVar[str] = "email"
+    plugin: ClassVar[bool] = True
+    address_hint: ClassVar[str] = "an email address such as trader@example.com"
 
     def __init__(
         self,
@@ -69,6 +87,30 @@ class EmailChannel(BaseChannel):
         self._context = ssl_context
         self._timeout = timeout
         self._unsubscribe = unsubscribe_address or sender
+
+    @classmethod
+    def from_settings(cls, settings: EmailSettings, env: ChannelEnv) -> ChannelSetup | str:
+        """On with ``ALVH_SMTP_HOST``."""
+        if not settings.smtp_host:
+            return "email: off (ALVH_SMTP_HOST not set)"
+        sender = settings.smtp_from or settings.smtp_user or f"alvh@{settings.smtp_host}"
+        channel = cls(settings.smtp_host, settings.smtp_port, sender=sender,
+                      security=settings.smtp_security, user=settings.smtp_user,
+                      password=settings.smtp_password)
+        return ChannelSetup(channel, f"email: on via {settings.smtp_host}:{settings.smtp_port}")
+
+    @classmethod
+    def owns_address(cls, address: str) -> bool:
+        return "@" in address and "://" not in address
+
+    @classmethod
+    def normalize_address(cls, address: str) -> str:
+        address = address.strip()
+        if len(address) > 254 or not _EMAIL.match(address):
+            shown = address if len(address) <= 60 else address[:59] + "…"
+            raise InvalidAddress(f"not an email address: “{shown}”")
+        local, _, domain = address.rpartition("@")
+        return f"{local}@{domain.lower()}"
 
     def __repr__(self) -> str:
         return f"EmailChannel({self._host}:{self._port}, {self._security}, user={self._user!r})"

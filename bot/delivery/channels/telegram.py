@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
+from pydantic import SecretStr
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -38,8 +40,11 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.delivery.channels.base import (
     BaseChannel,
+    ChannelEnv,
+    ChannelSetup,
     DeliveryRejected,
     DeliveryUnavailable,
+    InvalidAddress,
     ProblemReport,
     Rate,
     RecipientGone,
@@ -72,6 +77,17 @@ _GONE = (
 )
 
 
+_CHAT_ID = re.compile(r"^-?\d{1,20}$")
+
+
+class TelegramSettings(Protocol):
+    """The settings the Telegram channel is built from."""
+
+    telegram_token: SecretStr | None
+    telegram_base_url: str
+    admin_chat_ids: list[int]
+
+
 @dataclass
 class _Message:
     html: str | None
@@ -93,6 +109,8 @@ class TelegramChannel(BaseChannel):
     """Sends alerts through a python-telegram-bot ``Bot`` (usually ``Application.bot``)."""
 
     name: ClassVar[str] = "telegram"
+    plugin: ClassVar[bool] = True
+    address_hint: ClassVar[str] = "a numeric Telegram chat id (negative for groups)"
     MAX_MESSAGE_LENGTH: ClassVar[int] = MAX_MESSAGE
     MAX_CAPTION_LENGTH: ClassVar[int] = MAX_CAPTION
     MESSAGES_PER_SECOND: ClassVar[float] = 30.0
@@ -108,6 +126,36 @@ class TelegramChannel(BaseChannel):
         self._report = report
         self._plans: OrderedDict[tuple[str, str], _Plan] = OrderedDict()
         self._costs: OrderedDict[str, int] = OrderedDict()
+
+    @property
+    def bot(self) -> Bot:
+        """The bot this channel sends through (the command UI polls with the same one)."""
+        return self._bot
+
+    # ------------------------------------------------------------------ plugin
+    @classmethod
+    def from_settings(cls, settings: TelegramSettings, env: ChannelEnv) -> ChannelSetup | str:
+        """On with ``ALVH_TELEGRAM_TOKEN``; admins (``ALVH_ADMIN_CHAT_IDS``) get ``ops``."""
+        if settings.telegram_token is None:
+            return "Telegram: off (ALVH_TELEGRAM_TOKEN not set)"
+        from telegram.ext import ExtBot
+
+        base = settings.telegram_base_url.rstrip("/")
+        file_base = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
+        bot: Bot = ExtBot(settings.telegram_token.get_secret_value(), base_url=base,
+                          base_file_url=file_base)
+        admins = tuple(str(int(chat)) for chat in dict.fromkeys(settings.admin_chat_ids))
+        return ChannelSetup(cls(bot, report=env.report), "Telegram: on", admins)
+
+    @classmethod
+    def owns_address(cls, address: str) -> bool:
+        return bool(_CHAT_ID.match(address.strip()))
+
+    @classmethod
+    def normalize_address(cls, address: str) -> str:
+        if not _CHAT_ID.match(address.strip()):
+            raise InvalidAddress(f"a Telegram address is {cls.address_hint}")
+        return str(int(address))
 
     # ------------------------------------------------------------------ limits
     def overall_rate(self) -> Rate:

@@ -1,7 +1,7 @@
 """The durable outbox: alerts, their deliveries, and the subscribers they fan out to."""
 
 from bot.delivery.outbox.ops import OpsReporter
-from bot.delivery.outbox.outbox import CONSOLE_RECIPIENT, Outbox
+from bot.delivery.outbox.outbox import Outbox, Standing
 from bot.delivery.outbox.queue import Delivery, DeliveryQueue
 from bot.delivery.outbox.subscribers import (
     SUBSCRIBABLE,
@@ -13,13 +13,13 @@ from bot.delivery.outbox.subscribers import (
 )
 
 __all__ = [
-    "CONSOLE_RECIPIENT",
     "SUBSCRIBABLE",
     "Delivery",
     "DeliveryQueue",
     "InvalidSubscription",
     "OpsReporter",
     "Outbox",
+    "Standing",
     "Subscriber",
     "Subscribers",
     "normalize_address",

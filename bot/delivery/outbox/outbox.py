@@ -2,7 +2,7 @@
 
 ``enqueue`` is the only way an alert reaches a user. In one transaction it
 stores each new alert under its key and creates one delivery row per active
-subscriber of the alert's topic (``ops``: one per admin chat id). Re-running
+subscriber of the alert's topic (``ops``: one per admin address). Re-running
 a session enqueues the same keys again, which is a no-op: no second alert,
 no second delivery. The delivery worker then only ever reads this table, so
 a restart resumes exactly what is unfinished.
@@ -26,9 +26,6 @@ from bot.store import schema as t
 
 log = logging.getLogger(__name__)
 
-CONSOLE_RECIPIENT = "console"
-KNOWN_CHANNELS = frozenset({"telegram", "email", "console"})
-
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
@@ -36,34 +33,43 @@ class Recipient:
     address: str
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A recipient by configuration rather than subscription: an admin who gets
+    ``ops`` through some channel, or the console printing every alert."""
+
+    channel: str
+    address: str
+    topics: frozenset[Topic]
+
+
 class Outbox:
     """Durable alerts and their fan-out.
 
-    ``channels`` are the channels that are configured: subscribers of other
-    channels get no delivery rows (a channel that is not configured would
-    leave them pending forever). ``console`` in ``channels`` adds one console
-    delivery per alert, which is what a fresh clone with no tokens uses;
-    ``console_topics`` adds one only for those topics (e.g. ``ops`` when no
-    admin chat ids are configured).
+    Which channels exist is the caller's business (the composition root asks
+    the channel registry): the outbox only ever sees names. ``channels`` are
+    the channels that are configured: subscribers of other channels get no
+    delivery rows (a channel that is not configured would leave them pending
+    forever). ``standing`` recipients get the topics they are configured for
+    (admins: ``ops``); ``ops`` never reaches a subscriber.
     """
 
     def __init__(
         self,
         engine: sa.Engine,
         *,
-        admin_chat_ids: Iterable[int] = (),
-        channels: Iterable[str] = ("telegram", "email"),
-        console_topics: Iterable[Topic] = (),
+        channels: Iterable[str],
+        standing: Iterable[Standing] = (),
         clock: Clock = utcnow,
     ) -> None:
         self._engine = engine
         self._clock = clock
-        self._admins = tuple(dict.fromkeys(int(i) for i in admin_chat_ids))
         self._channels = frozenset(channels)
-        self._console_topics = frozenset(console_topics)
-        unknown = self._channels - KNOWN_CHANNELS
+        self._standing = tuple(dict.fromkeys(standing))
+        unknown = {r.channel for r in self._standing} - self._channels
         if unknown:
-            raise ValueError(f"unknown channels: {', '.join(sorted(unknown))}")
+            raise ValueError(f"standing recipients on channels that are not configured: "
+                             f"{', '.join(sorted(unknown))}")
         self.boot = secrets.token_hex(8)
         """This process incarnation: rows from another one were left by a restart."""
         self.queue = DeliveryQueue(engine, boot=self.boot, clock=clock)
@@ -131,18 +137,13 @@ class Outbox:
     def _recipients(
         self, topic: Topic, subscribers: list[tuple[str, str, set[str]]]
     ) -> list[Recipient]:
-        out: list[Recipient] = []
-        if topic is Topic.OPS:
-            if "telegram" in self._channels:
-                out += [Recipient("telegram", str(chat)) for chat in self._admins]
-        else:
+        out = [Recipient(r.channel, r.address) for r in self._standing if topic in r.topics]
+        if topic is not Topic.OPS:
             out += [
                 Recipient(channel, address)
                 for channel, address, topics in subscribers
                 if channel in self._channels and topic.value in topics
             ]
-        if "console" in self._channels or topic in self._console_topics:
-            out.append(Recipient("console", CONSOLE_RECIPIENT))
         return list(dict.fromkeys(out))
 
     # ------------------------------------------------------------------ reads

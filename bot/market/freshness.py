@@ -3,12 +3,23 @@
 The answer is never a bare yes/no: it lists, per series, what is missing or
 stale and which source wrote the last row, because "no signal today" must
 come with a reason the user can check.
+
+One rule, one implementation, for one session or for decades of them: a
+:class:`FreshnessIndex` reads the store once for a range of sessions and
+answers for each; :func:`check_freshness` (the daily job, ``run-once``,
+``alvh data check``) is the index of a single session. A backtest asks the
+same index for every session it replays, so it refuses exactly the sessions
+``run-once`` would refuse, with the same words.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left
 from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
 
 from bot.kernel.models import BREADTH, Freshness, SeriesCheck, Symbol
 from bot.kernel.sessions import SessionCalendar
@@ -24,6 +35,119 @@ DEFAULT_LOOKBACK: Mapping[str, int] = {
 breadth needs two divergence windows (2 × 63) so a divergence run can be measured."""
 
 
+class _Series:
+    """One series' rows over the index's sessions, as arrays for O(1) questions."""
+
+    def __init__(self, days: list[dt.date], rows: Mapping[dt.date, str],
+                 before: tuple[dt.date | None, str | None]) -> None:
+        self.rows = rows
+        self.before = before
+        """The newest row before the first indexed session (for a series stale for long)."""
+        present = np.fromiter((d in rows for d in days), dtype=bool, count=len(days))
+        self.present = present
+        self.count = np.concatenate([[0], np.cumsum(present)])
+        """``count[i]``: rows among the first ``i`` sessions."""
+        idx = np.where(present, np.arange(len(days)), -1)
+        self.last = np.maximum.accumulate(idx) if len(idx) else idx
+        """Position of the newest row at or before each session (-1: none indexed)."""
+
+
+class FreshnessIndex:
+    """The freshness rule for every session of ``start..end``, from one read of the store.
+
+    For each series with look-back n: the series must have a row on the session
+    itself (else *stale*) and on each of the n − 1 sessions before it (else those
+    are *missing*). :meth:`check` gives the full answer; :meth:`complete` the yes/no
+    without building it (the backtest's hot path).
+    """
+
+    def __init__(
+        self, calendar: SessionCalendar, first: dt.date, start: dt.date, end: dt.date,
+        lookback: Mapping[str, int], series: Mapping[str, _Series],
+    ) -> None:
+        self.calendar, self.lookback = calendar, dict(lookback)
+        self.days = calendar.sessions_between(first, end)
+        """Consecutive sessions: the look-back windows of ``start..end``, then the range."""
+        self.start = start
+        self.series = series
+
+    @classmethod
+    def from_store(
+        cls, store: Store, calendar: SessionCalendar, start: dt.date, end: dt.date,
+        lookback: Mapping[str, int] = DEFAULT_LOOKBACK,
+        frames: Mapping[str, pd.DataFrame] | None = None,
+    ) -> FreshnessIndex:
+        """Read what the checks of sessions ``start..end`` need (windows included).
+
+        ``frames`` ({series: rows with a ``source`` column}) saves reading a
+        series again when the caller holds it from :func:`window_start` to ``end``.
+        """
+        first = window_start(calendar, start, lookback)
+        days = calendar.sessions_between(first, end)
+        series: dict[str, _Series] = {}
+        for name in lookback:
+            frame = frames.get(name) if frames is not None else None
+            if frame is None:
+                frame = (store.breadth(first, end) if name == BREADTH
+                         else store.bars(name, first, end))
+            frame = frame.loc[pd.Timestamp(first) : pd.Timestamp(end)]
+            rows = dict(zip((d.date() for d in pd.DatetimeIndex(frame.index)),
+                            frame["source"].astype(str).tolist(), strict=True))
+            before = store.latest(name, on_or_before=first - dt.timedelta(days=1))
+            series[name] = _Series(days, rows, before)
+        return cls(calendar, first, start, end, lookback, series)
+
+    def _pos(self, session: dt.date) -> int:
+        if not self.calendar.is_session(session):
+            raise ValueError(f"{session} is not an NYSE session")
+        i = bisect_left(self.days, session)
+        if session < self.start or i >= len(self.days) or self.days[i] != session:
+            raise ValueError(f"{session} is outside this freshness index "
+                             f"({self.start}..{self.days[-1] if self.days else '-'})")
+        return i
+
+    def complete(self, session: dt.date) -> bool:
+        """Every series present on ``session`` and on the look-back before it."""
+        i = self._pos(session)
+        for name, n in self.lookback.items():
+            s = self.series[name]
+            lo = max(0, i - (n - 1))  # the days are consecutive sessions
+            if not s.present[i] or s.count[i] - s.count[lo] != i - lo:
+                return False
+        return True
+
+    def check(self, session: dt.date) -> Freshness:
+        """The full answer for ``session``: per series, its newest row, source, gaps, staleness."""
+        i = self._pos(session)
+        checks = []
+        for name, n in self.lookback.items():
+            s = self.series[name]
+            lo = max(0, i - (n - 1))
+            missing: tuple[dt.date, ...] = ()
+            if s.count[i] - s.count[lo] != i - lo:
+                missing = tuple(d for d in self.days[lo:i] if d not in s.rows)
+            j = int(s.last[i])
+            last, source = (self.days[j], s.rows[self.days[j]]) if j >= 0 else s.before
+            checks.append(SeriesCheck(str(name), last, source, missing, stale=not s.present[i]))
+        return Freshness(session, tuple(checks))
+
+
+def window_start(
+    calendar: SessionCalendar, start: dt.date, lookback: Mapping[str, int] = DEFAULT_LOOKBACK
+) -> dt.date:
+    """The first session the freshness checks of ``start`` onwards look at."""
+    longest = max(lookback.values(), default=1)
+    return _offset(calendar, calendar.session_on_or_after(start), -(longest - 1))
+
+
+def _offset(calendar: SessionCalendar, session: dt.date, n: int) -> dt.date:
+    """``calendar.offset``, clamped to the calendar's first session."""
+    try:
+        return calendar.offset(session, n)
+    except ValueError:
+        return calendar.first
+
+
 def check_freshness(
     store: Store,
     calendar: SessionCalendar,
@@ -33,18 +157,4 @@ def check_freshness(
     """Check every required series has a row on ``session`` and no gap before it."""
     if not calendar.is_session(session):
         raise ValueError(f"{session} is not an NYSE session")
-    checks = []
-    for series, n in lookback.items():
-        start = calendar.offset(session, -(n - 1))
-        wanted = calendar.sessions_between(start, session)
-        if series == BREADTH:
-            frame = store.breadth(start, session)
-        else:
-            frame = store.bars(series, start, session)
-        have = {ts.date() for ts in frame.index}
-        last, last_source = store.latest(series, on_or_before=session)
-        missing = tuple(d for d in wanted if d not in have and d != session)
-        checks.append(
-            SeriesCheck(str(series), last, last_source, missing, stale=session not in have)
-        )
-    return Freshness(session, tuple(checks))
+    return FreshnessIndex.from_store(store, calendar, session, session, lookback).check(session)

@@ -16,6 +16,7 @@ import pandas as pd
 from bot.kernel.sessions import get_calendar
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "bot" / "data" / "snapshot"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @functools.cache
@@ -32,8 +33,9 @@ def spx_closes() -> pd.Series[float]:
 
 @functools.cache
 def _unicorn(kind: str, folder: str, prefix: str) -> pd.Series[float]:
+    root = FIXTURES if prefix == "synthetic" else SNAPSHOT
     raw = pd.read_csv(
-        SNAPSHOT / "breadth" / folder / f"{prefix}_{kind}.csv",
+        root / "breadth" / folder / f"{prefix}_{kind}.csv",
         header=None,
         names=["date", "value"],
         skipinitialspace=True,
@@ -54,7 +56,7 @@ def nyse_breadth() -> tuple[pd.Series[float], pd.Series[float]]:
 
 
 def synthetic_breadth() -> tuple[pd.Series[float], pd.Series[float]]:
-    """Synthetic advancers/decliners 1998..2026 (not NYSE figures)."""
+    """Synthetic advancers/decliners 1998..2026 (not NYSE figures; a test fixture only)."""
     folder = "synthetic-1998-2026"
     adv = _unicorn("advn", folder, "synthetic").copy()
     dec = _unicorn("decln", folder, "synthetic").copy()

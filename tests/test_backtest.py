@@ -77,21 +77,27 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 # ------------------------------------------------------------------ the CLI
 
 
-def test_2005_2009_default_rules_find_the_bear_market_but_no_layer_1(capsys):
-    """The shipped rules never add layer 1 in 2005-2009: the A/D divergence peaks at
-    exactly 10 sessions (2005-12-14) and must last *more* than 10. The statistics say
-    so: the 2007-2009 bear market is one >= 10 % episode, not preceded by a trigger."""
+def test_2005_2009_default_rules_hedge_ahead_of_the_bear_market(capsys):
+    """With the divergence's length as DESIGN §4 defines it (iP − iX, not the run of
+    consecutive sessions), the shipped rules add layer 1 on 2007-10-05, two sessions
+    before the 2007-10-09 peak of the 2007-2009 bear market, which is then hedged at its
+    start. (With the old run-length definition they never added layer 1 in 2005-2009.)"""
     code, out, err = run(capsys, "backtest", "--from", "2005-01-03", "--to", "2009-12-31",
                          "--source", "snapshot")
     assert code == 0, err
     assert "1259 sessions" in out
-    assert "Layer decisions: 0 add, 0 remove, 0 defer, 0 cancel_deferral, 0 blocked" in out
-    assert "Layer-1 triggers (layer1 added): 0" in out
+    table = re.findall(r"^  (\d{4}-\d\d-\d\d)  (\w+)\s+(layer\d)\s+(.*)$", out, re.M)
+    adds1 = [d for d, action, layer, _ in table if action == "add" and layer == "layer1"]
+    n_trig = re.search(r"Layer-1 triggers \(layer1 added\): (\d+)", out)
+    assert n_trig is not None and int(n_trig[1]) == len(adds1) >= 5
+    assert adds1[0] == "2005-11-17" and "2007-10-05" in adds1
     assert re.search(r"2007-10-09\s+1565\.15\s+2007-11-26\s+2009-03-09\s+676\.53\s+56\.8 %", out)
-    assert "preceded by a layer-1 trigger within 60 sessions: 0 of 1" in out
-    assert "Condor: 1038 go, 221 skip" in out
-    assert re.search(r"2008\s+172\s+81", out)
-    assert "2005-01-03..2009-12-31   1259 sessions  snapshot:unicorn: NYSE" in out
+    assert "2007-10-05 (35 sessions before); hedged at the start" in out
+    assert "preceded by a layer-1 trigger within 60 sessions: 1 of 1" in out
+    # Unicorn's 2006-04-24 row is a partial-day count (DESIGN §4): rejected, so no breadth.
+    assert "2005-01-03..2006-04-21    328 sessions  snapshot:unicorn: NYSE" in out
+    assert "2006-04-24..2006-04-24      1 sessions  no breadth data" in out
+    assert "2006-04-25..2009-12-31    930 sessions  snapshot:unicorn: NYSE" in out
     assert "2007-08-17, 2008-01-22, 2008-10-08" in out  # unscheduled moves left out
     assert "\r" not in err  # no progress bar off a terminal
 
@@ -104,40 +110,40 @@ def test_2005_2009_with_a_shorter_ad_divergence_adds_layer_1_ahead_of_the_bear(
     assert code == 0, err
     table = re.findall(r"^  (\d{4}-\d\d-\d\d)  (\w+)\s+(layer\d)\s+(.*)$", out, re.M)
     adds1 = [d for d, action, layer, _ in table if action == "add" and layer == "layer1"]
-    assert adds1 == ["2005-11-25", "2007-01-22", "2007-07-19", "2007-10-12", "2008-05-02"]
-    assert "Layer-1 triggers (layer1 added): 5" in out
-    # 2007-10-12: SPX fell 11.0 % within 60 sessions, VIX +6.39: not a false alarm.
-    assert re.search(r"2007-10-12\s+1561\.80\s+17\.73\s+6\.9 %\s+11\.0 %\s+\+10\.77\s+\+6\.39\s+no",
+    assert adds1 == ["2005-11-17", "2006-03-14", "2007-01-12", "2007-05-18", "2007-10-05",
+                     "2008-04-25", "2009-11-11"]
+    assert "Layer-1 triggers (layer1 added): 7" in out
+    # 2007-10-05: SPX fell 10.1 % within 60 sessions, VIX +6.26: not a false alarm.
+    assert re.search(r"2007-10-05\s+1557\.59\s+16\.91\s+4\.1 %\s+10\.1 %\s+\+6\.10\s+\+6\.26\s+no",
                      out)
-    assert "false alarms: 1 of 5" in out  # 2005-11-25: at most 3.0 % down in 60 sessions
-    assert "2007-10-12 (30 sessions before); layer 1 on at the start" in out
+    assert "false alarms: 1 of 7" in out  # 2005-11-17: at most 3.0 % down in 60 sessions
+    assert "2007-10-05 (35 sessions before); layer 1 on at the start" in out
     assert ("preceded by a layer-1 trigger within 60 sessions: 1 of 1; covered (layer 1 on at "
             "the start, or added within 60 sessions before it): 1 of 1") in out
     # Before 2008 there is neither VIX3M nor VIX6M: those layers cannot be priced.
     assert "no VX settlement and neither VIX3M nor VIX6M" in out
-    assert re.search(r"layer1\s+2008-05-02\s+2008-08-12\s+VX/U8\s+2008-09-17\s+1\s+20\.59\s+"
-                     r"23\.08\s+\$2,490\s+closed", out)
+    assert re.search(r"layer1\s+2008-04-25\s+2008-08-12\s+VX/U8\s+2008-09-17\s+1\s+21\.68\s+"
+                     r"23\.08\s+\$1,400\s+closed", out)
 
 
 def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
     out_dir = tmp_path / "report"
-    code, out, err = run(capsys, "backtest", "--from", "2014-06-02", "--to", "2016-06-30",
+    code, out, err = run(capsys, "backtest", "--from", "2013-06-03", "--to", "2014-12-31",
                          "--source", "snapshot", "--out", str(out_dir))
     assert code == 0, err
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(FILES)
 
-    # The breadth source changes on 2015-11-12: said, and the blind window listed.
-    assert "2015-11-12..2016-06-30    159 sessions  snapshot:synthetic: SYNTHETIC" in out
-    assert ("no A/D divergence possible 2015-11-12..2016-02-11 (62 sessions): "
-            "snapshot:unicorn -> snapshot:synthetic on 2015-11-12") in out
+    # Unicorn's 2014-10-14 row is a partial-day count: TradingView's serves that session.
+    assert "2013-06-03..2014-10-13    345 sessions  snapshot:unicorn: NYSE" in out
+    assert "2014-10-14..2014-10-14      1 sessions  snapshot:tradingview: NYSE" in out
 
     page = (out_dir / "report.html").read_text(encoding="utf-8")
     pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
     assert len(pngs) == 4  # SPX with layers, breadth, drawdowns, condor equity
     assert all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert "http://" not in page and "https://" not in page  # self-contained
-    assert "snapshot:synthetic: SYNTHETIC (not NYSE figures)" in page
-    assert "snapshot:unicorn: NYSE" in page and "2015-11-12" in page
+    assert "SYNTHETIC" not in page
+    assert "snapshot:unicorn: NYSE" in page and "snapshot:tradingview: NYSE" in page
     assert "PROXY approximation" in page
 
     counts = re.search(r"Layer decisions: (\d+) add, (\d+) remove, (\d+) defer", out)
@@ -146,7 +152,7 @@ def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
         actions = Counter(r["action"] for r in csv.DictReader(fh))
     assert (actions["add"], actions["remove"], actions["defer"]) == tuple(
         int(x) for x in counts.groups())
-    assert actions["add"] == 4 and actions["blocked"] == 1
+    assert actions["add"] >= 2 and actions["remove"] >= 1  # the 2013-2014 layers went on and off
 
     with (out_dir / "decisions.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -154,7 +160,7 @@ def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
     assert condor is not None
     assert len(rows) == int(condor[1]) + int(condor[2])
     assert sum(r["condor"] == "go" for r in rows) == int(condor[1])
-    assert rows[0]["session"] == "2014-06-02" and rows[-1]["session"] == "2016-06-30"
+    assert rows[0]["session"] == "2013-06-03" and rows[-1]["session"] == "2014-12-31"
 
     record = json.loads((out_dir / "decisions.json").read_text(encoding="utf-8"))
     stats = record["stats"]
@@ -162,7 +168,7 @@ def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
     assert stats["condor"]["go"] == int(condor[1])
     assert stats["layer_action_counts"]["add"] == actions["add"]
     n_trig = re.search(r"Layer-1 triggers \(layer1 added\): (\d+)", out)
-    assert n_trig is not None and len(stats["triggers"]) == int(n_trig[1]) == 1
+    assert n_trig is not None and len(stats["triggers"]) == int(n_trig[1]) >= 1
     assert stats["hedge_pnl"]["proxy"] is True
     add = next(a for x in record["sessions"] for a in x["layer_actions"] if a["action"] == "add")
     assert add["checks"] and {c["name"] for c in add["checks"]} >= {"macd_divergence_days"}
@@ -171,23 +177,23 @@ def test_files_written_to_out_match_the_printed_counts(capsys, tmp_path):
     assert total is not None
     pnl = stats["hedge_pnl"]["total"]
     assert total[1] == (f"-${-pnl:,.0f}" if pnl < 0 else f"${pnl:,.0f}")
-    assert [p["kind"] for p in stats["breadth_sources"]] == [
-        "NYSE", "SYNTHETIC (not NYSE figures)"]
+    assert [p["kind"] for p in stats["breadth_sources"]] == ["NYSE", "NYSE", "NYSE"]
     with (out_dir / "hedge_pnl.csv").open(encoding="utf-8") as fh:
-        assert len(list(csv.DictReader(fh))) == len(stats["hedge_pnl"]["layers"]) == 4
+        assert len(list(csv.DictReader(fh))) == len(stats["hedge_pnl"]["layers"]) == (
+            actions["add"])
 
 
 def test_pnl_rows_are_entry_and_exit_proxies_of_the_same_contract(store, calendar):
     from bot.backtest.summary import summarize
     from bot.engine.hedge import vx_proxy_price
 
-    res = run_backtest(store, calendar, RULES, D(2018, 9, 4), D(2018, 12, 31),
+    res = run_backtest(store, calendar, RULES, D(2021, 7, 1), D(2021, 12, 31),
                        capital=2_000_000)
     periods = summarize(res, calendar).periods
-    assert [(p.layer, p.added_on, p.removed_on) for p in periods] == [
-        ("layer1", D(2018, 10, 4), D(2018, 11, 9)), ("layer2", D(2018, 10, 11), D(2018, 11, 9)),
-        ("layer3", D(2018, 10, 18), D(2018, 11, 9))]
-    for p in periods:
+    closed = [p for p in periods if p.removed_on is not None]
+    assert len(closed) >= 2 and closed[0].layer == "layer1"
+    assert all(D(2021, 7, 1) <= p.added_on < p.removed_on <= D(2021, 12, 31) for p in closed)
+    for p in closed:
         assert p.expiry is not None and p.exit_price is not None and p.pnl is not None
         row = res.frame.loc[pd.Timestamp(p.removed_on)]
         assert p.exit_price == pytest.approx(
@@ -229,8 +235,8 @@ def test_an_empty_store_says_what_to_do(capsys, tmp_path, monkeypatch):
 
 
 CUTS = [D(2005, 3, 15), D(2006, 6, 14), D(2007, 10, 11), D(2008, 9, 15), D(2010, 5, 6),
-        D(2013, 8, 1), D(2014, 1, 29), D(2015, 11, 12), D(2018, 10, 12), D(2020, 3, 16),
-        D(2024, 8, 5), D(2025, 4, 8)]
+        D(2013, 8, 1), D(2014, 1, 29), D(2014, 10, 14), D(2018, 10, 12), D(2020, 3, 16),
+        D(2021, 9, 28), D(2024, 8, 5), D(2025, 4, 8)]
 """Quiet days, layer-on days, a cooldown, a source change, crash days, a Monday after
 an FOMC Sunday, mid-week days (the weekly MACD's unfinished week)."""
 CHECKED = 250
@@ -267,16 +273,17 @@ def test_decisions_up_to_a_cut_do_not_depend_on_data_after_it(store, calendar):
         upto = full[first : at[cut] + 1]
         assert len(evs) == len(upto) > 0
         assert [_signature(e) for e in evs] == [_signature(e) for e in upto], cut
-    # The range does contain decisions worth comparing.
-    assert sum(a.decision.action == "add" for e in full for a in e.actions) >= 10
+    # The range does contain decisions worth comparing (on real NYSE breadth the
+    # default rules add layers rarely: 8 times in 2005-2025).
+    assert sum(a.decision.action == "add" for e in full for a in e.actions) >= 8
 
 
 def test_a_store_truncated_at_the_cut_gives_the_same_backtest(snapshot_dir, calendar):
     """Stronger than slicing: the rows after the cut are deleted from a copy of the store."""
-    cut = D(2018, 10, 12)  # layer1 and layer2 on, layer3 in its cooldown
+    cut = D(2021, 9, 30)  # layer1 and layer2 on, layer3 in its cooldown
     full_store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
     try:
-        full = run_backtest(full_store, calendar, RULES, D(2018, 1, 2), D(2019, 6, 28),
+        full = run_backtest(full_store, calendar, RULES, D(2021, 1, 4), D(2022, 6, 30),
                             capital=2_000_000)
     finally:
         full_store.close()
@@ -285,11 +292,11 @@ def test_a_store_truncated_at_the_cut_gives_the_same_backtest(snapshot_dir, cale
         conn.execute("delete from breadth where session > ?", (cut.isoformat(),))
     cut_store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
     try:
-        short = run_backtest(cut_store, calendar, RULES, D(2018, 1, 2), D(2019, 6, 28),
+        short = run_backtest(cut_store, calendar, RULES, D(2021, 1, 4), D(2022, 6, 30),
                              capital=2_000_000)
     finally:
         cut_store.close()
-    assert short.end == cut and "ends 2018-10-12" in " ".join(short.notes)
+    assert short.end == cut and "ends 2021-09-30" in " ".join(short.notes)
     upto = [e for e in full.evaluations if e.session <= cut]
     assert [_signature(e) for e in short.evaluations] == [_signature(e) for e in upto]
     assert any(a.decision.action == "add" for e in upto for a in e.actions)

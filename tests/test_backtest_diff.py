@@ -1,7 +1,7 @@
 """``alvh rules diff`` and ``preview_diff``: which decisions would a rules edit change?
 
 On the shipped snapshot: identical files have no differences; lengthening the
-A/D divergence (``ad_min_days`` 10 → 15) moves layer 1's additions; the
+A/D divergence (``ad_min_days`` 10 → 15) changes layer 1's additions; the
 shared indicator frame and the recomputed blackout give exactly what separate
 frames would; bad files and dates are one-line errors.
 """
@@ -68,42 +68,42 @@ def test_identical_files_have_no_differences(capsys, tmp_path):
     assert "no differences: every decision of the 209 sessions is the same" in out
 
 
-def test_a_longer_ad_divergence_moves_layer_1(capsys, tmp_path):
+def test_a_longer_ad_divergence_changes_layer_1(capsys, tmp_path):
     new = write(tmp_path, "ad15.yaml", "  ad_min_days: 10 ", "  ad_min_days: 15 ")
-    code = main(["rules", "diff", str(default_rules_path()), str(new), "--from", "2013-06-03",
-                 "--to", "2014-03-31", "--source", "snapshot"])
+    code = main(["rules", "diff", str(default_rules_path()), str(new), "--from", "2018-06-01",
+                 "--to", "2019-03-29", "--source", "snapshot"])
     out = capsys.readouterr().out
     assert code == 0
     assert "thresholds.ad_min_days: 10 -> 15" in out
-    # Layer 1 goes on five sessions later (the divergence must now last 16 sessions).
-    assert re.search(r"^2013-07-25  add layer1 ×1\s+no layer change$", out, re.M)
-    assert re.search(r"^2013-08-01  no layer change\s+add layer1 ×1$", out, re.M)
-    # In January 2014 the new rules never get to layer 2, so their condor stays open.
-    assert re.search(r"^2014-01-24  add layer2 ×1\s+no layer change$", out, re.M)
+    # The 2018 A/D divergence is long enough for the old rules only (more than 10
+    # sessions long, not more than 15), so the new rules never add layer 1 ...
+    assert re.search(r"^2018-07-25  add layer1 ×1\s+no layer change$", out, re.M)
+    # ... never get to layer 2 in October, so their condor stays open.
+    assert re.search(r"^2018-10-11  add layer2 ×1\s+no layer change$", out, re.M)
     # The skip says what was true, not the rule it broke (issue 11).
     assert re.search(r"^\s+condor skip \(active_layers = 2 ≥ condor_max_layers = 2\)\s+condor go$",
                      out, re.M)
     listed = re.findall(r"^(\d{4}-\d\d-\d\d)  ", out, re.M)
     n = re.search(r"^(\d+) session\(s\) with different decisions$", out, re.M)
-    assert n is not None and int(n[1]) == len(listed) == 17
+    assert n is not None and int(n[1]) == len(listed) == 21
 
 
 def test_preview_diff_shares_the_frame_and_renders_a_short_text(store, calendar):
     new = variant("  ad_min_days: 10 ", "  ad_min_days: 15 ")
-    res = preview_diff(store, calendar, RULES, new, D(2013, 6, 3), D(2014, 12, 31))
+    res = preview_diff(store, calendar, RULES, new, D(2017, 6, 1), D(2019, 3, 29))
     assert res.shared_frame and not res.blackout_recomputed
     assert not res.identical
     assert res.changed_settings == [("thresholds.ad_min_days", 10.0, 15.0)]
-    assert res.old_totals.layer1_adds == 3 and res.new_totals.layer1_adds == 2
+    assert res.old_totals.layer1_adds == 2 and res.new_totals.layer1_adds == 0
     first = res.diffs[0]
-    assert first.session == D(2013, 7, 25)
-    assert first.old.layers == ("add layer1 ×1",) and first.new.layers == ()
+    assert first.session == D(2017, 11, 6)
+    assert first.old.layers == ("add layer1 ×2",) and first.new.layers == ()
     short = res.short_text(max_sessions=3)
     assert len(short) < 4096 and f"... and {len(res.diffs) - 3} more session(s)" in short
-    assert short.count("\n2013-") + short.count("\n2014-") == 3
+    assert short.count("\n2017-") + short.count("\n2018-") == 3
     tight = res.short_text(max_sessions=15, max_chars=900)
     assert len(tight) <= 900 and "more session(s)" in tight
-    assert res.text().count("\n2014-") > tight.count("\n2014-")
+    assert res.text().count("\n2018-") > tight.count("\n2018-")
 
 
 def test_blackout_widths_are_recomputed_on_the_shared_frame(store, calendar):

@@ -45,9 +45,9 @@ def balanced(html: str) -> bool:
 @pytest.fixture(scope="module")
 def evaluations(snapshot_db: Path, calendar):
     store = open_store(f"sqlite:///{snapshot_db}")
-    frame = indicator_frame(store, calendar, RULES, D(2021, 1, 4), D(2024, 12, 31))
-    evs = replay(frame, RULES, calendar, capital=2_000_000, start=D(2023, 1, 3),
-                 end=D(2024, 12, 31))
+    frame = indicator_frame(store, calendar, RULES, D(2018, 1, 2), D(2021, 12, 31))
+    evs = replay(frame, RULES, calendar, capital=2_000_000, start=D(2020, 1, 2),
+                 end=D(2021, 12, 31))
     store.close()
     return {e.session: e for e in evs}
 

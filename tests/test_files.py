@@ -20,6 +20,7 @@ from bot.market.sources.files import (
     PLACEHOLDER,
     breadth_from_unicorn,
     detect_format,
+    parse_breadth_csv,
     parse_cboe_csv,
     parse_event_csv,
     parse_fred_csv,
@@ -28,6 +29,7 @@ from bot.market.sources.files import (
 )
 
 SNAP = Path(__file__).resolve().parents[1] / "bot" / "data" / "snapshot"
+SYNTHETIC = Path(__file__).resolve().parent / "fixtures" / "breadth" / "synthetic-1998-2026"
 UNICORN = SNAP / "breadth" / "nyse-unicorn-1965-2015"
 SAMPLE = SNAP / "breadth" / "nyse-unicorn-2017-2020"
 D = dt.date
@@ -118,9 +120,8 @@ def test_unicorn_2017_2020_sample_quirks(calendar: SessionCalendar) -> None:
 
 
 def test_synthetic_breadth_is_marked_synthetic(calendar: SessionCalendar) -> None:
-    folder = SNAP / "breadth" / "synthetic-1998-2026"
-    adv = parse_unicorn(read(folder / "synthetic_advn.csv"), "synthetic", calendar)
-    dec = parse_unicorn(read(folder / "synthetic_decln.csv"), "synthetic", calendar)
+    adv = parse_unicorn(read(SYNTHETIC / "synthetic_advn.csv"), "synthetic", calendar)
+    dec = parse_unicorn(read(SYNTHETIC / "synthetic_decln.csv"), "synthetic", calendar)
     breadth = breadth_from_unicorn(adv, dec, source="synthetic")
     assert len(breadth.rows) == 7159 and breadth.dropped == ()
     assert all(b.synthetic for b in breadth.rows)
@@ -167,16 +168,27 @@ def test_fred_vixcls_empty_values(calendar: SessionCalendar) -> None:
 
 def test_event_files(calendar: SessionCalendar) -> None:
     fomc = parse_event_csv(read(SNAP / "calendar" / "fomc_decisions.csv"), "file:fomc", calendar)
-    assert len(fomc.rows) == 223 and {e.kind for e in fomc.rows} == {EventKind.FOMC}
+    assert len(fomc.rows) == 232 and {e.kind for e in fomc.rows} == {EventKind.FOMC}
     by_day = {e.date: e for e in fomc.rows}
     # A Sunday emergency cut is a real event: kept, not dropped.
     assert D(2020, 3, 15) in by_day and fomc.dropped == ()
     assert by_day[D(2026, 12, 9)].time_et == dt.time(14, 0)
     assert by_day[D(2001, 1, 3)].time_et is None
+    # The Fed's tentative 2027 schedule (press release of 2025-09-05) runs to January 2028.
+    assert fomc.rows[-1].date == D(2028, 1, 26) and D(2027, 6, 9) in by_day
+    assert [d for d, e in by_day.items() if not e.scheduled] == [
+        D(2001, 1, 3), D(2001, 4, 18), D(2001, 9, 17), D(2007, 8, 17), D(2008, 1, 22),
+        D(2008, 10, 8), D(2020, 3, 3), D(2020, 3, 15)]
     cpi = parse_event_csv(read(SNAP / "calendar" / "cpi_releases.csv"), "file:cpi", calendar)
-    assert len(cpi.rows) == 138
+    assert len(cpi.rows) == 143
     assert {e.time_et for e in cpi.rows} == {dt.time(8, 30)}
-    assert cpi.rows[-1].date == D(2026, 7, 14)
+    assert cpi.rows[-1].date == D(2026, 12, 10)
+    ppi = parse_event_csv(read(SNAP / "calendar" / "ppi_releases.csv"), "file:ppi", calendar)
+    assert len(ppi.rows) == 143 and {e.kind for e in ppi.rows} == {EventKind.PPI}
+    assert (ppi.rows[0].date, ppi.rows[-1].date) == (D(2015, 1, 15), D(2026, 12, 15))
+    # The 2025 shutdown: October and November 2025 PPI came together on 2026-01-14.
+    assert [e.date for e in ppi.rows if e.date.year == 2026][:2] == [D(2026, 1, 14),
+                                                                     D(2026, 1, 30)]
 
 
 @pytest.mark.parametrize(
@@ -188,9 +200,12 @@ def test_event_files(calendar: SessionCalendar) -> None:
         ("spx/spx_daily_1999_2018.csv", "ohlc"),
         ("spx/spx_daily_2015_2026.csv", "ohlc"),
         ("breadth/nyse-unicorn-1965-2015/NYSE_advv.csv", "unicorn"),
-        ("breadth/synthetic-1998-2026/synthetic_decln.csv", "unicorn"),
+        ("breadth/nyse-unicorn-2015-2016/nyse_advn_decln_unchn.csv", "breadth"),
+        ("breadth/tradingview-2003-2026/nyse_advn_decln.csv", "breadth"),
+        ("breadth/patches/nyse_advn_decln_patches.csv", "breadth"),
         ("calendar/fomc_decisions.csv", "events"),
         ("calendar/cpi_releases.csv", "events"),
+        ("calendar/ppi_releases.csv", "events"),
     ],
 )
 def test_detect_format_on_shipped_files(path: str, expected: str) -> None:
@@ -217,10 +232,12 @@ def test_parsing_every_shipped_file_is_fast(calendar: SessionCalendar) -> None:
     total += len(parse_fred_csv(read(SNAP / "vix" / "VIXCLS.csv"), "VIX", "fred", calendar).rows)
     for name in ("spx_daily_1999_2018.csv", "spx_daily_2015_2026.csv"):
         total += len(parse_ohlc_csv(read(SNAP / "spx" / name), "SPX", "yahoo", calendar).rows)
-    for folder in (SAMPLE, SNAP / "breadth" / "synthetic-1998-2026"):
-        for f in sorted(folder.glob("*.csv")):
-            total += len(parse_unicorn(read(f), "unicorn", calendar).rows)
-    for name in ("fomc_decisions.csv", "cpi_releases.csv"):
+    for f in sorted(SAMPLE.glob("*.csv")):
+        total += len(parse_unicorn(read(f), "unicorn", calendar).rows)
+    for f in sorted((SNAP / "breadth").glob("*/*.csv")):
+        if "unicorn" not in f.parent.name or f.parent.name.endswith("2016"):
+            total += len(parse_breadth_csv(read(f), "breadth", calendar).rows)
+    for name in ("fomc_decisions.csv", "cpi_releases.csv", "ppi_releases.csv"):
         total += len(parse_event_csv(read(SNAP / "calendar" / name), "file", calendar).rows)
     elapsed = time.perf_counter() - started
     assert total > 100_000

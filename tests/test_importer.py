@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from bot.store import open_store
 
 D = dt.date
 SNAP = SNAPSHOT_DIR
+SYNTHETIC = Path(__file__).resolve().parent / "fixtures" / "breadth" / "synthetic-1998-2026"
 UNICORN = sorted((SNAP / "breadth/nyse-unicorn-1965-2015").glob("*.csv"))
 ALL_FILES = [
     SNAP / "spx/spx_daily_1999_2018.csv",
@@ -48,13 +50,20 @@ def test_status_reports_the_true_ranges(imported):
     assert rows["VIX"].gaps == (D(1991, 3, 1), D(1997, 1, 31), D(1997, 11, 26), D(1999, 12, 31))
     assert (rows["VIX3M"].first, rows["VIX6M"].first) == (D(2009, 9, 18), D(2008, 1, 2))
     b = rows["BREADTH"]
-    assert (b.first, b.last, b.rows) == (D(1965, 3, 1), D(2015, 11, 11), 12763)
+    # 12,763 session rows, of which four partial-day counts fail the breadth screen
+    # (DESIGN §4): stored and listed as rejected, never returned as breadth.
+    assert (b.first, b.last, b.rows) == (D(1965, 3, 1), D(2015, 11, 11), 12759)
+    assert [(r.session, r.advancers, r.decliners) for r in b.rejected] == [
+        (D(1988, 8, 22), 385, 466), (D(2004, 2, 27), 1092, 545), (D(2006, 4, 24), 1297, 968),
+        (D(2014, 10, 14), 1250, 1192)]
+    assert all(r.reason.startswith("partial-day count") for r in b.rejected)
     # PROVENANCE: 42 sessions without a row: 40 in 1965-1969, plus two later ones.
-    assert len(b.gaps) == 42
-    assert sum(1 for g in b.gaps if g.year <= 1969) == 40
-    assert D(1999, 11, 26) in b.gaps and D(2002, 6, 20) in b.gaps
+    assert len(b.missing) == 42 and len(b.gaps) == 46
+    assert sum(1 for g in b.missing if g.year <= 1969) == 40
+    assert D(1999, 11, 26) in b.missing and D(2002, 6, 20) in b.missing
+    assert D(1988, 8, 22) in b.gaps and D(1988, 8, 22) not in b.missing
     assert (rows["FOMC"].first, rows["FOMC"].last, rows["FOMC"].rows) == (
-        D(2000, 2, 2), D(2026, 12, 9), 223
+        D(2000, 2, 2), D(2028, 1, 26), 232
     )
 
 
@@ -100,7 +109,7 @@ def test_synthetic_is_labelled_and_sample_placeholders_dropped(tmp_path):
     report = import_files(
         store, get_calendar(),
         sorted((SNAP / "breadth/nyse-unicorn-2017-2020").glob("*.csv"))
-        + sorted((SNAP / "breadth/synthetic-1998-2026").glob("*.csv")),
+        + sorted(SYNTHETIC.glob("*.csv")),
     )
     text = "\n".join(report)
     assert "placeholder" in text and "2020-02-14" in text

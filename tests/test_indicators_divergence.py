@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 from _indicator_data import sessions, spx_closes, synthetic_breadth
 
-from bot.engine.indicators import ad_line, bearish_divergence, divergence_length, macd
+from bot.engine.indicators import (
+    ad_line,
+    bearish_divergence,
+    divergence_measures,
+    divergence_streak,
+    macd,
+)
 
 
 def _days(n: int) -> pd.DatetimeIndex:
@@ -34,24 +40,56 @@ def _hand_example(
 
 
 def test_hand_checked_example() -> None:
+    """DESIGN.md §4's check by hand: first D at t = 74; at t = 99 length 30, streak 26;
+    20 sessions have a length above 10 (t = 80..99) and 16 a streak above 10."""
     price, line, _ = _hand_example()
     flags = bearish_divergence(price, line)
-    length = divergence_length(flags)
+    length = divergence_measures(price, line)["days"]
+    streak = divergence_streak(flags)
     assert int(np.flatnonzero(flags.to_numpy())[0]) == 74
     assert flags.iloc[74:].all()
-    assert length.iloc[99] == 26
-    assert int((length > 10).sum()) == 16
+    assert length.iloc[74] == 5 and streak.iloc[74] == 1
+    assert length.iloc[99] == 30
+    assert streak.iloc[99] == 26
+    assert np.flatnonzero((length > 10).to_numpy()).tolist() == list(range(80, 100))
+    assert int((streak > 10).sum()) == 16
+    assert (length.iloc[:74] == 0).all() and (streak.iloc[:74] == 0).all()
+
+
+def test_measures_frame_agrees_with_the_single_functions() -> None:
+    price, line, _ = _hand_example()
+    m = divergence_measures(price, line)
+    assert list(m.columns) == ["divergence", "days", "streak"]
+    assert m["divergence"].equals(bearish_divergence(price, line))
+    assert m["days"].tolist() == [max(0, t - 69) if t >= 74 else 0 for t in range(100)]
+    assert m["streak"].equals(divergence_streak(m["divergence"]))
+
+
+def test_length_is_the_distance_between_the_latest_maxima() -> None:
+    """Length follows iP − iX, not the run: a session where SPX dips off its high
+    breaks the streak but not the length once SPX is back at its high."""
+    days = _days(40)
+    t = np.arange(40)
+    price = pd.Series(100.0 + t, index=days)
+    price.iloc[35] = 120.0  # 10 % below the running high of 134: D fails on t = 35 only
+    x = pd.Series(np.where(t <= 10, t, 10.0 - t), index=days)  # X peaks at t = 10
+    m = divergence_measures(price, x, window=30, tolerance=0.01, min_separation=5)
+    assert m["days"].iloc[29] == 19 and m["streak"].iloc[29] == 1  # first full window
+    assert m["days"].iloc[34] == 24 and m["streak"].iloc[34] == 6
+    assert m["days"].iloc[35] == 0 and m["streak"].iloc[35] == 0
+    assert m["days"].iloc[36] == 26 and m["streak"].iloc[36] == 1
 
 
 def test_gap_in_breadth_blocks_every_window_containing_it() -> None:
     price, line, _ = _hand_example(gap_at=80)
     assert math.isnan(line.iloc[80])
     flags = bearish_divergence(price, line)
-    length = divergence_length(flags)
+    streak = divergence_streak(flags)
     assert flags.iloc[74:80].all()
     assert not flags.iloc[80:].any()  # every later window still holds t = 80
-    assert length.iloc[79] == 6
-    assert (length.iloc[80:] == 0).all()
+    assert streak.iloc[79] == 6
+    assert (streak.iloc[80:] == 0).all()
+    assert (divergence_measures(price, line)["days"].iloc[80:] == 0).all()
 
 
 def test_nan_price_in_window_blocks_it() -> None:
@@ -148,12 +186,12 @@ def test_vectorised_matches_reference_on_real_data(window: int, tolerance: float
         assert want.sum() > 50  # a comparison that exercises many true cases
 
 
-def test_length_counts_runs_and_nan_breaks_them() -> None:
+def test_streak_counts_runs_and_nan_breaks_them() -> None:
     days = _days(9)
     flags = pd.Series([1.0, 1.0, math.nan, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0], index=days)
-    assert divergence_length(flags).tolist() == [1, 2, 0, 1, 2, 3, 0, 1, 2]
+    assert divergence_streak(flags).tolist() == [1, 2, 0, 1, 2, 3, 0, 1, 2]
     nullable = pd.Series([True, pd.NA, True, True], index=days[:4], dtype="boolean")
-    assert divergence_length(nullable).tolist() == [1, 0, 1, 2]
+    assert divergence_streak(nullable).tolist() == [1, 0, 1, 2]
 
 
 def test_seven_thousand_sessions_well_under_100_ms() -> None:
@@ -165,8 +203,7 @@ def test_seven_thousand_sessions_well_under_100_ms() -> None:
     best = math.inf
     for _ in range(3):
         start = time.perf_counter()
-        flags = bearish_divergence(price, x, segments=labels)
-        divergence_length(flags)
+        divergence_measures(price, x, segments=labels)
         best = min(best, time.perf_counter() - start)
     assert best < 0.1
 

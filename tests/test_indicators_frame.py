@@ -30,7 +30,8 @@ EXPECTED_COLUMNS = [
     "hist_compression", "weekly_macd", "weekly_macd_signal", "weekly_macd_hist",
     "weekly_macd_cross_down", "weekly_macd_cross_up", "weekly_hist_compression", "rsi",
     "advancers", "decliners", "ad_line", "ad_divergence", "ad_divergence_days",
-    "macd_divergence", "macd_divergence_days", "vix", "vix3m", "vix6m", "vix_term_ratio",
+    "ad_divergence_streak", "macd_divergence", "macd_divergence_days",
+    "macd_divergence_streak", "vix", "vix3m", "vix6m", "vix_term_ratio",
     "sessions_to_fomc", "sessions_to_cpi", "sessions_to_ppi", "sessions_to_event",
     "breadth_source",
 ]  # fmt: skip

@@ -55,7 +55,7 @@ def test_last_snapshot_session_gives_an_explained_decision(store, calendar):
     assert ev is not None and ev.rules_sha256 == RULES.sha256
     assert ev.values["close"] == pytest.approx(6878.88)
     assert ev.values["vix"] == pytest.approx(19.86)
-    assert res.breadth_source == "snapshot:synthetic"
+    assert res.breadth_source == "snapshot:tradingview"  # real NYSE figures, not synthetic
     assert ev.condor is not None and ev.condor.go
     k = ev.condor.condor
     assert k is not None and k.short_put.strike < 6878.88 < k.short_call.strike
@@ -98,11 +98,11 @@ def test_state_is_carried_from_the_previous_run(store, calendar):
 
 def test_replay_has_no_look_ahead(store, calendar):
     """Decisions up to a cut are identical whether later data exists or not."""
-    start, end = D(2024, 1, 2), D(2024, 12, 31)
-    frame = indicator_frame(store, calendar, RULES, D(2020, 1, 2), end)
+    start, end = D(2021, 1, 4), D(2021, 12, 31)
+    frame = indicator_frame(store, calendar, RULES, D(2017, 1, 3), end)
     full = replay(frame, RULES, calendar, capital=2_000_000, start=start, end=end)
-    for cut in (D(2024, 4, 15), D(2024, 7, 25), D(2024, 8, 5)):
-        part_frame = indicator_frame(store, calendar, RULES, D(2020, 1, 2), cut)
+    for cut in (D(2021, 8, 4), D(2021, 9, 28), D(2021, 10, 18)):
+        part_frame = indicator_frame(store, calendar, RULES, D(2017, 1, 3), cut)
         part = replay(part_frame, RULES, calendar, capital=2_000_000, start=start, end=cut)
         assert len(part) == len([e for e in full if e.session <= cut])
         for a, b in zip(part, full, strict=False):
@@ -142,7 +142,7 @@ def test_live_fetch_fills_the_session_from_local_servers(store, calendar):
     assert report.used["SPX"] == "yahoo" and report.used["BREADTH"] == "wsj"
     assert report.used["VIX"] == "cboe" and report.used["FOMC"] == "fed"
     assert "Mozilla" in ua
-    assert "PPI" in report.failed  # no FRED key: said, not hidden
+    assert report.used["PPI"] == "file:ppi_releases.csv"  # no FRED key: the shipped calendar
     res = evaluate_day(store, calendar, RULES, LAST, capital=2_000_000)
     assert res.freshness.complete, res.freshness.problems()
     assert res.sources["SPX"] == "yahoo" and res.sources["BREADTH"] == "wsj"
@@ -165,7 +165,7 @@ def test_run_once_snapshot_dry_run_then_recorded_then_idempotent(snapshot_dir, m
     assert code == 0
     assert "alvh run-once 2026-02-27 (source snapshot; dry run" in text
     assert "CONDOR GO · 2026-02-27" in text and "Break-evens" in text
-    assert "SYNTHETIC series (not NYSE data)" in text
+    assert "SYNTHETIC" not in text and "BREADTH snapshot:tradingview" in text
     store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
     assert store.runs.get(LAST) is None  # a dry run records nothing
     code, text = run_cli("run-once", "--source", "snapshot", "--json")
@@ -245,15 +245,15 @@ def test_a_rebuilt_state_is_announced_with_what_it_stepped_over(store, calendar)
     from bot.engine.compose import Context, compose
     from bot.kernel.alerts import Topic
 
-    res = evaluate_day(store, calendar, RULES, D(2024, 8, 2), capital=2_000_000)
+    res = evaluate_day(store, calendar, RULES, D(2021, 10, 1), capital=2_000_000)
     assert res.evaluation is not None and res.replayed_from is not None
-    assert "2024-06-20 layer1 add" in res.replayed and "2024-07-25 layer2 add" in res.replayed
-    ctx = Context(D(2024, 8, 2), RULES.sha256, res.sources, res.breadth_source, 2_000_000,
+    assert "2021-07-23 layer1 add" in res.replayed and "2021-09-28 layer2 add" in res.replayed
+    ctx = Context(D(2021, 10, 1), RULES.sha256, res.sources, res.breadth_source, 2_000_000,
                   replayed_from=res.replayed_from, replayed=res.replayed)
     summary = next(a for a in compose(ctx, res.evaluation) if a.topic is Topic.SUMMARY)
     assert "rebuilt by replaying the sessions from" in summary.text
     assert "no alerts were sent for them" in summary.text
-    assert "2024-07-25 layer2 add" in summary.text
+    assert "2021-09-28 layer2 add" in summary.text
 
 
 def test_run_record_checks_round_trip_and_old_records_still_load():

@@ -211,7 +211,7 @@ def test_condition_error_shows_column_caret() -> None:
          "keyword"),
         ("  cooldown_sessions: 5 ", "  cooldown_sessions: 2.5 ", "hedge.cooldown_sessions",
          "valid integer"),
-        ("    when: \"ad_divergence_days == 1\"", "    when: 3", "warnings[2].when",
+        ("    when: \"ad_divergence_streak == 1\"", "    when: 3", "warnings[2].when",
          "expected a condition"),
         ("  - name: macd_divergence_started ", "  - name: ad_divergence_started ",
          "warnings[3].name", "used twice"),

@@ -183,7 +183,7 @@ async def test_polls_until_complete_then_signals(store, calendar):
             with store.engine.begin() as conn:
                 conn.execute(sa.text(
                     "insert into breadth values (:session, :advancers, :decliners, :unchanged,"
-                    " :adv_volume, :dec_volume, :source, :fetched_at)"), dict(rows[0]))
+                    " :adv_volume, :dec_volume, :source, :fetched_at, :rejected)"), dict(rows[0]))
         return [], Extras()
 
     sink = Sink()
@@ -297,28 +297,28 @@ async def test_stop_is_prompt_while_the_catch_up_waits_for_data(store, calendar)
 
 
 async def test_a_missed_session_is_evaluated_late_before_the_next_one(store, calendar):
-    """Layer 2 went on on 2024-07-25 in the snapshot history: that day's data is late here."""
+    """Layer 2 went on on 2021-09-28 in the snapshot history: that day's data is late here."""
     with store.engine.begin() as conn:
         vix = conn.execute(sa.text(
-            "select * from bars where session = '2024-07-25' and symbol = 'VIX'")).mappings().one()
-        conn.execute(sa.text("delete from bars where session = '2024-07-25' and symbol = 'VIX'"))
+            "select * from bars where session = '2021-09-28' and symbol = 'VIX'")).mappings().one()
+        conn.execute(sa.text("delete from bars where session = '2021-09-28' and symbol = 'VIX'"))
     sink = Sink()
-    clock = Clock(dt.datetime(2024, 7, 24, 16, 20, tzinfo=ET))
+    clock = Clock(dt.datetime(2021, 9, 27, 16, 20, tzinfo=ET))
     svc = make(store, calendar, clock, sink, source="live")
-    assert await svc.run_session(D(2024, 7, 24)) == "evaluated"
-    clock.now = dt.datetime(2024, 7, 25, 16, 20, tzinfo=ET)
-    assert await svc.run_session(D(2024, 7, 25)) == "incomplete"
+    assert await svc.run_session(D(2021, 9, 27)) == "evaluated"
+    clock.now = dt.datetime(2021, 9, 28, 16, 20, tzinfo=ET)
+    assert await svc.run_session(D(2021, 9, 28)) == "incomplete"
     assert not svc.health().ok
     # The VIX print arrives later; the next session's job first evaluates the 25th.
     with store.engine.begin() as conn:
         conn.execute(sa.text(
             "insert into bars values (:symbol, :session, :open, :high, :low, :close, :volume,"
             " :source, :fetched_at)"), dict(vix))
-    clock.now = dt.datetime(2024, 7, 26, 16, 20, tzinfo=ET)
-    assert await svc.run_session(D(2024, 7, 26)) == "evaluated"
-    run25 = store.runs.get(D(2024, 7, 25))
-    assert run25 is not None and run25.late
-    added = [a for a in sink.published if a.kind == "layer_added" and a.session == D(2024, 7, 25)]
+    clock.now = dt.datetime(2021, 9, 29, 16, 20, tzinfo=ET)
+    assert await svc.run_session(D(2021, 9, 29)) == "evaluated"
+    run28 = store.runs.get(D(2021, 9, 28))
+    assert run28 is not None and run28.late
+    added = [a for a in sink.published if a.kind == "layer_added" and a.session == D(2021, 9, 28)]
     assert [a.layer for a in added] == ["layer2"] and added[0].late
     assert svc.health().ok and svc.missed == {}
 
@@ -328,10 +328,10 @@ async def test_an_edit_deleting_an_active_layer_is_refused(tmp_path, store, cale
     good = default_rules_path().read_text()
     path.write_text(good)
     sink = Sink()
-    svc = make(store, calendar, Clock(dt.datetime(2024, 7, 26, 17, tzinfo=ET)), sink,
+    svc = make(store, calendar, Clock(dt.datetime(2021, 9, 28, 17, tzinfo=ET)), sink,
                rules_path=path)
-    assert await svc.run_session(D(2024, 7, 26)) == "evaluated"
-    layers = store.runs.get(D(2024, 7, 26)).state.layers
+    assert await svc.run_session(D(2021, 9, 28)) == "evaluated"
+    layers = store.runs.get(D(2021, 9, 28)).state.layers
     assert [a.name for a in layers] == ["layer1", "layer2"]
     start = good.index("    - name: layer3")
     end = good.index("# Early warnings")

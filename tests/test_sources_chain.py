@@ -301,7 +301,7 @@ async def test_cpi_chain_needs_a_key_for_fred(
     )
     assert [n for n, _ in no_key] == ["file:cpi_releases.csv"]
     parsed, _ = await fetch_first("CPI", no_key)
-    assert parsed.rows[-1].date == D(2026, 7, 14)
+    assert parsed.rows[-1].date == D(2026, 12, 10)
     server.route("/fred/release/dates", RECORDED / "fred_release_dates_10.json")
     keyed = release_chain(
         sources(client, server, calendar, sleeps, fred_api_key=SecretStr("k")),
@@ -313,19 +313,19 @@ async def test_cpi_chain_needs_a_key_for_fred(
 
 
 async def test_shipped_calendar_that_ran_out_fails(calendar: SessionCalendar) -> None:
-    """The shipped CPI list ends 2026-07-14: after that it must not pass for a calendar."""
+    """The shipped CPI list ends 2026-12-10: after that it must not pass for a calendar."""
     name, attempt = shipped_calendar(
         SNAP / "calendar" / "cpi_releases.csv",
         EventKind.CPI,
-        today=D(2026, 7, 14),
+        today=D(2026, 12, 10),
         calendar=calendar,
     )
     with pytest.raises(
         SourceDataError,
-        match=re.escape("file:cpi_releases.csv: no upcoming CPI events after 2026-07-14"),
+        match=re.escape("file:cpi_releases.csv: no upcoming CPI events after 2026-12-10"),
     ):
         await attempt()
-    # PPI is not in the shipped files at all.
+    # A file of another kind holds no PPI events at all.
     _, ppi = shipped_calendar(
         SNAP / "calendar" / "cpi_releases.csv",
         EventKind.PPI,

@@ -233,8 +233,8 @@ async def test_retries_after_500(
 async def test_retries_after_client_timeout(
     server: LocalServer, calendar: SessionCalendar, sleeps: RecordingSleep
 ) -> None:
-    server.route(PATH, Reply(200, BODY, delay=1.0), BODY)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(0.2)) as quick:
+    server.route(PATH, Reply(200, BODY, delay=3.0), BODY)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(1.0)) as quick:
         parsed = await fetch(quick, server, calendar, sleeps)
     assert parsed.rows[-1].session == END
     assert len(server.requests_to(PATH)) == 2 and len(sleeps.delays) == 1

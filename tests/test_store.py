@@ -111,27 +111,38 @@ def test_events_round_trip_and_status(store):
     assert store.latest("BREADTH") == (None, None)
 
 
-def test_migration_4_adds_the_scheduled_flag_to_an_existing_events_table(tmp_path):
-    """A store created before migration 4 keeps its events, all marked scheduled."""
+def test_migrations_4_and_5_upgrade_a_store_made_before_them(tmp_path):
+    """A store made by migrations 1-3 keeps its events (all marked scheduled) and its
+    breadth, whose partial-day rows migration 5 marks rejected."""
     import sqlalchemy as sa
 
+    from bot.kernel.sessions import get_calendar
     from bot.store import open_store
 
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     engine = sa.create_engine(url)
+    days = get_calendar().sessions_between(D(2025, 1, 2), D(2025, 2, 28))
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
                              "applied_at VARCHAR(40) NOT NULL, description VARCHAR(200) NOT NULL)"))
         conn.execute(sa.text("CREATE TABLE events (kind VARCHAR(8), date DATE, time_et "
                              "VARCHAR(5), source VARCHAR(64) NOT NULL, fetched_at VARCHAR(40) "
                              "NOT NULL, PRIMARY KEY (kind, date))"))
+        conn.execute(sa.text("CREATE TABLE breadth (session DATE PRIMARY KEY, advancers INTEGER "
+                             "NOT NULL, decliners INTEGER NOT NULL, unchanged INTEGER, "
+                             "adv_volume FLOAT, dec_volume FLOAT, source VARCHAR(64) NOT NULL, "
+                             "fetched_at VARCHAR(40) NOT NULL)"))
         conn.execute(sa.text("INSERT INTO events VALUES ('FOMC', '2020-03-15', NULL, 'file', 'x')"))
+        conn.execute(
+            sa.text("INSERT INTO breadth VALUES (:d, :a, :b, NULL, NULL, NULL, 'wsj', 'x')"),
+            [{"d": d.isoformat(), "a": 1500 if d != days[30] else 218,
+              "b": 1300 if d != days[30] else 287} for d in days])
         conn.execute(sa.text("INSERT INTO schema_version VALUES (:v, 'x', 'old')"),
                      [{"v": 1}, {"v": 2}, {"v": 3}])
     engine.dispose()
     from bot.store.schema import runs
 
-    # Migrations 2 and 3 were "applied": create what they made, so only 4 runs now.
+    # Migrations 2 and 3 were "applied": create what they made, so only 4 and 5 run now.
     store0 = sa.create_engine(url)
     with store0.begin() as conn:
         runs.create(conn)
@@ -144,7 +155,13 @@ def test_migration_4_adds_the_scheduled_flag_to_an_existing_events_table(tmp_pat
     try:
         (event,) = store.events()
         assert event.date.isoformat() == "2020-03-15" and event.scheduled is True
-        assert store.schema_version() == 4
+        assert store.schema_version() == 5
+        (bad,) = store.breadth_rejected()
+        assert (bad.session, bad.advancers, bad.decliners) == (days[30], 218, 287)
+        assert "partial-day count: advancers + decliners 505 < 80% of the 21-session median " \
+               "2,800" in bad.reason
+        accepted = store.breadth()
+        assert len(accepted) == len(days) - 1 and days[30] not in accepted.index.date
     finally:
         store.close()
 

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
-from bot.app.telegram_bot import Access, build_application, start_bot, stop_bot
+from bot.app.telegram import Access, build_application, start_bot, stop_bot
 from bot.delivery.outbox import Subscribers
 from bot.kernel.errors import ConfigError
 

@@ -24,8 +24,11 @@ PREVIEW_SESSIONS = 504
 
 STATUS_VALUES = (
     ("close", "SPX", 2), ("rsi", "RSI", 1), ("macd_hist", "MACD hist", 2),
-    ("weekly_macd_hist", "weekly hist", 2), ("macd_divergence_days", "MACD div days", 0),
-    ("ad_divergence_days", "A/D div days", 0), ("vix", "VIX", 2),
+    ("weekly_macd_hist", "weekly hist", 2),
+    ("ad_divergence_days", "A/D divergence length", 0),
+    ("ad_divergence_streak", "A/D divergence streak", 0),
+    ("macd_divergence_days", "MACD divergence length", 0),
+    ("macd_divergence_streak", "MACD divergence streak", 0), ("vix", "VIX", 2),
     ("vix_term_ratio", "VIX/VIX3M", 3),
 )
 

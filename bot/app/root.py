@@ -196,7 +196,7 @@ class Root:
 
         telegram = next((c for c in channels if isinstance(c, TelegramChannel)), None)
         if telegram is not None and queries is not None:
-            from bot.app.telegram_bot import Access, build_application
+            from bot.app.telegram import Access, build_application
 
             settings = self.settings
             access = Access(

@@ -100,7 +100,7 @@ async def run_service(
             HealthServer(settings.http_host, settings.http_port, service.health, metrics.render))
         await stack.enter_async_context(delivery.worker.running(grace=STOP_GRACE_SECONDS))
         if delivery.telegram_app is not None:
-            from bot.app.telegram_bot import polling
+            from bot.app.telegram import polling
 
             await stack.enter_async_context(polling(delivery.telegram_app))
         await stack.enter_async_context(service.running())

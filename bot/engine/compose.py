@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from html import escape
 
@@ -79,6 +79,14 @@ def num(v: Value | None, digits: int = 2) -> str:
     if f.is_integer():
         return f"{int(f)}"  # strikes, counts, day counts
     return f"{f:.{digits}f}"
+
+
+def _divergence(v: Mapping[str, Value], prefix: str) -> str:
+    """``length 30 (streak 26)``, or ``none``: the two DESIGN §4 measures side by side."""
+    days, streak = v.get(f"{prefix}_divergence_days"), v.get(f"{prefix}_divergence_streak")
+    if isinstance(days, int | float) and not isinstance(days, bool) and days == 0:
+        return "none"
+    return f"length {num(days)} (streak {num(streak)})"
 
 
 def usd(v: float) -> str:
@@ -217,8 +225,7 @@ def summary_alert(ctx: Context, ev: Evaluation, upcoming: Sequence[tuple[str, dt
     doc.line(f"{num(v.get('macd'))} / signal {num(v.get('macd_signal'))} / hist "
              f"{num(v.get('macd_hist'))}", bold="MACD ")
     doc.line(f"hist {num(v.get('weekly_macd_hist'))}", bold="Weekly MACD ")
-    doc.line(f"MACD {num(v.get('macd_divergence_days'))} d, A/D "
-             f"{num(v.get('ad_divergence_days'))} d", bold="Divergence ")
+    doc.line(f"A/D {_divergence(v, 'ad')}; MACD {_divergence(v, 'macd')}", bold="Divergence ")
     doc.line(f"{num(v.get('vix'))}  VIX3M {num(v.get('vix3m'))}  ratio "
              f"{num(v.get('vix_term_ratio'), 3)}", bold="VIX ")
     layers = ev.state_after.layers

@@ -116,11 +116,13 @@ async def fetch_session(
     cpi = shipped_calendar_dir / "cpi_releases.csv" if shipped_calendar_dir else None
     jobs["FOMC"] = _job("FOMC", fomc_chain(sources, today=today, shipped=fomc))
     jobs["CPI"] = _job("CPI", release_chain(sources, EventKind.CPI, today=today, shipped=cpi))
-    ppi = release_chain(sources, EventKind.PPI, today=today, shipped=None)
+    ppi_file = shipped_calendar_dir / "ppi_releases.csv" if shipped_calendar_dir else None
+    ppi = release_chain(sources, EventKind.PPI, today=today, shipped=ppi_file)
     if ppi:
         jobs["PPI"] = _job("PPI", ppi)
     else:
-        report.failed["PPI"] = "no PPI source: set ALVH_FRED_API_KEY for release dates"
+        report.failed["PPI"] = ("no PPI source: no shipped calendar, and ALVH_FRED_API_KEY "
+                                "is not set for FRED's release dates")
 
     names = list(jobs)
     results = await asyncio.gather(*(jobs[n]() for n in names), return_exceptions=True)

@@ -1,7 +1,10 @@
 """History management: what is in the store, and where it has holes.
 
 ``alvh data status`` answers "can I trust the look-back window?" by comparing
-each series with the session calendar, not with weekdays.
+each series with the session calendar, not with weekdays. For breadth it
+separates the two kinds of hole: a *missing* session (no source had a row) and
+a *rejected* one (a row was stored but failed the breadth screen, DESIGN §4);
+the indicators treat both as imputed sessions.
 """
 
 from __future__ import annotations
@@ -9,11 +12,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from bot.kernel.models import EventKind
+from bot.kernel.models import BREADTH, EventKind
 from bot.kernel.sessions import SessionCalendar
 from bot.store import Store
+from bot.store.breadth import RejectedBreadth
 
 EVENT_SERIES = {k.value for k in EventKind}
+SHOWN = 8
+"""Dates a status line spells out before summarising."""
+
+
+def _dates(days: tuple[dt.date, ...]) -> str:
+    shown = ", ".join(str(d) for d in days[:SHOWN])
+    more = f", ... ({len(days) - SHOWN} more)" if len(days) > SHOWN else ""
+    return f"{len(days)} session(s): {shown}{more}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +36,20 @@ class SeriesReport:
     rows: int
     sources: tuple[str, ...]
     gaps: tuple[dt.date, ...]
-    """Sessions between first and last with no row (not meaningful for events)."""
+    """Sessions between first and last with no (accepted) row; not meaningful for events."""
     segments: tuple[tuple[str, dt.date, dt.date], ...] = ()
-    """Runs of one source, oldest first: where real and synthetic breadth meet."""
+    """Runs of one source, oldest first: where one breadth source hands over to another."""
+    rejected: tuple[RejectedBreadth, ...] = ()
+    """Breadth rows stored but refused by the screen (their sessions are in ``gaps``)."""
+
+    @property
+    def missing(self) -> tuple[dt.date, ...]:
+        """Gaps no source filled at all (``gaps`` less the rejected sessions)."""
+        refused = {r.session for r in self.rejected}
+        return tuple(d for d in self.gaps if d not in refused)
 
     def line(self) -> str:
-        if self.rows == 0:
+        if self.rows == 0 and not self.rejected:
             return f"{self.series:<8} no data"
         head = (
             f"{self.series:<8} {self.first} .. {self.last}  {self.rows:>6} rows  "
@@ -37,17 +57,18 @@ class SeriesReport:
         )
         if self.series in EVENT_SERIES:
             return head
-        if not self.gaps:
-            out = head + "  gaps: none"
-        else:
-            shown = ", ".join(str(d) for d in self.gaps[:8])
-            more = f", ... ({len(self.gaps) - 8} more)" if len(self.gaps) > 8 else ""
-            out = head + f"  gaps: {len(self.gaps)} session(s): {shown}{more}"
+        if self.series != BREADTH:
+            return head + (f"  gaps: {_dates(self.gaps)}" if self.gaps else "  gaps: none")
+        out = [head, f"{'':<8}   missing: {_dates(self.missing) if self.missing else 'none'}"]
+        if self.rejected:
+            out.append(f"{'':<8}   rejected (stored, never used; imputed like a missing "
+                       f"session): {len(self.rejected)} session(s)")
+            out += [f"{'':<8}     {r.session}  {r.source}: {r.advancers} adv, {r.decliners} dec: "
+                    f"{r.reason}" for r in self.rejected]
         if len(self.segments) > 1:
-            out += "\n" + "\n".join(
-                f"{'':<8}   {a} .. {b}  {src}" for src, a, b in self.segments
-            )
-        return out
+            out.append(f"{'':<8}   sources by period:")
+            out += [f"{'':<8}     {a} .. {b}  {src}" for src, a, b in self.segments]
+        return "\n".join(out)
 
 
 def status_report(store: Store, calendar: SessionCalendar) -> list[SeriesReport]:
@@ -55,6 +76,9 @@ def status_report(store: Store, calendar: SessionCalendar) -> list[SeriesReport]
     for st in store.status():
         gaps: tuple[dt.date, ...] = ()
         segments: list[tuple[str, dt.date, dt.date]] = []
+        rejected: tuple[RejectedBreadth, ...] = ()
+        if st.series == BREADTH:
+            rejected = tuple(store.breadth_rejected())
         if st.series not in EVENT_SERIES and st.first and st.last:
             present = store.sessions_present(st.series, with_source=True)
             have = {d for d, _ in present}
@@ -67,6 +91,6 @@ def status_report(store: Store, calendar: SessionCalendar) -> list[SeriesReport]
                 else:
                     segments.append((src, day, day))
         out.append(SeriesReport(
-            st.series, st.first, st.last, st.rows, st.sources, gaps, tuple(segments)
+            st.series, st.first, st.last, st.rows, st.sources, gaps, tuple(segments), rejected
         ))
     return out

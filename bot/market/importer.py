@@ -128,6 +128,9 @@ def parse_files(
         kind = files.detect_format(text, name) if fmt == "auto" else fmt
         if kind == "unicorn":
             unicorn.append(path)
+        elif kind == "breadth":
+            items.append(Item(path.name, files.parse_breadth_csv(
+                text, source or name, calendar), "BREADTH"))
         elif kind == "cboe":
             sym = _symbol_for(path, symbol, kind)
             items.append(Item(path.name, files.parse_cboe_csv(

@@ -4,14 +4,14 @@ Every write is one transaction, so a batch is stored whole or not at all.
 Re-fetching the same data is a no-op; a re-fetch that *disagrees* with what
 is stored is logged with both values (then the newer value wins, because a
 provider correcting a print is the common case) — except that synthetic
-breadth never replaces real NYSE breadth.
+breadth never replaces real NYSE breadth, and a breadth row that fails the
+screen never replaces one that passes it (:mod:`bot.store.breadth`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,33 +21,18 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from bot.kernel.models import Bar, Breadth, Event, EventKind, is_synthetic
+from bot.kernel.models import Bar, Breadth, Event, EventKind
+from bot.store import breadth as breadth_rows
 from bot.store import schema as s
+from bot.store.breadth import RejectedBreadth
+from bot.store.compare import ChangeLog, differs
 from bot.store.runs import Runs
 
 log = logging.getLogger(__name__)
 
-PRICE_TOLERANCE = 0.005
-"""Prices that agree to the cent are the same print (Cboe writes 17.240000, FRED
-17.24; Yahoo exports 2058.199951 where another copy says 2058.20)."""
-VOLUME_TOLERANCE = 1e-4
-"""Relative, for volumes, which providers round differently."""
-_VOLUME_COLUMNS = frozenset({"volume", "adv_volume", "dec_volume"})
-MAX_LOGGED_CHANGES = 20
-
 
 def _now() -> str:
     return dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds")
-
-
-def _differs(a: Any, b: Any, column: str) -> bool:
-    if a is None or b is None:
-        return (a is None) != (b is None)
-    if column in _VOLUME_COLUMNS:
-        return not math.isclose(float(a), float(b), rel_tol=VOLUME_TOLERANCE)
-    if isinstance(a, float) or isinstance(b, float):
-        return not math.isclose(float(a), float(b), rel_tol=0.0, abs_tol=PRICE_TOLERANCE)
-    return bool(a != b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +44,8 @@ class WriteReport:
     unchanged: int = 0
     kept: int = 0
     """Rows not written because a better source already holds that session."""
+    rejected: int = 0
+    """Breadth rows stored as rejected by the screen (never returned as breadth)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +55,7 @@ class SeriesStatus:
     last: dt.date | None
     rows: int
     sources: tuple[str, ...]
+    """For breadth: accepted rows only (rejected ones: :meth:`Store.breadth_rejected`)."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -128,9 +116,21 @@ class Store:
                 )
             log.info("store: applied migration %d (%s)", version, description)
             applied.append(version)
+        if 5 in applied:
+            self.rescreen_breadth()
         return applied
 
     # ---------------------------------------------------------------- writes
+    def clear_market_data(self) -> None:
+        """Delete every bar, breadth row and event (runs and the outbox stay).
+
+        For a store that is a copy of shipped files (the snapshot's), before
+        loading a new version of them.
+        """
+        with self.engine.begin() as conn:
+            for table in s.MARKET_TABLES:
+                conn.execute(table.delete())
+
     def _upsert(
         self,
         table: sa.Table,
@@ -141,7 +141,7 @@ class Store:
     ) -> WriteReport:
         if not rows:
             return WriteReport()
-        inserted = changed = unchanged = kept = 0
+        inserted = changed = unchanged = 0
         with self.engine.begin() as conn:
             existing: dict[tuple[Any, ...], Any] = {}
             # Fetch what is stored for the same keys, in chunks the backend accepts.
@@ -155,7 +155,7 @@ class Store:
             for row in conn.execute(q).mappings():
                 existing[tuple(row[k] for k in keys)] = row
             to_write: list[dict[str, Any]] = []
-            logged = 0
+            changes = ChangeLog(label)
             for r in rows:
                 key = tuple(r[k] for k in keys)
                 old = existing.get(key)
@@ -168,36 +168,17 @@ class Store:
                 for c in compare:
                     if r[c] is None and old[c] is not None:
                         r[c] = old[c]
-                diffs = [c for c in compare if _differs(old[c], r[c], c)]
+                diffs = [c for c in compare if differs(old[c], r[c], c)]
                 if not diffs:
                     unchanged += 1
                     continue
-                if table is s.breadth and is_synthetic(r["source"]) and not is_synthetic(
-                    old["source"]
-                ):
-                    kept += 1
-                    continue
                 changed += 1
-                if logged < MAX_LOGGED_CHANGES:
-                    logged += 1
-                    log.warning(
-                        "store: %s %s changed: %s",
-                        label, "/".join(str(k) for k in key),
-                        "; ".join(
-                            f"{c} stored {old[c]!r} ({old['source']}) -> new {r[c]!r} "
-                            f"({r['source']})"
-                            for c in diffs
-                        ),
-                    )
+                changes.note(key, old, r, diffs)
                 to_write.append(r)
-            if changed > logged:
-                log.warning(
-                    "store: %s: %d more changed rows not logged one by one", label,
-                    changed - logged,
-                )
+            changes.close()
             if to_write:
                 self._write(conn, table, keys, to_write)
-        return WriteReport(inserted, changed, unchanged, kept)
+        return WriteReport(inserted, changed, unchanged)
 
     def _write(
         self, conn: sa.Connection, table: sa.Table, keys: Sequence[str], rows: list[dict[str, Any]]
@@ -236,19 +217,35 @@ class Store:
         )
 
     def upsert_breadth(self, rows_in: Iterable[Breadth]) -> WriteReport:
+        """Store breadth rows through the screen (:mod:`bot.store.breadth`).
+
+        Rows from the earliest one written on are screened again in session
+        order, so an import of older history re-judges the later rows.
+        A later duplicate of a session in ``rows_in`` wins.
+        """
         now = _now()
-        rows = [
-            {
-                "session": b.session, "advancers": b.advancers, "decliners": b.decliners,
-                "unchanged": b.unchanged, "adv_volume": b.adv_volume, "dec_volume": b.dec_volume,
-                "source": b.source, "fetched_at": now,
-            }
-            for b in rows_in
-        ]
-        return self._upsert(
-            s.breadth, ("session",), rows,
-            ("advancers", "decliners", "unchanged", "adv_volume", "dec_volume"), "breadth",
-        )
+        incoming = {b.session: breadth_rows.as_row(b, now) for b in rows_in}
+        if not incoming:
+            return WriteReport()
+        return self._screen_breadth(incoming, min(incoming))
+
+    def rescreen_breadth(self) -> WriteReport:
+        """Screen every stored breadth row again (after a migration or a rule change)."""
+        with self.engine.connect() as conn:
+            first = conn.execute(sa.select(sa.func.min(s.breadth.c.session))).scalar()
+        return WriteReport() if first is None else self._screen_breadth({}, first)
+
+    def _screen_breadth(self, incoming: dict[dt.date, dict[str, Any]],
+                        first: dt.date) -> WriteReport:
+        changes = ChangeLog("breadth")
+        with self.engine.begin() as conn:
+            report, writes = breadth_rows.write_breadth(conn, incoming, first=first,
+                                                        changes=changes)
+            if writes:
+                self._write(conn, s.breadth, ("session",), writes)
+        changes.close()
+        return WriteReport(report.inserted, report.changed, report.unchanged, report.kept,
+                           report.rejected)
 
     def upsert_events(self, evs: Iterable[Event]) -> WriteReport:
         now = _now()
@@ -275,13 +272,22 @@ class Store:
         return self._frame(q, "session", ["open", "high", "low", "close", "volume", "source"])
 
     def breadth(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
-        q = sa.select(s.breadth).order_by(s.breadth.c.session)
+        """Accepted breadth rows indexed by session: a rejected row is never returned,
+        so its session is missing here exactly like one no source had."""
+        q = sa.select(s.breadth).where(breadth_rows.ACCEPTED).order_by(s.breadth.c.session)
         if start:
             q = q.where(s.breadth.c.session >= start)
         if end:
             q = q.where(s.breadth.c.session <= end)
         cols = ["advancers", "decliners", "unchanged", "adv_volume", "dec_volume", "source"]
         return self._frame(q, "session", cols)
+
+    def breadth_rejected(
+        self, start: dt.date | None = None, end: dt.date | None = None
+    ) -> list[RejectedBreadth]:
+        """Stored breadth rows that failed the screen, oldest first, with the reason."""
+        with self.engine.connect() as conn:
+            return breadth_rows.rejected_rows(conn, start, end)
 
     def events(
         self,
@@ -324,14 +330,15 @@ class Store:
             for table, key in ((s.bars, s.bars.c.symbol), (s.breadth, None),
                                (s.events, s.events.c.kind)):
                 day = table.c.date if "date" in table.c else table.c.session
+                where = [breadth_rows.ACCEPTED] if table is s.breadth else []
                 q = sa.select(*([key] if key is not None else []),
-                              sa.func.min(day), sa.func.max(day), sa.func.count())
+                              sa.func.min(day), sa.func.max(day), sa.func.count()).where(*where)
                 if key is not None:
                     q = q.group_by(key).order_by(key)
                 for row in conn.execute(q).all():
                     name = str(row[0]) if key is not None else "BREADTH"
                     first, last, n = row[-3:]
-                    sources = sa.select(table.c.source).distinct()
+                    sources = sa.select(table.c.source).distinct().where(*where)
                     if key is not None:
                         sources = sources.where(key == name)
                     found = tuple(sorted(conn.execute(sources).scalars()))
@@ -341,7 +348,7 @@ class Store:
     def _series(self, series: str) -> tuple[sa.Table, list[sa.ColumnElement[bool]]]:
         """The table behind a series name (``BREADTH`` or a bar symbol) and its filter."""
         if series == "BREADTH":
-            return s.breadth, []
+            return s.breadth, [breadth_rows.ACCEPTED]
         return s.bars, [s.bars.c.symbol == series]
 
     def latest(

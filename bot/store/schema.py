@@ -49,6 +49,10 @@ breadth = sa.Table(
     sa.Column("dec_volume", sa.Float, nullable=True),
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("fetched_at", sa.String(40), nullable=False),
+    sa.Column("rejected", sa.Text, nullable=True),
+    # Why the row failed the breadth screen (bot.engine.breadth_screen), NULL when
+    # accepted. Rejected rows stay visible to ``alvh data status`` but are never
+    # returned as breadth: the session counts as missing (imputed).
 )
 
 events = sa.Table(
@@ -176,6 +180,14 @@ def _m4_event_scheduled(conn: sa.Connection) -> None:
         conn.execute(sa.text(
             "ALTER TABLE events ADD COLUMN scheduled BOOLEAN NOT NULL DEFAULT TRUE"))
 
+
+def _m5_breadth_rejected(conn: sa.Connection) -> None:
+    # As in migration 4: a store created after this change already has the column.
+    # The rows stored before it are screened by Store.migrate right after.
+    if "rejected" not in {c["name"] for c in sa.inspect(conn).get_columns("breadth")}:
+        conn.execute(sa.text("ALTER TABLE breadth ADD COLUMN rejected TEXT"))
+
+
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -183,4 +195,5 @@ MIGRATIONS: list[Migration] = [
     (2, "evaluation runs and layer state", _m2_runs),
     (3, "outbox, deliveries, subscribers", _m3_outbox),
     (4, "events: scheduled flag (point in time)", _m4_event_scheduled),
+    (5, "breadth: rejected rows kept with their reason", _m5_breadth_rejected),
 ]

@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     imp = dsub.add_parser("import", help="load history files into the store")
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imp.add_argument(
-        "--format", choices=["auto", "unicorn", "cboe", "ohlc", "fred", "events"], default="auto",
+        "--format", choices=["auto", "unicorn", "breadth", "cboe", "ohlc", "fred", "events"],
+        default="auto",
         help="file format (default: detected from the contents)",
     )
     imp.add_argument("--symbol", help="series for price files: SPX, VIX, VIX3M, VIX6M")

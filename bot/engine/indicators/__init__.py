@@ -5,7 +5,11 @@ code serves the live evaluation, backtests and rules previews.
 """
 
 from bot.engine.indicators.breadth import ad_line, missing_sessions, require_no_gaps
-from bot.engine.indicators.divergence import bearish_divergence, divergence_length
+from bot.engine.indicators.divergence import (
+    bearish_divergence,
+    divergence_measures,
+    divergence_streak,
+)
 from bot.engine.indicators.events import blackout, event_sessions, sessions_to_next_event
 from bot.engine.indicators.frame import EVENT_KINDS, FRAME_COLUMNS, IndicatorParams, compute_frame
 from bot.engine.indicators.momentum import (
@@ -28,7 +32,8 @@ __all__ = [
     "blackout",
     "completed_weekly_closes",
     "compute_frame",
-    "divergence_length",
+    "divergence_measures",
+    "divergence_streak",
     "ema",
     "event_sessions",
     "histogram_compression",

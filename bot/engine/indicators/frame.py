@@ -17,7 +17,7 @@ import pandas as pd
 
 from bot.engine.indicators._util import as_float, float_series, require_session_index
 from bot.engine.indicators.breadth import ad_line
-from bot.engine.indicators.divergence import bearish_divergence, divergence_length
+from bot.engine.indicators.divergence import divergence_measures
 from bot.engine.indicators.events import EventDates, event_sessions, sessions_to_next_event
 from bot.engine.indicators.momentum import (
     histogram_compression,
@@ -53,8 +53,10 @@ FRAME_COLUMNS = (
     "ad_line",
     "ad_divergence",
     "ad_divergence_days",
+    "ad_divergence_streak",
     "macd_divergence",
     "macd_divergence_days",
+    "macd_divergence_streak",
     "vix",
     "vix3m",
     "vix6m",
@@ -153,8 +155,9 @@ def _divergence(
     x: pd.Series[float],
     params: IndicatorParams,
     segments: pd.Series[Any] | None,
-) -> tuple[pd.Series[bool], pd.Series[int]]:
-    flags = bearish_divergence(
+) -> tuple[pd.Series[bool], pd.Series[int], pd.Series[int]]:
+    """D_t, the divergence's length (iP − iX) and its streak (DESIGN.md §4)."""
+    m = divergence_measures(
         close,
         x,
         window=params.divergence_window,
@@ -162,7 +165,7 @@ def _divergence(
         min_separation=params.divergence_min_separation,
         segments=segments,
     )
-    return flags, divergence_length(flags)
+    return m["divergence"], m["days"], m["streak"]
 
 
 def _event_columns(
@@ -241,12 +244,16 @@ def compute_frame(
     frame["decliners"] = _on(decliners, sessions, "decliners")
     frame["ad_line"] = ad_line(frame["advancers"], frame["decliners"], sessions)
     source = _labels(breadth_source, sessions)
-    frame["ad_divergence"], frame["ad_divergence_days"] = _divergence(
-        close, frame["ad_line"], params, source
-    )
-    frame["macd_divergence"], frame["macd_divergence_days"] = _divergence(
-        close, m["macd_hist"], params, None
-    )
+    (
+        frame["ad_divergence"],
+        frame["ad_divergence_days"],
+        frame["ad_divergence_streak"],
+    ) = _divergence(close, frame["ad_line"], params, source)
+    (
+        frame["macd_divergence"],
+        frame["macd_divergence_days"],
+        frame["macd_divergence_streak"],
+    ) = _divergence(close, m["macd_hist"], params, None)
 
     frame["vix"] = _on(vix, sessions, "vix")
     frame["vix3m"] = _on(vix3m, sessions, "vix3m")

@@ -103,12 +103,20 @@ NAMES: Final[Mapping[str, NameSpec]] = MappingProxyType(
         ),
         "ad_divergence": _bool("Bearish A/D-line divergence against SPX holds on this session."),
         "ad_divergence_days": _num(
+            "Length of the bearish A/D divergence: sessions from the A/D line's last high "
+            "to SPX's last high in the window (iP − iX) while it holds, 0 when it does not."
+        ),
+        "ad_divergence_streak": _num(
             "Consecutive sessions the bearish A/D divergence has held (0 when it does not)."
         ),
         "macd_divergence": _bool(
             "Bearish MACD-histogram divergence against SPX holds on this session."
         ),
         "macd_divergence_days": _num(
+            "Length of the bearish MACD-histogram divergence (iP − iX) while it holds, "
+            "0 when it does not."
+        ),
+        "macd_divergence_streak": _num(
             "Consecutive sessions the bearish MACD divergence has held (0 when it does not)."
         ),
         # --- volatility

@@ -24,7 +24,7 @@ import httpx
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import Event, EventKind, Parsed
 from bot.kernel.sessions import SessionCalendar
-from bot.market.sources.files import load_json
+from bot.market.sources.body import load_json
 from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
 from bot.market.sources.validate import DEFAULT_POLICY
 

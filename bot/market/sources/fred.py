@@ -21,7 +21,8 @@ from pydantic import SecretStr
 from bot.kernel.errors import SourceDataError, SourceError, SourceUnavailable
 from bot.kernel.models import Bar, Event, EventKind, Parsed, Symbol
 from bot.kernel.sessions import SessionCalendar
-from bot.market.sources.files import load_json, parse_fred_csv
+from bot.market.sources.body import load_json
+from bot.market.sources.files import parse_fred_csv
 from bot.market.sources.http import RetryPolicy, Sleep, get
 from bot.market.sources.validate import DEFAULT_POLICY, fresh_window
 

@@ -18,7 +18,8 @@ from pydantic import SecretStr
 from bot.kernel.errors import SourceDataError, SourceError
 from bot.kernel.models import Bar, Parsed, Symbol
 from bot.kernel.sessions import SessionCalendar
-from bot.market.sources.files import decode_body, parse_ohlc_csv
+from bot.market.sources.body import decode_body
+from bot.market.sources.files import parse_ohlc_csv
 from bot.market.sources.fred import install_key_redaction, redacted
 from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
 from bot.market.sources.validate import DEFAULT_POLICY, fresh_window

@@ -25,7 +25,8 @@ import httpx
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import Bar, Dropped, Parsed, Symbol
 from bot.kernel.sessions import ET, SessionCalendar
-from bot.market.sources.files import NOT_A_SESSION, is_session, load_json
+from bot.market.sources.body import load_json
+from bot.market.sources.files import NOT_A_SESSION, is_session
 from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
 from bot.market.sources.validate import DEFAULT_POLICY, fresh_window
 

@@ -1,4 +1,4 @@
-"""The Telegram bot people talk to: subscriptions, and read-only views of the engine.
+"""The command handlers: subscriptions, and read-only views of the engine.
 
 Commands: /start (welcome, subscribes to ``summary``; ``/start CODE`` in
 invite mode), /help, /topics, /subscribe TOPIC…, /unsubscribe TOPIC… (and
@@ -19,28 +19,16 @@ changed by an ALVH admin.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeAlias
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeAlias
 
-from pydantic import SecretStr
-from telegram import (
-    Bot,
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    LinkPreviewOptions,
-    Update,
-)
-from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest
 from telegram.ext import (
     Application,
-    ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -48,7 +36,17 @@ from telegram.ext import (
     filters,
 )
 
-from bot.delivery.channels.telegram_html import escape, split_html, to_plain
+from bot.app.telegram.access import Access
+from bot.app.telegram.replies import (
+    CALLBACK_PREFIX,
+    all_topics,
+    chat_id_of,
+    keyboard,
+    reply,
+    sentence,
+    topics_list,
+)
+from bot.delivery.channels.telegram_html import escape
 from bot.delivery.outbox.subscribers import (
     REMOVED,
     SUBSCRIBABLE,
@@ -58,7 +56,6 @@ from bot.delivery.outbox.subscribers import (
     parse_topics,
 )
 from bot.kernel.alerts import TOPIC_HELP, Topic
-from bot.kernel.errors import ConfigError
 from bot.kernel.redact import redact
 
 log = logging.getLogger(__name__)
@@ -67,7 +64,6 @@ App: TypeAlias = Application[Any, Any, Any, Any, Any, Any]
 Context: TypeAlias = ContextTypes.DEFAULT_TYPE
 Handler: TypeAlias = Callable[[Update, Context], Coroutine[Any, Any, None]]
 HISTORY_MAX = 60
-CALLBACK_PREFIX = "topic:"
 
 
 class BotQueries(Protocol):
@@ -83,32 +79,6 @@ class BotQueries(Protocol):
     async def reload(self) -> str: ...
     async def rundate(self, date: dt.date) -> str: ...
     async def preview(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Access:
-    """Who may use the bot: everyone, holders of an invite code, or listed chats.
-
-    Admins are always let in. In invite mode a chat that once gave the right
-    code stays in (its subscriber row remembers it) until an admin removes it.
-    """
-
-    mode: Literal["open", "invite", "allowlist"] = "open"
-    invite_code: SecretStr | None = None
-    allowlist: frozenset[int] = field(default_factory=frozenset)
-    admins: frozenset[int] = field(default_factory=frozenset)
-
-    def __post_init__(self) -> None:
-        if self.mode == "invite" and not (
-            self.invite_code and self.invite_code.get_secret_value().strip()
-        ):
-            raise ConfigError("ALVH_INVITE_CODE: required when ALVH_ACCESS_MODE=invite")
-
-    def code_matches(self, given: str) -> bool:
-        if self.invite_code is None:
-            return False
-        expected = self.invite_code.get_secret_value().strip().encode()
-        return hmac.compare_digest(given.strip().encode(), expected)
 
 
 PUBLIC_COMMANDS: tuple[tuple[str, str], ...] = (
@@ -174,7 +144,7 @@ class BotCommands:
         return chat is not None and chat.type == ChatType.PRIVATE and chat.id in self._access.admins
 
     async def _granted(self, update: Update) -> bool:
-        chat_id = _chat_id(update)
+        chat_id = chat_id_of(update)
         if self._is_admin(update) or self._access.mode == "open":
             return True
         if self._access.mode == "allowlist":
@@ -186,43 +156,43 @@ class BotCommands:
         if self._access.mode == "allowlist":
             return (
                 "This bot is private. Ask its admin to add your chat id "
-                f"<code>{_chat_id(update)}</code>."
+                f"<code>{chat_id_of(update)}</code>."
             )
         return "This bot is invite-only: send /start followed by your invite code."
 
     async def _gate(self, update: Update) -> bool:
         if await self._granted(update):
             return True
-        await _reply(update, self._refusal(update))
+        await reply(update, self._refusal(update))
         return False
 
     # ------------------------------------------------------------------ commands
     async def start(self, update: Update, context: Context) -> None:
-        chat_id = _chat_id(update)
+        chat_id = chat_id_of(update)
         args = context.args or []
         if not await self._granted(update):
             if self._access.mode == "invite" and args:
                 if not self._access.code_matches(args[0]):
-                    await _reply(update, "That invite code is not valid.")
+                    await reply(update, "That invite code is not valid.")
                     return
                 log.info("telegram: chat %d joined with the invite code", chat_id)
             else:
-                await _reply(update, self._refusal(update))
+                await reply(update, self._refusal(update))
                 return
         if not await self._may_change(update):
             return
         sub = await self._call(self._subs.subscribe, "telegram", str(chat_id), [Topic.SUMMARY])
-        await _reply(
+        await reply(
             update,
             "<b>ALVH signal bot</b>\n"
             "End-of-day SPX iron-condor and VIX-hedge alerts after each NYSE close.\n\n"
-            f"You are subscribed to: {_topics_list(sub)}.\n"
+            f"You are subscribed to: {topics_list(sub)}.\n"
             "Tap a topic below to add or remove it, or send /help.",
-            markup=_keyboard(sub),
+            markup=keyboard(sub),
         )
 
     async def help(self, update: Update, context: Context) -> None:
-        await _reply(update, self._help_text(update))
+        await reply(update, self._help_text(update))
 
     def _help_text(self, update: Update) -> str:
         lines = ["<b>Commands</b>"]
@@ -236,7 +206,7 @@ class BotCommands:
     async def topics(self, update: Update, context: Context) -> None:
         if not await self._gate(update):
             return
-        sub = await self._get(_chat_id(update))
+        sub = await self._get(chat_id_of(update))
         lines = ["<b>Topics</b>"]
         for topic in SUBSCRIBABLE:
             mark = "✅" if sub is not None and sub.active and topic in sub.topics else "▫️"
@@ -244,7 +214,7 @@ class BotCommands:
         if self._is_admin(update):
             lines.append(f"🔧 <b>ops</b> — {escape(TOPIC_HELP[Topic.OPS])} (you receive it)")
         lines.append("\nTap to toggle, or /subscribe TOPIC, /unsubscribe TOPIC.")
-        await _reply(update, "\n".join(lines), markup=_keyboard(sub))
+        await reply(update, "\n".join(lines), markup=keyboard(sub))
 
     async def subscribe(self, update: Update, context: Context) -> None:
         await self._change(update, context, adding=True)
@@ -258,25 +228,25 @@ class BotCommands:
         verb = "subscribe" if adding else "unsubscribe"
         args = context.args or []
         if not args:
-            sub = await self._get(_chat_id(update))
-            await _reply(
+            sub = await self._get(chat_id_of(update))
+            await reply(
                 update,
-                f"Usage: /{verb} TOPIC… (or tap below). Topics: {_all_topics()}.",
-                markup=_keyboard(sub),
+                f"Usage: /{verb} TOPIC… (or tap below). Topics: {all_topics()}.",
+                markup=keyboard(sub),
             )
             return
         try:
             topics = parse_topics(args)
         except InvalidSubscription as exc:
-            await _reply(update, escape(_sentence(str(exc))))
+            await reply(update, escape(sentence(str(exc))))
             return
         if not await self._may_change(update):
             return
         change = self._subs.subscribe if adding else self._subs.unsubscribe
-        sub = await self._call(change, "telegram", str(_chat_id(update)), topics)
+        sub = await self._call(change, "telegram", str(chat_id_of(update)), topics)
         names = ", ".join(sorted(topic.value for topic in topics))
         done = "Subscribed to" if adding else "Unsubscribed from"
-        await _reply(update, f"{done} {names}. You receive: {_topics_list(sub)}.")
+        await reply(update, f"{done} {names}. You receive: {topics_list(sub)}.")
 
     async def button(self, update: Update, context: Context) -> None:
         query = update.callback_query
@@ -293,11 +263,11 @@ class BotCommands:
         if not self._may_change_silently(update):
             await query.answer("Only an ALVH admin can change a group's topics.", show_alert=True)
             return
-        sub = await self._call(self._subs.toggle, "telegram", str(_chat_id(update)), topic)
+        sub = await self._call(self._subs.toggle, "telegram", str(chat_id_of(update)), topic)
         state = "on" if topic in sub.topics else "off"
         await query.answer(f"{topic.value}: {state}")
         try:
-            await query.edit_message_reply_markup(reply_markup=_keyboard(sub))
+            await query.edit_message_reply_markup(reply_markup=keyboard(sub))
         except BadRequest as exc:  # "message is not modified" after a double tap
             log.debug("telegram: keyboard not updated: %s", exc.message)
 
@@ -310,7 +280,7 @@ class BotCommands:
             word = args[0]
             number = word.isascii() and word.isdigit() and len(word) <= 3
             if len(args) > 1 or not number or not 1 <= int(word) <= HISTORY_MAX:
-                await _reply(update, f"Usage: /history [N], N a number from 1 to {HISTORY_MAX}.")
+                await reply(update, f"Usage: /history [N], N a number from 1 to {HISTORY_MAX}.")
                 return
             n = int(args[0])
         await self._answer(update, "history", lambda: self._queries.history(n))
@@ -324,7 +294,7 @@ class BotCommands:
                 raise ValueError
             date = dt.date.fromisoformat(args[0])
         except ValueError:
-            await _reply(update, "Usage: /rundate YYYY-MM-DD, e.g. /rundate 2026-03-02.")
+            await reply(update, "Usage: /rundate YYYY-MM-DD, e.g. /rundate 2026-03-02.")
             return
         await self._answer(update, "rundate", lambda: self._queries.rundate(date))
 
@@ -335,11 +305,11 @@ class BotCommands:
             png = await self._queries.chart()
         except Exception:
             log.exception("telegram: /chart failed")
-            await _reply(update, "Sorry, /chart failed; the details are in the bot's log.")
+            await reply(update, "Sorry, /chart failed; the details are in the bot's log.")
             return
         message = update.effective_message
         if png is None or message is None:
-            await _reply(update, "No chart yet: it appears after the first evaluation.")
+            await reply(update, "No chart yet: it appears after the first evaluation.")
             return
         await message.reply_photo(photo=png, caption="Latest ALVH chart")
 
@@ -347,10 +317,10 @@ class BotCommands:
         message = update.effective_message
         word = (message.text or "").split()[0] if message and message.text else "?"
         word = word if len(word) <= 40 else word[:39] + "…"
-        await _reply(update, f"Unknown command {escape(word)}.\n\n{self._help_text(update)}")
+        await reply(update, f"Unknown command {escape(word)}.\n\n{self._help_text(update)}")
 
     async def chatter(self, update: Update, context: Context) -> None:
-        await _reply(update, "I answer commands only. Send /help to see them.")
+        await reply(update, "I answer commands only. Send /help to see them.")
 
     async def on_error(self, update: object, context: Context) -> None:
         error = context.error
@@ -373,7 +343,7 @@ class BotCommands:
     async def _admin_gate(self, update: Update) -> bool:
         if self._is_admin(update):
             return True
-        await _reply(update, "That command is for admins.")
+        await reply(update, "That command is for admins.")
         return False
 
     async def _answer(self, update: Update, name: str, fetch: Callable[[], Awaitable[str]]) -> None:
@@ -381,9 +351,9 @@ class BotCommands:
             body = await fetch()
         except Exception:
             log.exception("telegram: /%s failed", name)
-            await _reply(update, f"Sorry, /{name} failed; the details are in the bot's log.")
+            await reply(update, f"Sorry, /{name} failed; the details are in the bot's log.")
             return
-        await _reply(update, body or "(nothing to show)")
+        await reply(update, body or "(nothing to show)")
 
     def _may_change_silently(self, update: Update) -> bool:
         chat = update.effective_chat
@@ -392,7 +362,7 @@ class BotCommands:
     async def _may_change(self, update: Update) -> bool:
         if self._may_change_silently(update):
             return True
-        await _reply(update, "Only an ALVH admin can change a group's topics.")
+        await reply(update, "Only an ALVH admin can change a group's topics.")
         return False
 
     async def _get(self, chat_id: int) -> Subscriber | None:
@@ -401,129 +371,3 @@ class BotCommands:
     @staticmethod
     async def _call(fn: Callable[..., Subscriber], *args: Any) -> Subscriber:
         return await asyncio.to_thread(fn, *args)
-
-
-def _chat_id(update: Update) -> int:
-    chat = update.effective_chat
-    if chat is None:  # pragma: no cover - handlers here only get chat updates
-        raise ValueError("update without a chat")
-    return int(chat.id)
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return (text[:1].upper() + text[1:]).rstrip(".") + "."
-
-
-def _all_topics() -> str:
-    return ", ".join(topic.value for topic in SUBSCRIBABLE)
-
-
-def _topics_list(sub: Subscriber | None) -> str:
-    if sub is None or not sub.active or not sub.topics:
-        return "nothing yet"
-    return ", ".join(f"<b>{t.value}</b>" for t in SUBSCRIBABLE if t in sub.topics)
-
-
-def _keyboard(sub: Subscriber | None) -> InlineKeyboardMarkup:
-    on = sub.topics if sub is not None and sub.active else frozenset()
-    rows = [
-        [
-            InlineKeyboardButton(
-                f"{'✅' if topic in on else '➕'} {topic.value}",
-                callback_data=f"{CALLBACK_PREFIX}{topic.value}",
-            )
-        ]
-        for topic in SUBSCRIBABLE
-    ]
-    return InlineKeyboardMarkup(rows)
-
-
-async def _reply(update: Update, html: str, *, markup: InlineKeyboardMarkup | None = None) -> None:
-    """Send HTML to the update's chat, split if long; plain text if Telegram refuses the HTML."""
-    chat = update.effective_chat
-    message = update.effective_message
-    if chat is None or message is None:
-        return
-    parts = split_html(html)
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        try:
-            await message.get_bot().send_message(
-                chat.id,
-                part,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup if last else None,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        except BadRequest as exc:
-            if "can't parse entities" not in exc.message.lower():
-                raise
-            log.warning("telegram: reply refused as HTML (%s); sending plain text", exc.message)
-            await message.get_bot().send_message(
-                chat.id, to_plain(part), reply_markup=markup if last else None
-            )
-
-
-# ---------------------------------------------------------------------- application
-
-
-def build_application(
-    bot: Bot,
-    *,
-    subscribers: Subscribers,
-    queries: BotQueries,
-    access: Access,
-) -> App:
-    """An ``Application`` on ``bot`` with the handlers registered; not yet polling.
-
-    ``bot`` is the Telegram channel's (a ``telegram.ext.ExtBot``): the command
-    replies and the alerts share one bot, one connection pool and one limiter.
-    """
-    app: App = ApplicationBuilder().bot(bot).job_queue(None).build()
-    BotCommands(subscribers, queries, access).register(app)
-    return app
-
-
-async def start_bot(app: App, *, poll_timeout: float = 10.0) -> None:
-    """Initialize, publish the command menu, and start long polling.
-
-    PTB words a rejected token as "The token `…` was rejected": the error is
-    re-raised as ``ConfigError`` with the token removed.
-    """
-    token = app.bot.token
-    try:
-        await app.initialize()
-        await app.bot.set_my_commands([BotCommand(name, what) for name, what in PUBLIC_COMMANDS])
-        await app.start()
-        if app.updater is None:  # pragma: no cover - ApplicationBuilder always makes one
-            raise ConfigError("telegram: the application has no updater")
-        await app.updater.start_polling(
-            timeout=dt.timedelta(seconds=poll_timeout), drop_pending_updates=False
-        )
-    except TelegramError as exc:
-        message = redact(exc.message, token)
-        raise ConfigError(f"ALVH_TELEGRAM_TOKEN / Telegram: {message}") from None
-
-
-async def stop_bot(app: App) -> None:
-    """Stop polling and the application; safe to call when only partly started."""
-    if app.updater is not None and app.updater.running:
-        await app.updater.stop()
-    if app.running:
-        await app.stop()
-    await app.shutdown()
-
-
-@contextlib.asynccontextmanager
-async def polling(app: App) -> AsyncIterator[App]:
-    """Long polling for the ``async with`` block (:func:`start_bot` / :func:`stop_bot`)."""
-    try:
-        await start_bot(app)
-    except BaseException:
-        await stop_bot(app)
-        raise
-    try:
-        yield app
-    finally:
-        await stop_bot(app)

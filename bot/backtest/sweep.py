@@ -42,7 +42,6 @@ from bot.backtest.condors import (
     condor_outcomes,
     cycle_key,
 )
-from bot.backtest.diff import with_blackout
 from bot.backtest.fmt import pct, usd
 from bot.backtest.progress import Progress
 from bot.backtest.run import (
@@ -51,7 +50,6 @@ from bot.backtest.run import (
     layer_periods,
     resolve_range,
     spx_opens,
-    unscheduled_event_dates,
 )
 from bot.backtest.stats import (
     DrawdownEpisode,
@@ -65,7 +63,7 @@ from bot.engine.evaluate import Evaluation
 from bot.engine.rules import Rules, RulesFileError, load_rules_variant, parse_value
 from bot.kernel.errors import ConfigError
 from bot.kernel.sessions import SessionCalendar
-from bot.pipeline.evaluation import replay
+from bot.pipeline.evaluation import replay, with_blackout
 from bot.store import Store
 
 MAX_COMBINATIONS = 1000
@@ -251,7 +249,6 @@ def run_sweep(
     if split is not None and not rng.start < split <= rng.end:
         raise ConfigError(f"--split {split} is not inside the replayed range "
                           f"{rng.start}..{rng.end}")
-    skip = unscheduled_event_dates()
     bases: dict[str, pd.DataFrame] = {}
     frames: dict[tuple[str, str], pd.DataFrame] = {}
     shared: _Shared | None = None
@@ -262,8 +259,7 @@ def run_sweep(
         for texts, rules in combos:
             ikey = rules.indicators.model_dump_json()
             if ikey not in bases:
-                bases[ikey] = backtest_frame(store, calendar, rules, rng.start, rng.end,
-                                             excluded=skip)
+                bases[ikey] = backtest_frame(store, calendar, rules, rng.start, rng.end)
             fkey = (ikey, rules.blackout.sessions_before.model_dump_json())
             if fkey not in frames:
                 frames[fkey] = with_blackout(bases[ikey], rules)

@@ -121,24 +121,40 @@ class SeriesCheck:
     last_source: str | None
     missing: tuple[dt.date, ...]
     stale: bool
+    imputed: tuple[dt.date, ...] = ()
+    """Sessions without a row that the series' own rule imputes (NYSE breadth, DESIGN.md §4):
+    reported, not a refusal."""
+    history_from: dt.date | None = None
+    """Set when the series' history starts after the session (VIX3M before 2009-09-18): its
+    values are not evaluable for the session, which is not refused (DESIGN.md §4)."""
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.stale
+        return self.history_from is not None or (not self.missing and not self.stale)
 
     def describe(self, session: dt.date) -> str:
+        if self.history_from is not None:
+            return (f"{self.series}: not evaluable (its history starts {self.history_from}, "
+                    f"after {session})")
         if self.last is None:
             return f"{self.series}: no data at all"
         parts = []
         if self.stale:
             parts.append(f"stale: newest row {self.last} from {self.last_source}, need {session}")
         if self.missing:
-            shown = ", ".join(str(d) for d in self.missing[:5])
-            more = f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else ""
-            parts.append(f"{len(self.missing)} session(s) missing in the look-back: {shown}{more}")
+            parts.append(f"{len(self.missing)} session(s) missing in the look-back: "
+                         + _listed(self.missing))
+        imputed = (f"{len(self.imputed)} session(s) imputed in the look-back (no accepted row): "
+                   + _listed(self.imputed)) if self.imputed else ""
         if not parts:
-            return f"{self.series}: ok (through {self.last}, {self.last_source})"
-        return f"{self.series}: " + "; ".join(parts)
+            ok = f"{self.series}: ok (through {self.last}, {self.last_source})"
+            return f"{ok}; {imputed}" if imputed else ok
+        return f"{self.series}: " + "; ".join([*parts, imputed] if imputed else parts)
+
+
+def _listed(days: tuple[dt.date, ...], limit: int = 5) -> str:
+    more = f" and {len(days) - limit} more" if len(days) > limit else ""
+    return ", ".join(str(d) for d in days[:limit]) + more
 
 
 @dataclass(frozen=True, slots=True)

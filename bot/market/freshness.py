@@ -10,6 +10,26 @@ answers for each; :func:`check_freshness` (the daily job, ``run-once``,
 ``alvh data check``) is the index of a single session. A backtest asks the
 same index for every session it replays, so it refuses exactly the sessions
 ``run-once`` would refuse, with the same words.
+
+The rule (DESIGN.md §4), per series with look-back n:
+
+- the series must have a row on D (else *stale*: the session is refused) and
+  on each of the n − 1 sessions before it (else those are *missing*: refused);
+- NYSE breadth has its own rule (missing and rejected breadth): D's own
+  accepted row is required (it is never imputed), while a session missing
+  earlier in the look-back (no row, or a row rejected as a partial-day count,
+  which the store never returns as accepted) is imputed: the A/D line carries
+  flat over it. The indicators then evaluate each divergence window on the
+  bridged line when it holds at most the rules' ``max_imputed_sessions``
+  imputed sessions, and call it not evaluable (saying which sessions) when it
+  holds more: reported here, never a refusal of the whole session, whose other
+  decisions do not depend on breadth;
+- a series whose history starts after D (VIX3M, first published for
+  2009-09-18) is *not evaluable* for D, not a refusal: the values that need
+  it say so, the decisions that do not are made; the look-back sessions
+  before a series' first row are not gaps in it. SPX is the base of every
+  indicator and keeps the strict rule: 300 sessions before D, however old
+  the store.
 """
 
 from __future__ import annotations
@@ -31,18 +51,27 @@ DEFAULT_LOOKBACK: Mapping[str, int] = {
     Symbol.VIX3M: 30,
     BREADTH: 130,
 }
-"""Sessions that must be present, ending at D. SPX needs MACD warm-up (≥ 250);
-breadth needs two divergence windows (2 × 63) so a divergence run can be measured."""
+"""Sessions checked, ending at D. SPX needs MACD warm-up (≥ 250); for breadth, D's own
+row is required and the sessions missing in two divergence windows (2 × 63) are reported
+as imputed."""
+
+GAPS_IMPUTED: frozenset[str] = frozenset({BREADTH})
+"""Series whose look-back gaps are imputed and reported, not refused (DESIGN §4)."""
+LATE_HISTORY: frozenset[str] = frozenset({Symbol.VIX3M})
+"""Series that may start after D: before its first row a session is not evaluable for them,
+not refused (DESIGN §4: VIX3M before 2009-09-18)."""
 
 
 class _Series:
     """One series' rows over the index's sessions, as arrays for O(1) questions."""
 
     def __init__(self, days: list[dt.date], rows: Mapping[dt.date, str],
-                 before: tuple[dt.date | None, str | None]) -> None:
+                 before: tuple[dt.date | None, str | None], first: dt.date | None) -> None:
         self.rows = rows
         self.before = before
         """The newest row before the first indexed session (for a series stale for long)."""
+        self.first = first
+        """The series' first row ever (None: no row at all)."""
         present = np.fromiter((d in rows for d in days), dtype=bool, count=len(days))
         self.present = present
         self.count = np.concatenate([[0], np.cumsum(present)])
@@ -53,12 +82,11 @@ class _Series:
 
 
 class FreshnessIndex:
-    """The freshness rule for every session of ``start..end``, from one read of the store.
+    """The freshness rule (module doc) for every session of ``start..end``, from one read.
 
-    For each series with look-back n: the series must have a row on the session
-    itself (else *stale*) and on each of the n − 1 sessions before it (else those
-    are *missing*). :meth:`check` gives the full answer; :meth:`complete` the yes/no
-    without building it (the backtest's hot path).
+    :meth:`check` gives the full answer; :meth:`complete` the yes/no without
+    building it (the backtest's hot path). Both give what
+    :func:`check_freshness` gives for the same session.
     """
 
     def __init__(
@@ -70,6 +98,10 @@ class FreshnessIndex:
         """Consecutive sessions: the look-back windows of ``start..end``, then the range."""
         self.start = start
         self.series = series
+        self._first_pos = {
+            name: (bisect_left(self.days, s.first) if s.first is not None else len(self.days))
+            for name, s in series.items()
+        }
 
     @classmethod
     def from_store(
@@ -94,7 +126,7 @@ class FreshnessIndex:
             rows = dict(zip((d.date() for d in pd.DatetimeIndex(frame.index)),
                             frame["source"].astype(str).tolist(), strict=True))
             before = store.latest(name, on_or_before=first - dt.timedelta(days=1))
-            series[name] = _Series(days, rows, before)
+            series[name] = _Series(days, rows, before, store.first(name))
         return cls(calendar, first, start, end, lookback, series)
 
     def _pos(self, session: dt.date) -> int:
@@ -106,13 +138,27 @@ class FreshnessIndex:
                              f"({self.start}..{self.days[-1] if self.days else '-'})")
         return i
 
+    def _window(self, name: str, i: int, n: int) -> tuple[int, bool]:
+        """(first position counted for gaps, whether the series is not evaluable at ``i``)."""
+        lo = max(0, i - (n - 1))  # the days are consecutive sessions
+        if name in LATE_HISTORY:
+            s, f = self.series[name], self._first_pos[name]
+            if s.first is not None and s.first > self.days[i]:
+                return lo, True
+            lo = max(lo, f)
+        return lo, False
+
     def complete(self, session: dt.date) -> bool:
-        """Every series present on ``session`` and on the look-back before it."""
+        """Whether the session may be evaluated (every check ``ok``)."""
         i = self._pos(session)
         for name, n in self.lookback.items():
+            lo, later = self._window(name, i, n)
+            if later:
+                continue
             s = self.series[name]
-            lo = max(0, i - (n - 1))  # the days are consecutive sessions
-            if not s.present[i] or s.count[i] - s.count[lo] != i - lo:
+            if not s.present[i]:
+                return False
+            if name not in GAPS_IMPUTED and s.count[i] - s.count[lo] != i - lo:
                 return False
         return True
 
@@ -122,13 +168,16 @@ class FreshnessIndex:
         checks = []
         for name, n in self.lookback.items():
             s = self.series[name]
-            lo = max(0, i - (n - 1))
-            missing: tuple[dt.date, ...] = ()
+            lo, later = self._window(name, i, n)
+            gaps: tuple[dt.date, ...] = ()
             if s.count[i] - s.count[lo] != i - lo:
-                missing = tuple(d for d in self.days[lo:i] if d not in s.rows)
+                gaps = tuple(d for d in self.days[lo:i] if d not in s.rows)
+            missing, imputed = ((), gaps) if name in GAPS_IMPUTED else (gaps, ())
             j = int(s.last[i])
             last, source = (self.days[j], s.rows[self.days[j]]) if j >= 0 else s.before
-            checks.append(SeriesCheck(str(name), last, source, missing, stale=not s.present[i]))
+            checks.append(SeriesCheck(str(name), last, source, () if later else missing,
+                                      stale=not s.present[i] and not later,
+                                      imputed=imputed, history_from=s.first if later else None))
         return Freshness(session, tuple(checks))
 
 
@@ -154,7 +203,7 @@ def check_freshness(
     session: dt.date,
     lookback: Mapping[str, int] = DEFAULT_LOOKBACK,
 ) -> Freshness:
-    """Check every required series has a row on ``session`` and no gap before it."""
+    """Check every required series has a row on ``session`` and no gap before it (module doc)."""
     if not calendar.is_session(session):
         raise ValueError(f"{session} is not an NYSE session")
     return FreshnessIndex.from_store(store, calendar, session, session, lookback).check(session)

@@ -92,7 +92,7 @@ def test_2005_2009_default_rules_hedge_ahead_of_the_bear_market(capsys):
     assert n_trig is not None and int(n_trig[1]) == len(adds1) >= 5
     assert adds1[0] == "2005-11-17" and "2007-10-05" in adds1
     assert re.search(r"2007-10-09\s+1565\.15\s+2007-11-26\s+2009-03-09\s+676\.53\s+56\.8 %", out)
-    assert "2007-10-05 (35 sessions before); hedged at the start" in out
+    assert "2007-10-05 (35 sessions before); layer 1 on at the start" in out
     assert "preceded by a layer-1 trigger within 60 sessions: 1 of 1" in out
     # Unicorn's 2006-04-24 row is a partial-day count (DESIGN §4): rejected, so no breadth.
     assert "2005-01-03..2006-04-21    328 sessions  snapshot:unicorn: NYSE" in out

@@ -90,7 +90,7 @@ def test_one_missing_breadth_session_is_imputed_and_every_alert_says_which(store
     for alert in alerts:
         assert ("Imputed breadth in the window (no accepted NYSE row; the A/D line carries "
                 "flat): 2026-02-10") in alert.text, alert.kind
-        assert "Breadth in the A/D divergence window: snapshot:synthetic" in alert.text
+        assert "Breadth in the A/D divergence window: snapshot:tradingview" in alert.text
 
 
 def test_too_many_imputed_sessions_make_the_ad_divergence_not_evaluable(store, calendar):

@@ -85,7 +85,8 @@ def stats_json(result: BacktestResult, s: Summary) -> dict[str, Any]:
                    "false_alarm_horizon": p.false_alarm_horizon, "horizons": list(HORIZONS)},
         "layer_action_counts": dict(s.action_counts),
         "condor": {"go": s.condor_go, "skip": s.condor_skip,
-                   "by_year": [{"year": y.year, "go": y.go, "skip": y.skip}
+                   "by_year": [{"year": y.year, "go": y.go, "skip": y.skip,
+                                "refused": y.refused}
                                for y in s.condor_years],
                    "skip_reasons": dict(s.skip_reasons)},
         "layer1": result.layer1,
@@ -115,6 +116,10 @@ def stats_json(result: BacktestResult, s: Summary) -> dict[str, Any]:
         "hedge_pnl": {"proxy": True, "note": PROXY_NOTE, "total": s.pnl_total,
                       "unpriced": s.unpriced, "layers": [_period_row(x) for x in s.periods]},
         "condor_trades": condors_json(s.condors),
+        "refused_sessions": s.refused_sessions,
+        "refused_runs": [{"first": r.first.isoformat(), "last": r.last.isoformat(),
+                          "sessions": r.sessions, "series": list(r.series),
+                          "reasons": list(r.reasons)} for r in s.refused],
         "breadth_sources": [
             {"first": x.first.isoformat(), "last": x.last.isoformat(), "sessions": x.sessions,
              "source": x.source or None, "kind": x.kind} for x in s.source_periods
@@ -173,8 +178,12 @@ def write_files(
     """Write the report and the decisions into ``out_dir`` (created); the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = list(session_rows(result.evaluations))
-    header = list(rows[0]) if rows else ["session"]
-    _write_csv(out_dir / "decisions.csv", rows, header)
+    header = list(rows[0]) if rows else ["session", "condor", "condor_skip_reasons"]
+    refused = {d.isoformat(): {"session": d.isoformat(), "condor": "refused",
+                               "condor_skip_reasons": "; ".join(why)}
+               for d, why in result.refused.items()}
+    _write_csv(out_dir / "decisions.csv",
+               sorted([*rows, *refused.values()], key=lambda r: str(r["session"])), header)
     _write_csv(
         out_dir / "layer_actions.csv",
         ({"session": r.session.isoformat(), "action": r.action, "layer": r.layer,
@@ -197,8 +206,11 @@ def write_files(
                                 for k, v in result.excluded_events.items()},
         },
         "stats": stats_json(result, summary),
-        "sessions": [_session_json(ev, row) for ev, row in zip(result.evaluations, rows,
-                                                               strict=True)],
+        "sessions": sorted(
+            [*(_session_json(ev, row) for ev, row in zip(result.evaluations, rows, strict=True)),
+             *({"session": d, "refused": r["condor_skip_reasons"].split("; ")}
+               for d, r in refused.items())],
+            key=lambda x: str(x["session"])),
     }
     (out_dir / "decisions.json").write_text(
         json.dumps(record, allow_nan=False, default=str, ensure_ascii=False) + "\n",

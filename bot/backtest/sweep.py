@@ -46,8 +46,10 @@ from bot.backtest.fmt import pct, usd
 from bot.backtest.progress import Progress
 from bot.backtest.run import (
     LayerPeriod,
+    Replayed,
     backtest_frame,
     layer_periods,
+    replay_range,
     resolve_range,
     spx_opens,
 )
@@ -58,12 +60,13 @@ from bot.backtest.stats import (
     episodes_preceded,
     trigger_outcomes,
 )
-from bot.backtest.summary import StatsParams, layer1_triggers
-from bot.engine.evaluate import Evaluation
+from bot.backtest.summary import StatsParams, layer1_triggers, session_states
 from bot.engine.rules import Rules, RulesFileError, load_rules_variant, parse_value
+from bot.engine.state import LayerState
 from bot.kernel.errors import ConfigError
 from bot.kernel.sessions import SessionCalendar
-from bot.pipeline.evaluation import replay, with_blackout
+from bot.market.freshness import FreshnessIndex, window_start
+from bot.pipeline.evaluation import frame_start, load_series, with_blackout
 from bot.store import Store
 
 MAX_COMBINATIONS = 1000
@@ -130,6 +133,8 @@ class Figures:
     false_alarms: int
     undetermined: int
     hedged: int
+    refused: int
+    """Sessions the freshness rule refused (as run-once would): no decision."""
     hedge_pnl: float
     unpriced: int
     condor_pnl: float
@@ -171,6 +176,9 @@ class _Shared:
     """What every combination grades against: nothing in here depends on the rules."""
 
     sessions: list[dt.date]
+    """Sessions with an SPX close (the episodes' positions)."""
+    days: list[dt.date]
+    """Every session of the range."""
     close: pd.Series[float]
     vix: pd.Series[float]
     episodes: list[DrawdownEpisode]
@@ -181,14 +189,14 @@ class _Shared:
 
 
 def _figures(
-    evs: Sequence[Evaluation], rules: Rules, shared: _Shared, outcomes: CondorOutcomes,
+    done: Replayed, rules: Rules, shared: _Shared, outcomes: CondorOutcomes,
     params: StatsParams, triggers: list[dt.date], periods: list[LayerPeriod], lo: dt.date,
-    hi: dt.date, trig_outcomes: list[TriggerOutcome],
+    hi: dt.date, trig_outcomes: list[TriggerOutcome], states: Mapping[dt.date, LayerState],
 ) -> Figures:
-    inside = [ev for ev in evs if lo <= ev.session <= hi]
+    inside = [d for d in states if lo <= d <= hi]
     layer1 = rules.hedge.layers[0].name
-    hedged = {ev.session: bool(ev.state_after.layers) for ev in evs}
-    l1 = {ev.session: any(a.name == layer1 for a in ev.state_after.layers) for ev in evs}
+    hedged = {d: bool(st.layers) for d, st in states.items()}
+    l1 = {d: any(a.name == layer1 for a in st.layers) for d, st in states.items()}
     eps = episodes_preceded([e for e in shared.episodes if lo <= e.start <= hi], triggers,
                             shared.sessions, lead=params.lead_sessions, hedged=hedged,
                             layer1_on=l1)
@@ -199,7 +207,8 @@ def _figures(
         sessions=len(inside), episodes=len(eps), covered=sum(e.covered for e in eps),
         triggers=len(trig), false_alarms=sum(t.false_alarm is True for t in trig),
         undetermined=sum(t.false_alarm is None for t in trig),
-        hedged=sum(bool(ev.state_after.layers) for ev in inside),
+        hedged=sum(hedged[d] for d in inside),
+        refused=sum(1 for d in done.refused if lo <= d <= hi),
         hedge_pnl=sum(p.pnl for p in pers if p.pnl is not None),
         unpriced=sum(p.pnl is None for p in pers),
         condor_pnl=without, condor_pnl_with_hedge=with_hedge,
@@ -208,26 +217,27 @@ def _figures(
 
 
 def _grade(
-    evs: list[Evaluation], rules: Rules, frame: pd.DataFrame, shared: _Shared,
-    calendar: SessionCalendar, params: StatsParams, start: dt.date, end: dt.date,
-    split: dt.date | None,
+    done: Replayed, rules: Rules, shared: _Shared, calendar: SessionCalendar,
+    params: StatsParams, start: dt.date, end: dt.date, split: dt.date | None,
 ) -> tuple[Figures, Figures | None, Figures | None]:
+    evs = done.evaluations
     triggers = layer1_triggers(evs)
     trig_outcomes = trigger_outcomes(shared.close, shared.vix, triggers,
                                      false_alarm_pct=params.false_alarm_pct,
                                      false_alarm_horizon=params.false_alarm_horizon)
-    periods = layer_periods(evs, frame, calendar)
+    periods = layer_periods(evs, done.frame, calendar)
     policy = TradePolicy.of(rules)
     key = (policy, rules.condor.risk_free_rate, rules.condor.dividend_yield)
-    replayed = frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]
+    replayed = done.frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]
     outcomes = condor_outcomes(
         evs, replayed, shared.opens, periods, rules, calendar, policy=policy,
         cache=shared.caches.setdefault(key, {}), market=shared.market,
         cycles=shared.cycles[policy.entry])
+    states = session_states(evs, shared.days)
 
     def fig(lo: dt.date, hi: dt.date) -> Figures:
-        return _figures(evs, rules, shared, outcomes, params, triggers, periods, lo, hi,
-                        trig_outcomes)
+        return _figures(done, rules, shared, outcomes, params, triggers, periods, lo, hi,
+                        trig_outcomes, states)
 
     whole = fig(start, end)
     if split is None:
@@ -249,6 +259,9 @@ def run_sweep(
     if split is not None and not rng.start < split <= rng.end:
         raise ConfigError(f"--split {split} is not inside the replayed range "
                           f"{rng.start}..{rng.end}")
+    base = min(frame_start(store) or rng.start, rng.start)
+    data = load_series(store, min(base, window_start(calendar, base)), rng.end)
+    fresh = FreshnessIndex.from_store(store, calendar, base, rng.end, frames=data)
     bases: dict[str, pd.DataFrame] = {}
     frames: dict[tuple[str, str], pd.DataFrame] = {}
     shared: _Shared | None = None
@@ -259,7 +272,8 @@ def run_sweep(
         for texts, rules in combos:
             ikey = rules.indicators.model_dump_json()
             if ikey not in bases:
-                bases[ikey] = backtest_frame(store, calendar, rules, rng.start, rng.end)
+                bases[ikey] = backtest_frame(store, calendar, rules, rng.start, rng.end,
+                                             data=data)
             fkey = (ikey, rules.blackout.sessions_before.model_dump_json())
             if fkey not in frames:
                 frames[fkey] = with_blackout(bases[ikey], rules)
@@ -268,11 +282,12 @@ def run_sweep(
                 shared = _share(store, calendar, frame, rng.start, rng.end, params)
             policy = TradePolicy.of(rules)
             t1 = time.perf_counter()
-            evs = replay(frame, rules, calendar, capital=capital, start=rng.start, end=rng.end,
-                         condors=EntryGate(shared.cycles[policy.entry]))
+            done = replay_range(store, calendar, rules, rng.start, rng.end, capital=capital,
+                                frame=frame, fresh=fresh,
+                                condors=EntryGate(shared.cycles[policy.entry]))
             t2 = time.perf_counter()
-            whole, before, after = _grade(evs, rules, frame, shared, calendar, params,
-                                          rng.start, rng.end, split)
+            whole, before, after = _grade(done, rules, shared, calendar, params, rng.start,
+                                          rng.end, split)
             grade_s += time.perf_counter() - t2
             replay_s += t2 - t1
             rows.append(Row(texts, rules.sha256, whole, before, after))
@@ -293,7 +308,7 @@ def _share(store: Store, calendar: SessionCalendar, frame: pd.DataFrame, start: 
     days = [ts.date() for ts in pd.DatetimeIndex(replayed.index)]
     opens = spx_opens(store, start, end)
     return _Shared(
-        sessions=[ts.date() for ts in pd.DatetimeIndex(close.dropna().index)],
+        sessions=[ts.date() for ts in pd.DatetimeIndex(close.dropna().index)], days=days,
         close=close, vix=replayed["vix"], episodes=drawdown_episodes(close, params.drawdown_pct),
         market=Market.of(replayed, opens), opens=opens,
         cycles={e: {d: cycle_key(d, e, calendar) for d in days}

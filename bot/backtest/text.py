@@ -29,8 +29,9 @@ def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
     skipped = [d for k, ds in sorted(result.excluded_events.items()) for d in ds
                if s.start <= d <= s.end]
     if skipped:
-        out.append("unscheduled FOMC moves left out of the blackouts (not known in advance): "
-                   + ", ".join(d.isoformat() for d in skipped))
+        out.append("unscheduled FOMC moves, counted only from their own date (no blackout "
+                   "before them): " + ", ".join(d.isoformat() for d in skipped))
+    out += ["", *refused_lines(summary)]
     out += ["", *breadth_lines(summary, rules.indicators.divergence.window)]
 
     c = s.action_counts
@@ -42,10 +43,10 @@ def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
     else:
         out.append("  (no layer was added, removed, deferred or blocked)")
 
-    out += ["", f"Condor: {s.condor_go} go, {s.condor_skip} skip "
+    out += ["", f"Condor: {s.condor_go} go, {s.condor_skip} skip, {s.refused_sessions} refused "
                 "(every session is in decisions.csv / decisions.json)",
-            f"  {'year':<6}{'go':>6}{'skip':>6}"]
-    out += [f"  {y.year:<6}{y.go:>6}{y.skip:>6}" for y in s.condor_years]
+            f"  {'year':<6}{'go':>6}{'skip':>6}{'refused':>9}"]
+    out += [f"  {y.year:<6}{y.go:>6}{y.skip:>6}{y.refused:>9}" for y in s.condor_years]
     if s.skip_reasons:
         out.append("  skip reasons (a skip can have several):")
         out += [f"  {n:>6}  {k}" for k, n in s.skip_reasons]
@@ -161,6 +162,25 @@ def figure_rows(c: CondorOutcomes) -> list[tuple[str, str, str]]:
         ("  from peak", day(a.drawdown_peak), day(b.drawdown_peak)),
         ("  to trough", day(a.drawdown_trough), day(b.drawdown_trough)),
     ]
+
+
+MAX_REFUSED_RUNS = 20
+"""Runs of refused sessions printed; the files list every session."""
+
+
+def refused_lines(summary: Summary) -> list[str]:
+    """The sessions the freshness rule refused, in runs, with the words run-once would use."""
+    n = summary.refused_sessions
+    out = [f"Refused sessions: {n} (the data was incomplete for them; run-once refuses them "
+           "too, with these words; no decision, the layer state carries over them)"]
+    for r in summary.refused[:MAX_REFUSED_RUNS]:
+        span = f"{r.first}" if r.first == r.last else f"{r.first}..{r.last}"
+        out.append(f"  {span} ({r.sessions} session{'s' if r.sessions != 1 else ''}): "
+                   + "; ".join(r.reasons))
+    if len(summary.refused) > MAX_REFUSED_RUNS:
+        out.append(f"  ... and {len(summary.refused) - MAX_REFUSED_RUNS} more run(s) "
+                   "(decisions.csv lists every session)")
+    return out
 
 
 def breadth_lines(summary: Summary, window: int) -> list[str]:

@@ -79,8 +79,7 @@ def frame_start(store: Store) -> dt.date | None:
     threshold at exactly those digits would decide differently in ``run-once``
     and in a backtest.
     """
-    spx = store.sessions_present(Symbol.SPX)
-    return spx[0] if spx else None
+    return store.first(Symbol.SPX)
 
 
 def load_series(store: Store, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:

@@ -191,6 +191,24 @@ def test_allocation_splits_each_session_by_risk_and_keeps_the_rest():
     assert shares.sum() + unallocated.sum() == pytest.approx(hedge.sum())
 
 
+def test_allocation_adds_up_whatever_the_float_dust():
+    """Risks like 4,512.37 and 3,901.1 do not cancel exactly in a running sum: a session after
+    every exit must still count as "no condor exposed", and the shares must add up."""
+    rng = np.random.default_rng(7)
+    n = 400
+    hedge = rng.normal(0, 300, n)
+    exposures = []
+    for _ in range(60):
+        a = int(rng.integers(0, n - 40))
+        exposures.append((a, a + int(rng.integers(5, 35)), float(rng.uniform(1e3, 1e5))))
+    shares, unallocated = allocate(hedge, exposures)
+    assert shares.sum() + unallocated.sum() == pytest.approx(hedge.sum(), abs=1e-6)
+    covered = np.zeros(n, dtype=bool)
+    for a, b, _ in exposures:
+        covered[a + 1 : b + 1] = True
+    assert np.array_equal(unallocated != 0, ~covered & (hedge != 0))
+
+
 def test_hedge_marks_add_up_to_each_layers_pnl(calendar):
     days = calendar.sessions_between(D(2024, 1, 2), D(2024, 1, 31))
     v3 = np.linspace(15, 22, len(days))

@@ -393,11 +393,15 @@ def allocate(
     """
     n = len(hedge)
     weight = np.zeros(n + 1)
+    count = np.zeros(n + 1, dtype=np.int64)
     for a, b, risk in exposures:
         weight[a + 1] += risk
         weight[b + 1] -= risk
+        count[a + 1] += 1
+        count[b + 1] -= 1
     weight = np.cumsum(weight)[:n]
-    exposed = weight > 0
+    # Exposure by count, not by the running sum of dollars: +risk − risk leaves float dust.
+    exposed = np.cumsum(count)[:n] > 0
     per_dollar = np.zeros(n)
     per_dollar[exposed] = hedge[exposed] / weight[exposed]
     prefix = np.concatenate([[0.0], np.cumsum(per_dollar)])

@@ -61,14 +61,17 @@ def test_what_each_hole_does(store, calendar):
 def test_vix3m_before_its_history_is_not_evaluable_not_a_refusal(store, calendar):
     before = check_freshness(store, calendar, D(2008, 10, 10))
     (v,) = [c for c in before.checks if c.series == "VIX3M"]
-    assert v.ok and v.history_from == D(2009, 9, 18)
+    assert v.ok and v.starts == D(2009, 9, 18)
     assert v.describe(D(2008, 10, 10)) == (
-        "VIX3M: not evaluable (its history starts 2009-09-18, after 2008-10-10)")
+        "VIX3M: not evaluable for 2008-10-10 (its history starts 2009-09-18)")
     assert before.complete
-    # The look-back sessions before its first row are not gaps in it.
+    # Once its history has started, its look-back must be whole like any other series'.
     early = check_freshness(store, calendar, D(2009, 9, 22))
     (v,) = [c for c in early.checks if c.series == "VIX3M"]
-    assert v.ok and v.history_from is None and v.missing == ()
+    assert not v.ok and v.starts is None and len(v.missing) == 26
+    index = FreshnessIndex.from_store(store, calendar, D(2008, 10, 10), D(2009, 11, 30))
+    for day in calendar.sessions_between(D(2008, 10, 10), D(2009, 11, 30)):
+        assert index.check(day) == check_freshness(store, calendar, day), day
     # A store that never had VIX3M is a data failure, not a late history.
     with store.engine.begin() as conn:
         saved = conn.execute(sa.text("select * from bars where symbol = 'VIX3M'")).all()

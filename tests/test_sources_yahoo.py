@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import re
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from httpserver import LocalServer, RecordingSleep, Reply
+from httpserver import LocalServer, RecordingSleep
 
-from bot.kernel.errors import SourceDataError, SourceUnavailable
+from bot.kernel.errors import SourceDataError
 from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.sources.base import SourceContext, Window
 from bot.market.sources.files import NOT_A_SESSION
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy
-from bot.market.sources.yahoo import NOT_FINAL, fetch_spx_yahoo, parse_yahoo_chart
+from bot.market.sources.http import BROWSER_USER_AGENT
+from bot.market.sources.yahoo import NOT_FINAL, NULL_ROW, YahooChart, parse_yahoo_chart
 
 BODY = (
     Path(__file__).parent / "fixtures" / "recorded" / "yahoo_chart_gspc_2026-02.json"
 ).read_bytes()
 PATH = "/v8/finance/chart/^GSPC"
-POLICY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
 D = dt.date
 START, END = D(2026, 2, 9), D(2026, 2, 27)
 
@@ -82,12 +80,55 @@ def test_newest_row_with_close_but_null_open_is_kept(calendar: SessionCalendar) 
     assert (last.session, last.open, last.close, last.volume) == (END, None, 6878.88, None)
 
 
-@pytest.mark.parametrize("field", ["close", "open", "high", "low"])
-def test_null_price_elsewhere_is_an_error(field: str, calendar: SessionCalendar) -> None:
+def test_a_past_null_row_is_dropped_and_the_rest_kept(calendar: SessionCalendar) -> None:
+    """July 2026: Yahoo served null OHLC on past sessions for weeks; refusing the whole
+    answer would have left SPX unavailable. The session is dropped with its reason."""
+    data = chart()
+    for name in ("open", "high", "low", "close", "volume"):
+        quote(data)[name][3] = None
+    parsed = parse_yahoo_chart(encode(data), calendar=calendar)
+    assert [(d.date, d.reason) for d in parsed.dropped] == [(D(2026, 2, 12), NULL_ROW)]
+    assert len(parsed.rows) == 13 and parsed.rows[-1].session == END
+
+
+@pytest.mark.parametrize("field", ["open", "high", "low"])
+def test_a_close_without_open_high_or_low_is_kept_close_only(
+        field: str, calendar: SessionCalendar) -> None:
     data = chart()
     quote(data)[field][3] = None
-    with pytest.raises(SourceDataError, match=f"yahoo: null {field} on 2026-02-12"):
-        parse_yahoo_chart(encode(data), calendar=calendar)
+    row = next(b for b in parse_yahoo_chart(encode(data), calendar=calendar).rows
+               if b.session == D(2026, 2, 12))
+    assert getattr(row, field) is None and row.close == quote(chart())["close"][3]
+
+
+def with_duplicate_newest(close_delta: float = 0.0, volume: int = 5_129_731_000) -> bytes:
+    """The recorded answer with the newest session listed again, as Yahoo does just
+    after the close (pandas-datareader #610, yfinance #1070): a second row stamped at
+    the close, the same prices and a later volume. Derived from the recorded body."""
+    data = chart()
+    result = data["chart"]["result"][0]
+    close_stamp = int(dt.datetime(2026, 2, 27, 16, 0, 2, tzinfo=ET).timestamp())
+    result["timestamp"].append(close_stamp)
+    q = quote(data)
+    for name in ("open", "high", "low", "close"):
+        q[name].append(q[name][-1] + (close_delta if name == "close" else 0.0))
+    q["volume"].append(volume)
+    return encode(data)
+
+
+def test_a_duplicated_newest_row_keeps_the_later_one(calendar: SessionCalendar) -> None:
+    parsed = parse_yahoo_chart(with_duplicate_newest(), calendar=calendar)
+    assert len(parsed.rows) == 14 and parsed.dropped == ()
+    assert (parsed.rows[-1].session, parsed.rows[-1].close) == (END, 6878.88)
+    assert parsed.rows[-1].volume == 5_129_731_000
+
+
+def test_duplicates_that_disagree_are_both_dropped(calendar: SessionCalendar) -> None:
+    parsed = parse_yahoo_chart(with_duplicate_newest(close_delta=12.5), calendar=calendar)
+    assert parsed.rows[-1].session == D(2026, 2, 26)
+    (drop,) = parsed.dropped
+    assert drop.date == END and drop.reason == (
+        "listed twice with different closes (6878.88 and 6891.38): neither kept")
 
 
 def test_non_numeric_value(calendar: SessionCalendar) -> None:
@@ -130,12 +171,15 @@ def test_arrays_of_different_length_are_truncation(calendar: SessionCalendar) ->
         parse_yahoo_chart(encode(data), calendar=calendar)
 
 
-def test_duplicate_session(calendar: SessionCalendar) -> None:
+def test_a_past_session_listed_twice_with_two_closes_is_dropped(
+        calendar: SessionCalendar) -> None:
     data = chart()
     stamps = data["chart"]["result"][0]["timestamp"]
-    stamps[-1] = stamps[-2] + 3600
-    with pytest.raises(SourceDataError, match="duplicate date 2026-02-26"):
-        parse_yahoo_chart(encode(data), calendar=calendar)
+    stamps[-1] = stamps[-2] + 3600  # the 27th's prices restamped onto the 26th
+    parsed = parse_yahoo_chart(encode(data), calendar=calendar)
+    assert [d.date for d in parsed.dropped] == [D(2026, 2, 26)]
+    assert "listed twice with different closes" in parsed.dropped[0].reason
+    assert parsed.rows[-1].session == D(2026, 2, 25)
 
 
 def test_weekend_bar_dropped_and_reported(calendar: SessionCalendar) -> None:
@@ -156,36 +200,14 @@ def test_answer_for_another_symbol(calendar: SessionCalendar) -> None:
         parse_yahoo_chart(encode(data), calendar=calendar)
 
 
-# -- fetcher over HTTP ---------------------------------------------------------------------
-
-
-async def fetch(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-    expect: dt.date | None = END,
-) -> Any:
-    return await fetch_spx_yahoo(
-        client,
-        START,
-        END,
-        expect=expect,
-        calendar=calendar,
-        base_url=server.url,
-        policy=POLICY,
-        sleep=sleeps,
-    )
+# -- the source over HTTP (retries, 429, timeouts, HTML: tests/test_sources_contract.py) -----
 
 
 async def test_fetch_sends_browser_agent_and_range(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
+    ctx: SourceContext, server: LocalServer, sleeps: RecordingSleep
 ) -> None:
     server.route(PATH, BODY)
-    parsed = await fetch(client, server, calendar, sleeps)
+    parsed = await YahooChart(server.url).fetch(ctx, Window(START, END, END))
     assert parsed.rows[-1].close == 6878.88
     (request,) = server.requests_to(PATH)
     assert request.headers["user-agent"] == BROWSER_USER_AGENT
@@ -199,131 +221,34 @@ async def test_fetch_sends_browser_agent_and_range(
 
 
 async def test_fetch_trims_rows_outside_the_request(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
+    ctx: SourceContext, server: LocalServer
 ) -> None:
     server.route(PATH, BODY)
-    parsed = await fetch_spx_yahoo(
-        client,
-        D(2026, 2, 17),
-        D(2026, 2, 24),
-        expect=D(2026, 2, 24),
-        calendar=calendar,
-        base_url=server.url,
-        policy=POLICY,
-        sleep=sleeps,
-    )
+    parsed = await YahooChart(server.url).fetch(
+        ctx, Window(D(2026, 2, 17), D(2026, 2, 24), D(2026, 2, 24)))
     assert [b.session.day for b in parsed.rows] == [17, 18, 19, 20, 23, 24]
 
 
-async def test_retries_after_500(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
+async def test_an_etp_ticker_is_asked_by_its_own_name(
+    ctx: SourceContext, server: LocalServer
 ) -> None:
-    server.route(PATH, Reply(500, b"oops"), Reply(503), BODY)
-    parsed = await fetch(client, server, calendar, sleeps)
-    assert parsed.rows[-1].session == END
-    assert len(server.requests_to(PATH)) == 3 and len(sleeps.delays) == 2
+    data = chart()
+    data["chart"]["result"][0]["meta"]["symbol"] = "VXX"
+    server.route("/v8/finance/chart/VXX", encode(data))
+    parsed = await YahooChart(server.url, ticker="VXX", symbol="VXX").fetch(
+        ctx, Window(START, END, END))
+    assert {b.symbol for b in parsed.rows} == {"VXX"}
 
 
-async def test_retries_after_client_timeout(
-    server: LocalServer, calendar: SessionCalendar, sleeps: RecordingSleep
-) -> None:
-    server.route(PATH, Reply(200, BODY, delay=3.0), BODY)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(1.0)) as quick:
-        parsed = await fetch(quick, server, calendar, sleeps)
-    assert parsed.rows[-1].session == END
-    assert len(server.requests_to(PATH)) == 2 and len(sleeps.delays) == 1
-
-
-async def test_honours_retry_after_on_429(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PATH, Reply(429, headers={"Retry-After": "7"}), BODY)
-    await fetch(client, server, calendar, sleeps)
-    assert sleeps.delays == [7.0]
-
-
-async def test_404_is_not_retried(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PATH, Reply(404, b'{"chart":{"result":null,"error":{"code":"Not Found"}}}'))
-    with pytest.raises(SourceDataError, match="HTTP 404"):
-        await fetch(client, server, calendar, sleeps)
-    assert len(server.requests_to(PATH)) == 1 and sleeps.delays == []
-
-
-async def test_persistent_500_is_temporary(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PATH, Reply(500))
-    with pytest.raises(SourceUnavailable, match="yahoo: HTTP 500 after 3 attempts"):
-        await fetch(client, server, calendar, sleeps)
-
-
-async def test_html_answer_with_200(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PATH, b"<!doctype html><html><body>consent.yahoo.com</body></html>")
-    with pytest.raises(SourceDataError, match="HTML page instead of JSON"):
-        await fetch(client, server, calendar, sleeps)
-
-
-async def test_stale_newest_row(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PATH, BODY)
-    with pytest.raises(SourceDataError, match="stale: newest row 2026-02-27, expected 2026-03-02"):
-        await fetch_spx_yahoo(
-            client,
-            START,
-            D(2026, 3, 2),
-            expect=D(2026, 3, 2),
-            calendar=calendar,
-            base_url=server.url,
-            policy=POLICY,
-            sleep=sleeps,
-        )
-
-
-async def test_null_newest_close_fails_as_stale(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
+async def test_null_newest_close_fails_as_stale(ctx: SourceContext, server: LocalServer) -> None:
     data = chart()
     quote(data)["close"][-1] = None
     server.route(PATH, encode(data))
     with pytest.raises(SourceDataError, match="stale: the row for 2026-02-27 was dropped"):
-        await fetch(client, server, calendar, sleeps)
+        await YahooChart(server.url).fetch(ctx, Window(START, END, END))
 
 
-async def test_yesterdays_bar_as_todays(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
+async def test_yesterdays_bar_as_todays(ctx: SourceContext, server: LocalServer) -> None:
     data = chart()
     q = quote(data)
     for name in ("open", "high", "low", "close"):
@@ -332,16 +257,10 @@ async def test_yesterdays_bar_as_todays(
     with pytest.raises(
         SourceDataError, match="yesterday's bar presented as today's: 2026-02-27 repeats 2026-02-26"
     ):
-        await fetch(client, server, calendar, sleeps)
+        await YahooChart(server.url).fetch(ctx, Window(START, END, END))
 
 
-async def test_without_expect_no_freshness_check(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    data = copy.deepcopy(chart())
-    server.route(PATH, encode(data))
-    parsed = await fetch(client, server, calendar, sleeps, expect=None)
+async def test_without_expect_no_freshness_check(ctx: SourceContext, server: LocalServer) -> None:
+    server.route(PATH, encode(chart()))
+    parsed = await YahooChart(server.url).fetch(ctx, Window(START, END))
     assert len(parsed.rows) == 14

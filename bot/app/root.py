@@ -19,8 +19,9 @@ Two stores, on purpose:
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from bot.engine.rules import Rules
     from bot.kernel.sessions import SessionCalendar
     from bot.market.fetch import Fetcher
+    from bot.market.sources.base import Source
+    from bot.market.sources.chain import Endpoints
     from bot.store import Store
 
 MarketSource = Literal["live", "snapshot"]
@@ -134,18 +137,40 @@ class Root:
 
         if source == "snapshot":
             return fetch_nothing
-        from bot.market.snapshot import SNAPSHOT_DIR
-        from bot.market.sources.chain import Sources
+        from bot.market.sources.base import SourceContext
 
-        sources = Sources(client, self.calendar, fred_api_key=self.settings.fred_api_key,
-                          stooq_api_key=self.settings.stooq_api_key)
-        return LiveFetcher(sources, store, shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
-                           etp_symbol=lambda: etp_symbol(rules()))
+        endpoints = self.endpoints()
+        return LiveFetcher(SourceContext(client, self.calendar), self.chains(endpoints), store,
+                           endpoints=endpoints, etp_symbol=lambda: etp_symbol(rules()))
+
+    @staticmethod
+    def final_breadth(fetch: Fetcher) -> Callable[[dt.date], Awaitable[list[str]]] | None:
+        """The live fetcher's evening re-fetch of final breadth figures (None: snapshot)."""
+        from bot.market.fetch import LiveFetcher
+
+        return fetch.refresh_final if isinstance(fetch, LiveFetcher) else None
+
+    def endpoints(self) -> Endpoints:
+        """Every source's base URL: the service's own, or the ``ALVH_*_URL`` setting."""
+        from bot.market.sources.chain import Endpoints
+
+        return Endpoints(**self.settings.source_urls())
+
+    def chains(self, endpoints: Endpoints) -> dict[str, list[Source[Any]]]:
+        """Each series' sources in order of preference, keys and shipped calendars included."""
+        from bot.market.snapshot import SNAPSHOT_DIR
+        from bot.market.sources.chain import default_chains
+
+        return default_chains(endpoints, fred_api_key=self.settings.fred_api_key,
+                              stooq_api_key=self.settings.stooq_api_key,
+                              calendar_dir=SNAPSHOT_DIR / "calendar")
 
     def http_client(self) -> httpx.AsyncClient:
         import httpx
 
-        return httpx.AsyncClient(timeout=self.settings.http_timeout_seconds)
+        # Services move behind redirects (a 301 is an address, not a failure).
+        return httpx.AsyncClient(timeout=self.settings.http_timeout_seconds,
+                                 follow_redirects=True)
 
     # ---------------------------------------------------------------- delivery
     def delivery(

@@ -124,18 +124,18 @@ class SeriesCheck:
     imputed: tuple[dt.date, ...] = ()
     """Sessions without a row that the series' own rule imputes (NYSE breadth, DESIGN.md §4):
     reported, not a refusal."""
-    history_from: dt.date | None = None
+    starts: dt.date | None = None
     """Set when the series' history starts after the session (VIX3M before 2009-09-18): its
-    values are not evaluable for the session, which is not refused (DESIGN.md §4)."""
+    values are not evaluable for it, which is said, not a refusal (DESIGN.md §4)."""
 
     @property
     def ok(self) -> bool:
-        return self.history_from is not None or (not self.missing and not self.stale)
+        return not self.missing and not self.stale
 
     def describe(self, session: dt.date) -> str:
-        if self.history_from is not None:
-            return (f"{self.series}: not evaluable (its history starts {self.history_from}, "
-                    f"after {session})")
+        if self.starts is not None:
+            return (f"{self.series}: not evaluable for {session} (its history starts "
+                    f"{self.starts})")
         if self.last is None:
             return f"{self.series}: no data at all"
         parts = []

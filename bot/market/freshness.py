@@ -24,12 +24,11 @@ The rule (DESIGN.md §4), per series with look-back n:
   imputed sessions, and call it not evaluable (saying which sessions) when it
   holds more: reported here, never a refusal of the whole session, whose other
   decisions do not depend on breadth;
-- a series whose history starts after D (VIX3M, first published for
-  2009-09-18) is *not evaluable* for D, not a refusal: the values that need
-  it say so, the decisions that do not are made; the look-back sessions
-  before a series' first row are not gaps in it. SPX is the base of every
-  indicator and keeps the strict rule: 300 sessions before D, however old
-  the store.
+- not evaluable is not stale: a series other than SPX and breadth whose stored
+  history starts *after* D (VIX3M before 2009-09-18) makes its values not
+  evaluable for D, which the evaluation says; it does not refuse D. A series
+  with no row at all, or none up to D and none after, is missing data and
+  refuses D.
 """
 
 from __future__ import annotations
@@ -57,9 +56,10 @@ as imputed."""
 
 GAPS_IMPUTED: frozenset[str] = frozenset({BREADTH})
 """Series whose look-back gaps are imputed and reported, not refused (DESIGN §4)."""
-LATE_HISTORY: frozenset[str] = frozenset({Symbol.VIX3M})
-"""Series that may start after D: before its first row a session is not evaluable for them,
-not refused (DESIGN §4: VIX3M before 2009-09-18)."""
+STRICT_HISTORY: frozenset[str] = frozenset({Symbol.SPX, BREADTH})
+"""Series D cannot do without even before their history starts: every other one whose
+history starts after D is not evaluable for D, not a refusal (DESIGN §4: VIX3M before
+2009-09-18)."""
 
 
 class _Series:
@@ -98,10 +98,6 @@ class FreshnessIndex:
         """Consecutive sessions: the look-back windows of ``start..end``, then the range."""
         self.start = start
         self.series = series
-        self._first_pos = {
-            name: (bisect_left(self.days, s.first) if s.first is not None else len(self.days))
-            for name, s in series.items()
-        }
 
     @classmethod
     def from_store(
@@ -139,14 +135,10 @@ class FreshnessIndex:
         return i
 
     def _window(self, name: str, i: int, n: int) -> tuple[int, bool]:
-        """(first position counted for gaps, whether the series is not evaluable at ``i``)."""
+        """(first position of the look-back, whether the series' history starts after ``i``)."""
         lo = max(0, i - (n - 1))  # the days are consecutive sessions
-        if name in LATE_HISTORY:
-            s, f = self.series[name], self._first_pos[name]
-            if s.first is not None and s.first > self.days[i]:
-                return lo, True
-            lo = max(lo, f)
-        return lo, False
+        first = self.series[name].first
+        return lo, name not in STRICT_HISTORY and first is not None and first > self.days[i]
 
     def complete(self, session: dt.date) -> bool:
         """Whether the session may be evaluated (every check ``ok``)."""
@@ -174,10 +166,12 @@ class FreshnessIndex:
                 gaps = tuple(d for d in self.days[lo:i] if d not in s.rows)
             missing, imputed = ((), gaps) if name in GAPS_IMPUTED else (gaps, ())
             j = int(s.last[i])
+            if later:
+                checks.append(SeriesCheck(str(name), None, None, (), False, starts=s.first))
+                continue
             last, source = (self.days[j], s.rows[self.days[j]]) if j >= 0 else s.before
-            checks.append(SeriesCheck(str(name), last, source, () if later else missing,
-                                      stale=not s.present[i] and not later,
-                                      imputed=imputed, history_from=s.first if later else None))
+            checks.append(SeriesCheck(str(name), last, source, missing, stale=not s.present[i],
+                                      imputed=imputed))
         return Freshness(session, tuple(checks))
 
 

@@ -130,9 +130,9 @@ class Check(NamedTuple):
         sessions by: ``vix ≥ condor_max_vix = 35``).
         """
         if self.holds is None:
-            if self.reasons:
-                return f"{NOT_EVALUABLE_TEXT}: {'; '.join(self.reasons)}"
-            return f"{self.text}: {NOT_EVALUABLE_TEXT} (division by zero or overflow)"
+            if self.reasons or self.missing:
+                return "; ".join(_not_evaluable(r) for r in self.reasons or self.missing)
+            return f"{self.text}: division by zero or overflow"
         left = _side(self.left, self.left_value) if with_value else self.left
         if self.op is None:
             return f"{self.left} = {fmt(self.left_value)}"
@@ -145,6 +145,12 @@ _SHOWN: Final[Mapping[str, str]] = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"
 _COMPLEMENT: Final[Mapping[str, str]] = {"<": "≥", "<=": ">", ">": "≤", ">=": "<", "==": "≠",
                                          "!=": "="}
 """The operator that holds when the rule's does not (numbers only: no NaN gets this far)."""
+
+
+def _not_evaluable(reason: str) -> str:
+    """``vix: no value`` → ``vix not evaluable (no value)``."""
+    name, _, why = reason.partition(": ")
+    return f"{name} {NOT_EVALUABLE_TEXT} ({why})" if why else f"{name} {NOT_EVALUABLE_TEXT}"
 
 
 def _side(text: str, value: Value) -> str:

@@ -5,35 +5,49 @@ Daily bars are stamped at the session open (09:30 ET) in epoch seconds; the
 session date is taken in America/New_York, never UTC (a UTC date would be
 right by luck at 13:30Z and wrong for any bar stamped after 20:00 ET).
 
-Nulls: Yahoo fills the price arrays with ``null`` where it has no value.
-On the *newest* row a null close means the day is not final yet: that row is
-dropped with a reason, and a live fetch then fails as stale. Anywhere else a
-null price is a damaged answer and the whole answer is refused. Null volume
-is kept as ``None``: index volume is informational only.
+Quirks of the real service, each survived without refusing good data
+(public reports: pandas-datareader #610, yfinance #573 and #1070,
+yahooquery #123 and #127):
+
+* **Nulls.** Yahoo fills the price arrays with ``null`` where it has no value.
+  On the newest row a null close means the day is not final yet; on a past
+  row (July 2026: for weeks) the session is damaged. Either way the row is
+  dropped with its reason, the rest of the answer is kept, and the chain
+  fills that session from the next source. A close with null open, high or
+  low is kept as a close-only bar; null volume is kept as ``None`` (index
+  volume is informational only).
+* **The newest session listed twice** just after the close: the 09:30 bar
+  and a "live" bar stamped at the close, same prices, another volume. When
+  the closes agree the later row is kept (it matches Yahoo's own page);
+  duplicates whose closes disagree are both dropped with the two values,
+  since neither can be trusted.
+* **The live bar during the session** carries the live price under the
+  session's 09:30 stamp; :class:`bot.market.sources.base.BarSource` drops
+  any bar of a session that has not closed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
-import httpx
-
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import Bar, Dropped, Parsed, Symbol
 from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.sources.base import BarSource, SourceContext, Window
 from bot.market.sources.body import load_json
 from bot.market.sources.files import NOT_A_SESSION, is_session
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
-from bot.market.sources.validate import DEFAULT_POLICY, fresh_window
+from bot.market.sources.http import BROWSER_USER_AGENT
 
 SOURCE = "yahoo"
 YAHOO_BASE = "https://query1.finance.yahoo.com"
 SPX_TICKER = "^GSPC"
 NOT_FINAL = "close not yet available (null newest close)"
+NULL_ROW = "null close: Yahoo left the session empty"
+CLOSE_TOLERANCE = 0.005
+"""Two listings of one session whose closes agree to the cent are the same print."""
 _PRICES = ("open", "high", "low", "close")
 
 
@@ -105,101 +119,65 @@ def parse_yahoo_chart(
         if isinstance(stamp, bool) or not isinstance(stamp, int):
             raise SourceDataError(SOURCE, f"bad timestamp {stamp!r}")
         days.append(dt.datetime.fromtimestamp(stamp, tz=ET).date())
-    order = sorted(range(len(days)), key=days.__getitem__)
-    seen: set[dt.date] = set()
-    for day in days:
-        if day in seen:
-            raise SourceDataError(SOURCE, f"duplicate date {day}")
-        seen.add(day)
-
-    rows: list[Bar] = []
-    dropped: list[Dropped] = []
-    newest = days[order[-1]]
-    for i in order:
-        day = days[i]
+    rows: dict[dt.date, Bar] = {}
+    dropped: dict[dt.date, Dropped] = {}
+    newest = max(days)
+    # In the answer's order: of two rows for one date the later one wins.
+    for i, day in enumerate(days):
         if not is_session(calendar, day, SOURCE):
-            dropped.append(Dropped(day, NOT_A_SESSION))
+            dropped[day] = Dropped(day, NOT_A_SESSION)
             continue
         prices = {n: _number(columns[n][i], n, day) for n in _PRICES}
         volume = _number(columns["volume"][i], "volume", day)
         close = prices["close"]
         if close is None:
-            if day == newest:
-                dropped.append(Dropped(day, NOT_FINAL))
-                continue
-            raise SourceDataError(SOURCE, f"null close on {day}")
-        if day != newest:
-            for name in ("open", "high", "low"):
-                if prices[name] is None:
-                    raise SourceDataError(SOURCE, f"null {name} on {day}")
-        rows.append(
-            Bar(
-                symbol=symbol,
-                session=day,
-                close=close,
-                source=SOURCE,
-                open=prices["open"],
-                high=prices["high"],
-                low=prices["low"],
-                volume=volume,
-            )
-        )
-    return Parsed(SOURCE, tuple(rows), tuple(dropped))
+            if day in rows:
+                continue  # a null duplicate: the row already read stands
+            dropped.setdefault(day, Dropped(day, NOT_FINAL if day == newest else NULL_ROW))
+            continue
+        # A close without open/high/low is kept as close-only (like FRED's rows).
+        bar = Bar(symbol=symbol, session=day, close=close, source=SOURCE,
+                  open=prices["open"], high=prices["high"], low=prices["low"], volume=volume)
+        earlier = rows.get(day)
+        if earlier is not None and abs(earlier.close - bar.close) > CLOSE_TOLERANCE:
+            del rows[day]
+            dropped[day] = Dropped(day, f"listed twice with different closes ({earlier.close} "
+                                        f"and {bar.close}): neither kept")
+            continue
+        if day in dropped and dropped[day].reason.startswith("listed twice"):
+            continue
+        dropped.pop(day, None)  # a null copy followed by a full one
+        rows[day] = bar
+    return Parsed(SOURCE, tuple(rows[d] for d in sorted(rows)),
+                  tuple(dropped[d] for d in sorted(dropped)))
 
 
 def _epoch(day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time(0), tzinfo=ET).timestamp())
 
 
-async def fetch_spx_yahoo(
-    client: httpx.AsyncClient,
-    start: dt.date,
-    end: dt.date,
-    *,
-    expect: dt.date | None = None,
-    calendar: SessionCalendar,
-    base_url: str = YAHOO_BASE,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-    previous: Bar | None = None,
-) -> Parsed[Bar]:
-    """SPX bars for ``start..end``; with ``expect``, the newest must be that session."""
-    return await fetch_yahoo(
-        client, SPX_TICKER, Symbol.SPX, start, end, expect=expect, calendar=calendar,
-        base_url=base_url, policy=policy, sleep=sleep, previous=previous,
-    )
+class YahooChart(BarSource):
+    """Daily bars of one Yahoo ticker: ``^GSPC`` for SPX (the default), or an ETP hedge."""
 
+    name = SOURCE
 
-async def fetch_yahoo(
-    client: httpx.AsyncClient,
-    ticker: str,
-    symbol: str,
-    start: dt.date,
-    end: dt.date,
-    *,
-    expect: dt.date | None = None,
-    calendar: SessionCalendar,
-    base_url: str = YAHOO_BASE,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-    previous: Bar | None = None,
-) -> Parsed[Bar]:
-    """Daily bars of any Yahoo ticker (``^GSPC``, or an ETP hedge such as ``VXX``)."""
-    response = await get(
-        client,
-        SOURCE,
-        f"{base_url}/v8/finance/chart/{quote(ticker, safe='')}",
-        params={
-            "period1": str(_epoch(start)),
-            "period2": str(_epoch(end + dt.timedelta(days=1))),
-            "interval": "1d",
-            "includePrePost": "false",
-        },
-        headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "application/json"},
-        policy=policy,
-        sleep=sleep,
-    )
-    parsed = parse_yahoo_chart(response.content, calendar=calendar, symbol=symbol, ticker=ticker)
-    return fresh_window(
-        SOURCE, parsed, start, end, expect=expect, calendar=calendar, previous=previous
-    )
+    def __init__(
+        self, base_url: str = YAHOO_BASE, *, ticker: str = SPX_TICKER, symbol: str = Symbol.SPX
+    ) -> None:
+        super().__init__(base_url)
+        self.ticker, self.symbol = ticker, symbol
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Bar]:
+        response = await ctx.get(
+            SOURCE,
+            f"{self.base_url}/v8/finance/chart/{quote(self.ticker, safe='')}",
+            params={
+                "period1": str(_epoch(window.start)),
+                "period2": str(_epoch(window.end + dt.timedelta(days=1))),
+                "interval": "1d",
+                "includePrePost": "false",
+            },
+            headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "application/json"},
+        )
+        return parse_yahoo_chart(response.content, calendar=ctx.calendar, symbol=self.symbol,
+                                 ticker=self.ticker)

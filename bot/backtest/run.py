@@ -105,7 +105,7 @@ def resolve_range(
     if lo < warm:
         notes.append(
             f"SPX history starts {spx[0]}: sessions before {warm} are refused, as run-once "
-            f"refuses them ({spx_need} sessions of SPX look-back, DESIGN §4 warm-up)"
+            f"refuses them ({spx_need} sessions of SPX look-back: docs/methodology.md)"
         )
     return DataRange(lo, hi, tuple(notes))
 

@@ -118,6 +118,7 @@ class Service:
             self.metrics.alerts.labels(a.topic.value).inc()
         self.metrics.runs.labels("late" if late else "evaluated").inc()
         self.metrics.last_session.set(self.calendar.close_time(session).timestamp())
+        await self._calendar_warnings(session)
         self.metrics.pending.set(self.sink.pending())
         changes = [f"{a.decision.layer} {a.decision.action}" for a in ev.actions
                    if a.decision.action in ("add", "remove", "defer", "cancel_deferral")]
@@ -130,6 +131,17 @@ class Service:
             "; ".join(changes) or "none", len(ev.warnings), len(run.alerts),
         )
         return "evaluated", []
+
+    async def _calendar_warnings(self, session: dt.date) -> None:
+        """``ops`` hears 20 sessions before an event calendar runs out (once per end)."""
+        from bot.market.calendars import running_out
+
+        alerts = await asyncio.to_thread(running_out, self.store, self.calendar, session)
+        if alerts:
+            await self.sink.publish(alerts)
+            for a in alerts:
+                self.metrics.alerts.labels(a.topic.value).inc()
+                log.warning("%s", a.title)
 
     async def run_session(self, session: dt.date, *, late: bool = False) -> Outcome:
         """The scheduled job: retry until complete data or the deadline, then give up loudly.

@@ -11,7 +11,7 @@ answers for each; :func:`check_freshness` (the daily job, ``run-once``,
 same index for every session it replays, so it refuses exactly the sessions
 ``run-once`` would refuse, with the same words.
 
-The rule (DESIGN.md §4), per series with look-back n:
+The rule (docs/methodology.md), per series with look-back n:
 
 - the series must have a row on D (else *stale*: the session is refused) and
   on each of the n − 1 sessions before it (else those are *missing*: refused);
@@ -40,6 +40,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from bot.engine.indicators.frame import WEEKLY_WARMUP_SESSIONS
 from bot.kernel.models import BREADTH, Freshness, SeriesCheck, Symbol
 from bot.kernel.sessions import SessionCalendar
 from bot.store import Store
@@ -55,10 +56,10 @@ row is required and the sessions missing in two divergence windows (2 × 63) are
 as imputed."""
 
 GAPS_IMPUTED: frozenset[str] = frozenset({BREADTH})
-"""Series whose look-back gaps are imputed and reported, not refused (DESIGN §4)."""
+"""Series whose look-back gaps are imputed and reported, not refused (docs/methodology.md)."""
 STRICT_HISTORY: frozenset[str] = frozenset({Symbol.SPX, BREADTH})
 """Series D cannot do without even before their history starts: every other one whose
-history starts after D is not evaluable for D, not a refusal (DESIGN §4: VIX3M before
+history starts after D is not evaluable for D, not a refusal (docs/methodology.md: VIX3M before
 2009-09-18)."""
 
 
@@ -112,6 +113,8 @@ class FreshnessIndex:
         """
         first = window_start(calendar, start, lookback)
         days = calendar.sessions_between(first, end)
+        # (SPX is read from the weekly warm-up's start; the others need no more than
+        # their own look-back, but one window keeps the positions common.)
         series: dict[str, _Series] = {}
         for name in lookback:
             frame = frames.get(name) if frames is not None else None
@@ -170,9 +173,17 @@ class FreshnessIndex:
                 checks.append(SeriesCheck(str(name), None, None, (), False, starts=s.first))
                 continue
             last, source = (self.days[j], s.rows[self.days[j]]) if j >= 0 else s.before
+            notes = self._weekly(i) if name == Symbol.SPX else ()
             checks.append(SeriesCheck(str(name), last, source, missing, stale=not s.present[i],
-                                      imputed=imputed))
+                                      imputed=imputed, notes=notes))
         return Freshness(session, tuple(checks))
+
+
+    def _weekly(self, i: int) -> tuple[str, ...]:
+        """:func:`weekly_warmup` from the index: SPX rows in the 1,260 sessions ending at ``i``."""
+        s = self.series[Symbol.SPX]
+        have = int(s.count[i + 1] - s.count[max(0, i - (WEEKLY_WARMUP_SESSIONS - 1))])
+        return _weekly_note(have)
 
 
 def window_start(
@@ -180,6 +191,8 @@ def window_start(
 ) -> dt.date:
     """The first session the freshness checks of ``start`` onwards look at."""
     longest = max(lookback.values(), default=1)
+    if Symbol.SPX in lookback:  # the weekly MACD's warm-up is counted too (a note, not a gap)
+        longest = max(longest, WEEKLY_WARMUP_SESSIONS)
     return _offset(calendar, calendar.session_on_or_after(start), -(longest - 1))
 
 
@@ -189,6 +202,28 @@ def _offset(calendar: SessionCalendar, session: dt.date, n: int) -> dt.date:
         return calendar.offset(session, n)
     except ValueError:
         return calendar.first
+
+
+def weekly_warmup(store: Store, calendar: SessionCalendar, session: dt.date) -> tuple[str, ...]:
+    """Whether SPX reaches the weekly MACD's warm-up before ``session`` (docs/methodology.md).
+
+    Five years of sessions: with only the daily look-back the weekly histogram is
+    off by up to ~2 points and its sign can flip. Short history is not a refusal
+    (the daily decisions do not depend on it): the weekly values are not
+    evaluable, and this says so and how to fix it.
+    """
+    try:
+        start = calendar.offset(session, -(WEEKLY_WARMUP_SESSIONS - 1))
+    except ValueError:
+        start = calendar.first
+    return _weekly_note(len(store.bars(Symbol.SPX, start, session)))
+
+
+def _weekly_note(have: int) -> tuple[str, ...]:
+    if have >= WEEKLY_WARMUP_SESSIONS:
+        return ()
+    return (f"only {have:,} of the {WEEKLY_WARMUP_SESSIONS:,} sessions (5 years) the weekly "
+            "MACD warms up on: weekly values not evaluable (alvh data backfill fetches them)",)
 
 
 def check_freshness(

@@ -316,6 +316,12 @@ def _breadth(
          f"{most} allowed: {d}" if t else "" for c, d, t in zip(count, dates, too_many,
                                                                 strict=True)],
         dtype=object))
+    spx = np.cumsum(~frame["close"].isna().to_numpy())
+    if (spx > 0).any():
+        first_spx = sessions[int(np.argmax(spx > 0))].date()
+        why.add(ad_names, (spx < window) & frame["ad_divergence_days"].isna().to_numpy(),
+                f"SPX history starts {first_spx}: the {window}-session divergence window is "
+                "not full yet")
     why.add(ad_names, frame["ad_divergence_days"].isna().to_numpy(),
             f"SPX closes missing in the {window}-session divergence window")
 

@@ -48,6 +48,8 @@ class ServiceConfig:
     capital: float
     source: Literal["live", "snapshot"]
     rules_poll_seconds: float = 30.0
+    final_breadth_time: dt.time | None = None
+    """ET time of day of the re-fetch of each session's final breadth figures (live)."""
 
 
 def _now() -> dt.datetime:
@@ -67,8 +69,11 @@ class Service:
         metrics: Metrics | None = None,
         clock: Callable[[], dt.datetime] = _now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        final_breadth: Callable[[dt.date], Awaitable[object]] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.final_breadth = final_breadth
+        """Re-fetches a session's final breadth figures (the live fetcher's), or None."""
         self.store, self.calendar, self.watcher = store, calendar, watcher
         self.fetch, self.sink = fetch, sink
         self.evaluator = SessionEvaluator(store, calendar, rules=lambda: watcher.rules,
@@ -113,6 +118,7 @@ class Service:
             self.metrics.alerts.labels(a.topic.value).inc()
         self.metrics.runs.labels("late" if late else "evaluated").inc()
         self.metrics.last_session.set(self.calendar.close_time(session).timestamp())
+        await self._calendar_warnings(session)
         self.metrics.pending.set(self.sink.pending())
         changes = [f"{a.decision.layer} {a.decision.action}" for a in ev.actions
                    if a.decision.action in ("add", "remove", "defer", "cancel_deferral")]
@@ -125,6 +131,17 @@ class Service:
             "; ".join(changes) or "none", len(ev.warnings), len(run.alerts),
         )
         return "evaluated", []
+
+    async def _calendar_warnings(self, session: dt.date) -> None:
+        """``ops`` hears 20 sessions before an event calendar runs out (once per end)."""
+        from bot.market.calendars import running_out
+
+        alerts = await asyncio.to_thread(running_out, self.store, self.calendar, session)
+        if alerts:
+            await self.sink.publish(alerts)
+            for a in alerts:
+                self.metrics.alerts.labels(a.topic.value).inc()
+                log.warning("%s", a.title)
 
     async def run_session(self, session: dt.date, *, late: bool = False) -> Outcome:
         """The scheduled job: retry until complete data or the deadline, then give up loudly.
@@ -274,7 +291,21 @@ class Service:
                 coalesce=True, max_instances=1,
             )
         log.info("next evaluation: session %s at %s", session, when.isoformat())
+        self._schedule_final_breadth(session)
         return session, when
+
+    def _schedule_final_breadth(self, session: dt.date) -> None:
+        """The evening re-fetch of ``session``'s breadth, whose figures WSJ revises."""
+        at = self.cfg.final_breadth_time
+        if self._scheduler is None or self.final_breadth is None or at is None:
+            return
+        when = dt.datetime.combine(session, at, tzinfo=ET)
+        if when <= self.calendar.close_time(session) or when <= self.clock():
+            return
+        self._scheduler.add_job(self.final_breadth, "date", run_date=when, args=[session],
+                                id="breadth-final", replace_existing=True,
+                                misfire_grace_time=int(self.cfg.deadline.total_seconds()),
+                                coalesce=True, max_instances=1)
 
     async def _job(self, session: dt.date) -> None:
         try:

@@ -124,12 +124,21 @@ class SeriesCheck:
     imputed: tuple[dt.date, ...] = ()
     """Sessions without a row that the series' own rule imputes (NYSE breadth, DESIGN.md §4):
     reported, not a refusal."""
+    starts: dt.date | None = None
+    """Set when the series' history starts after the session (VIX3M before 2009-09-18): its
+    values are not evaluable for it, which is said, not a refusal (DESIGN.md §4)."""
+    notes: tuple[str, ...] = ()
+    """What the series lacks for some values only (SPX short of the weekly warm-up):
+    reported, not a refusal; those values are not evaluable."""
 
     @property
     def ok(self) -> bool:
         return not self.missing and not self.stale
 
     def describe(self, session: dt.date) -> str:
+        if self.starts is not None:
+            return (f"{self.series}: not evaluable for {session} (its history starts "
+                    f"{self.starts})")
         if self.last is None:
             return f"{self.series}: no data at all"
         parts = []
@@ -140,10 +149,11 @@ class SeriesCheck:
                          + _listed(self.missing))
         imputed = (f"{len(self.imputed)} session(s) imputed in the look-back (no accepted row): "
                    + _listed(self.imputed)) if self.imputed else ""
+        extra = [imputed, *self.notes] if imputed else list(self.notes)
         if not parts:
             ok = f"{self.series}: ok (through {self.last}, {self.last_source})"
-            return f"{ok}; {imputed}" if imputed else ok
-        return f"{self.series}: " + "; ".join([*parts, imputed] if imputed else parts)
+            return "; ".join([ok, *extra])
+        return f"{self.series}: " + "; ".join([*parts, *extra])
 
 
 def _listed(days: tuple[dt.date, ...], limit: int = 5) -> str:

@@ -101,3 +101,22 @@ def test_expiry_stats_and_resume(store: Store) -> None:
     assert (stats.pending, stats.expired_since) == (3, 3)
     assert queue.expire(created_before=T0 + dt.timedelta(minutes=30)) == []  # once
     assert third.id in {d.id for d in queue.rows()}
+
+
+def test_expiry_closes_claimed_rows_that_are_not_being_sent(store: Store) -> None:
+    clock = Clock()
+    subs = Subscribers(store.engine, clock=clock)
+    for chat in ("1", "2"):
+        subs.subscribe("telegram", chat, [Topic.HEDGE])
+    outbox = Outbox(store.engine, channels=("telegram",), clock=clock)
+    outbox.enqueue([make_alert()])
+    waiting, sending = outbox.queue.rows()
+    assert outbox.queue.claim(waiting.id, late=False)  # claimed, waiting for its slot
+    assert outbox.queue.claim(sending.id, late=False)  # claimed, on the wire
+    clock.now += dt.timedelta(hours=25)
+    (group,) = outbox.queue.expire(clock.now - dt.timedelta(hours=24), in_flight={sending.id})
+    assert group.count == 1
+    assert outbox.queue.get(waiting.id).status == "expired"
+    assert outbox.queue.get(sending.id).status == "sending"  # its outcome is recorded
+    outbox.queue.unclaim(waiting.id)  # the worker gives back its claim: still expired
+    assert outbox.queue.get(waiting.id).status == "expired"

@@ -44,3 +44,7 @@ def setup_logging(
     # httpx logs every request URL at INFO, and URLs can carry API keys.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # python-telegram-bot logs every non-JSON answer (nginx's 502 page during a Telegram
+    # outage) at ERROR with a traceback; the delivery worker logs each such failure in
+    # one line and the channel health says when Telegram is down.
+    logging.getLogger("telegram.request").setLevel(logging.CRITICAL)

@@ -125,6 +125,8 @@ class DeliveryWorker:
     POSTPONE_AFTER: float = 0.5
     """A delivery whose recipient may not get a message for longer than this (its
     per-chat spacing, a 429) is postponed rather than kept waiting in the pacer."""
+    PROBE_MAX_SECONDS: float = 30.0
+    """Longest wait between two probes of a channel that is down."""
     EXPIRE_EVERY: float = 30.0
     """Seconds between two looks for deliveries older than ``max_age`` (less when
     ``max_age`` is tiny, as in tests)."""
@@ -272,7 +274,7 @@ class DeliveryWorker:
             self._probe_at.pop(channel, None)
             self._probe_failures.pop(channel, None)
         else:
-            self._probe_at[channel] = time.monotonic() + self._backoff.delay(1, self._rng)
+            self._probe_at[channel] = time.monotonic() + self._probe_delay(1)
         self._wake.set()
 
     async def _maintain(self, names: list[str]) -> None:
@@ -291,7 +293,7 @@ class DeliveryWorker:
 
     async def _expire(self) -> None:
         cutoff = self._queue.now() - self._max_age
-        for group in await _db(self._queue.expire, cutoff):
+        for group in await _db(self._queue.expire, cutoff, in_flight=set(self._sending)):
             self.stats.expired += group.count
             self._observe(group.channel, "expired", None)
             alert = await self._alert(group.alert_key)
@@ -418,6 +420,11 @@ class DeliveryWorker:
         finally:
             self._sending.discard(delivery.id)
 
+    def _probe_delay(self, failed_probes: int) -> float:
+        """The backoff, capped at :attr:`PROBE_MAX_SECONDS`: one request is cheap, and
+        the alerts waiting should go within seconds of the service coming back."""
+        return min(self._backoff.delay(failed_probes, self._rng), self.PROBE_MAX_SECONDS)
+
     def _is_late(self, delivery: Delivery, alert: Alert) -> bool:
         if alert.late or delivery.resumed:
             return True
@@ -490,7 +497,7 @@ class DeliveryWorker:
         if probe and self.health.is_down(channel.name):
             count = self._probe_failures.get(channel.name, 0) + 1
             self._probe_failures[channel.name] = count
-            self._probe_at[channel.name] = time.monotonic() + self._backoff.delay(count, self._rng)
+            self._probe_at[channel.name] = time.monotonic() + self._probe_delay(count)
         self.stats.retried += 1
         self._observe(channel.name, "retried", None)
         log.warning("%s: %s; retry %d in %.1f s", where, exc, failures, delay)

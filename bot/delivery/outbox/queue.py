@@ -348,16 +348,27 @@ class DeliveryQueue:
             )
         return int(result.rowcount)
 
-    def expire(self, created_before: dt.datetime) -> list[Expired]:
-        """Close as ``expired`` every pending delivery of an alert stored before
-        ``created_before``; what was closed, by alert and channel."""
+    def expire(
+        self, created_before: dt.datetime, *, in_flight: Collection[int] = ()
+    ) -> list[Expired]:
+        """Close as ``expired`` every unfinished delivery of an alert stored before
+        ``created_before``; what was closed, by alert and channel.
+
+        Rows this process has claimed but is not sending (``in_flight`` are the ones
+        it is sending: left alone) are closed too: the worker checks an alert's age
+        before it sends, so they would never go out anyway.
+        """
         d = t.deliveries
         now = stamp(self._clock())
         old = sa.select(t.alerts.c.key).where(t.alerts.c.created_at < stamp(created_before))
+        claimed_idle = sa.and_(d.c.status == "sending", d.c.boot == self._boot)
+        if in_flight:
+            claimed_idle = sa.and_(claimed_idle, d.c.id.not_in(list(in_flight)))
+        closable = sa.or_(d.c.status == "pending", claimed_idle)
         with self._engine.begin() as conn:
             rows = conn.execute(
                 sa.select(d.c.id, d.c.alert_key, d.c.channel, d.c.parts_sent, d.c.last_error)
-                .where(d.c.status == "pending", d.c.alert_key.in_(old))
+                .where(closable, d.c.alert_key.in_(old))
                 .order_by(d.c.id)
             ).all()
             if not rows:
@@ -366,7 +377,7 @@ class DeliveryQueue:
                 ids = [row.id for row in rows[chunk:chunk + 500]]
                 conn.execute(
                     d.update()
-                    .where(d.c.id.in_(ids), d.c.status == "pending")
+                    .where(d.c.id.in_(ids), closable)
                     .values(status="expired", updated_at=now)
                 )
         groups: dict[tuple[str, str], list[Any]] = {}

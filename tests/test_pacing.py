@@ -96,12 +96,14 @@ async def test_replies_go_before_a_fan_out_and_all_arrive(tmp_path: Path) -> Non
                 await stop_bot(app)
                 store.close()
         broadcast = sorted(s.at for s in fake.sent if s.chat_id <= 200)
-    assert not fake.limited
+    assert not fake.limited["chat"]  # (an in-process fake may see a rare jitter 429 overall)
     for user in users:
         (reply,) = fake.sent_to(user)
         assert "Status" in reply.text
         overtaken_by = sum(1 for at in broadcast if asked[user] < at < reply.at)
-        assert overtaken_by < 10, (user, overtaken_by)  # not behind the 64 waiting
+        # In line behind the 64 waiting it would be passed by about 64 messages (2 s);
+        # first in line, by the few that left while the update was being handled.
+        assert overtaken_by < 20, (user, overtaken_by)
 
 
 async def test_a_429_for_one_chat_delays_that_chat_only(tmp_path: Path) -> None:
@@ -123,25 +125,29 @@ async def test_a_429_for_one_chat_delays_that_chat_only(tmp_path: Path) -> None:
 
 
 async def test_a_bot_wide_429_pauses_everyone(tmp_path: Path) -> None:
+    """Mid fan-out, Telegram refuses every message for 2 s ("retry after 2"): once the
+    refusals are a good share of what is being sent, the whole bot waits; a few chats
+    refused among many would have held back only themselves."""
     with FakeTelegram() as fake:
-        async with fan_out(fake, tmp_path / "a.sqlite", range(1, 61)) as (worker, outbox, _, _):
+        async with fan_out(fake, tmp_path / "a.sqlite", range(1, 101)) as (worker, outbox, _, _):
+            pacer = worker._pacer
+            assert isinstance(pacer, LocalPacer)
             outbox.enqueue([two_part_alert()])
             delivering = asyncio.create_task(worker.drain())
-            await fake.wait_until(lambda: len(fake.sent) >= 20, within=30)
-            fake.flood_all(retry_after=2, seconds=0.3)
-            flooded = time.monotonic()
+            await fake.wait_until(lambda: len(fake.sent) >= 60, within=30)  # steady state
+            fake.flood_all(retry_after=2, seconds=2.0)
             async with asyncio.timeout(60):
                 await delivering
-        refusals = [c.at for c in fake.calls if c.status == 429]
+        refusals = sorted(c.at for c in fake.calls if c.status == 429)
         per_part = collections.Counter((s.chat_id, s.method) for s in fake.sent)
     assert refusals and fake.limited["flood"] == len(refusals)
-    first_refusal = min(refusals)
-    # After the bot as a whole was refused, nothing was sent until its retry_after passed.
-    after = [s.at for s in fake.sent if s.at > first_refusal]
-    assert after and min(after) - first_refusal >= 2.0 - 0.1
-    assert len(refusals) <= LocalPacer.CHANNEL_HOLD_AFTER + 16  # not hammered meanwhile
-    assert set(per_part.values()) == {1} and len(per_part) == 120
-    assert flooded <= first_refusal + 0.5
+    assert pacer.channel_holds == 1
+    # A second of refusals at most before everyone waits: not 2 s × 30/s of them.
+    assert refusals[-1] - refusals[0] < 1.0 and len(refusals) <= 30
+    # After the last refusal, the bot as a whole waited out the retry_after it was given.
+    after = [s.at for s in fake.sent if s.at > refusals[-1]]
+    assert after and min(after) - refusals[-1] >= 2.0 - 0.1
+    assert set(per_part.values()) == {1} and len(per_part) == 200
 
 
 # ---------------------------------------------------------------------------- the pacer

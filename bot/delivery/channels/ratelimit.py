@@ -156,6 +156,8 @@ class LocalPacer:
         self._timer: asyncio.TimerHandle | None = None
         self._refusals: dict[str, collections.deque[tuple[float, str]]] = {}
         self._sent: dict[str, collections.deque[float]] = {}
+        self.channel_holds = 0
+        """How many times a whole channel was held (for tests and metrics)."""
 
     # ------------------------------------------------------------------ interface
     async def acquire(
@@ -213,6 +215,7 @@ class LocalPacer:
             log.warning("%s: flood control for the whole channel (%s): pausing every send "
                         "for %.0f s", limits.name, why, until - self._clock())
             lane.held_until = until
+            self.channel_holds += 1
 
     def _lane(self, rate: Rate) -> _Lane:
         cap = math.ceil(rate.per_second) - 1 if rate.per_second >= 2 else 0

@@ -138,10 +138,13 @@ async def test_a_bot_wide_429_pauses_everyone(tmp_path: Path) -> None:
             fake.flood_all(retry_after=2, seconds=2.0)
             async with asyncio.timeout(60):
                 await delivering
-        refusals = sorted(c.at for c in fake.calls if c.status == 429)
+        # The bot-wide refusals ("retry after 2"), not a rare 429 of the in-process
+        # fake's own 30/s count ("retry after 1") on a loaded machine.
+        refusals = sorted(c.at for c in fake.calls
+                          if c.status == 429 and c.description.endswith("retry after 2"))
         per_part = collections.Counter((s.chat_id, s.method) for s in fake.sent)
     assert refusals and fake.limited["flood"] == len(refusals)
-    assert pacer.channel_holds == 1
+    assert pacer.channel_holds >= 1
     # A second of refusals at most before everyone waits: not 2 s × 30/s of them.
     assert refusals[-1] - refusals[0] < 1.0 and len(refusals) <= 30
     # After the last refusal, the bot as a whole waited out the retry_after it was given.

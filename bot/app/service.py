@@ -94,8 +94,9 @@ class Service:
         self.next_run: tuple[dt.date, dt.datetime] | None = None
         self.missed: dict[dt.date, str] = {}
         """Sessions whose deadline passed without complete data, and why (health: 503)."""
-        self.missed_before: list[dt.date] = []
-        """Missed sessions a later session has since stepped over (shown, not failing)."""
+        self.missed_before: dict[dt.date, str] = {}
+        """Missed sessions a later session has since stepped over, and why (shown, not
+        failing)."""
         self.skipped: dict[dt.date, str] = {}
         """Sessions beyond the catch-up bound, reported to ops, never evaluated."""
         self.last_tick: dt.datetime | None = None
@@ -176,7 +177,7 @@ class Service:
         except ValueError:
             return deadline, "data deadline"
         next_fire = fire_time(self.calendar, nxt, self.cfg.run_delay)
-        if next_fire < deadline:
+        if next_fire <= deadline:
             return next_fire, f"the next session ({nxt}) is due"
         return deadline, "data deadline"
 
@@ -217,8 +218,7 @@ class Service:
                 log.warning("run %s: still incomplete (%s); the next session's layer state "
                             "steps over it", day, "; ".join(problems))
                 # Reported once at its deadline; health keeps flagging only the latest.
-                self.missed.pop(day, None)
-                self.missed_before.append(day)
+                self.missed_before[day] = self.missed.pop(day)
 
     async def _give_up(self, session: dt.date, problems: list[str], late: bool,
                        why: str) -> None:
@@ -325,7 +325,7 @@ class Service:
         p = self.plan()
         last = self.store.runs.last()
         problems: dict[str, str] = {}
-        reported = self.missed.keys() | self.skipped.keys() | set(self.missed_before)
+        reported = self.missed.keys() | self.skipped.keys() | self.missed_before.keys()
         overdue = [d for d in p.overdue(self.calendar, self.cfg.timing)
                    if d not in reported and d != self.running_session]
         if overdue:
@@ -333,9 +333,13 @@ class Service:
                 f"{ranges(self.calendar, overdue)}: past fire time + deadline, not evaluated")
         if self.missed:
             problems["missed_sessions"] = "data incomplete at the deadline (ops was told)"
-        nxt = self._scheduled_run() or p.next_run
-        if nxt is None:
-            problems["no_next_run"] = "nothing scheduled (the session calendar ends?)"
+        busy = self._runner is not None and not self._runner.done()
+        nxt = self._scheduled_run() or (p.next_run if busy else None)
+        if p.next_run is None:
+            problems["no_next_run"] = "the session calendar has no later session"
+        elif nxt is None:
+            problems["no_next_run"] = (f"no evaluation queued (session {p.next_run[0]} is due at "
+                                       f"{p.next_run[1].isoformat()})")
         if self.last_tick is None or now - self.last_tick > self.cfg.stalled_after:
             since = self.last_tick.isoformat() if self.last_tick else "never"
             problems["watchdog_stalled"] = f"last tick {since}"
@@ -360,14 +364,13 @@ class Service:
 
     # ---------------------------------------------------------- scheduling
     def _scheduled_run(self) -> tuple[dt.date, dt.datetime] | None:
-        """The date job's session and time, if one is queued in APScheduler."""
+        """The next run, if a date job for it is queued in APScheduler."""
         if self._scheduler is None:
             return self.next_run
         job = self._scheduler.get_job("evaluate")
-        when = getattr(job, "next_run_time", None) if job is not None else None
-        if job is None or when is None:
+        if job is None or getattr(job, "next_run_time", None) is None:
             return None
-        return job.args[0], when.astimezone(ET)
+        return self.next_run
 
     def schedule_next(self) -> tuple[dt.date, dt.datetime] | None:
         """Queue a date job at the next fire time (punctuality; the watchdog is the net)."""
@@ -381,8 +384,11 @@ class Service:
             job = self._scheduler.get_job("evaluate")
             if job is not None and job.args and job.args[0] == session:
                 return p.next_run
+            # APScheduler keeps the system time; ``when`` is on the service's clock
+            # (the same clock in production, a controllable one in tests).
+            run_date = dt.datetime.now(tz=ET) + (when - self.clock())
             self._scheduler.add_job(
-                self.tick, "date", run_date=when, args=[session], id="evaluate",
+                self.tick, "date", run_date=run_date, args=[session], id="evaluate",
                 replace_existing=True, misfire_grace_time=None, coalesce=True,
                 max_instances=1,
             )

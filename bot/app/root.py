@@ -101,19 +101,33 @@ class Root:
             raise ConfigError(f"rules file refused: {str(exc).splitlines()[0]}") from None
 
     # ---------------------------------------------------------------- stores
+    def data_dir(self) -> Path:
+        """``ALVH_DATA_DIR``, created if needed; refused in one line if it cannot be used."""
+        return usable_dir(self.settings.data_dir, "ALVH_DATA_DIR")
+
     def open_delivery_store(self) -> Store:
-        """The store of subscribers, the outbox and deliveries (and live market data)."""
+        """The store of subscribers, the outbox and deliveries (and live market data).
+
+        A bad ``ALVH_DATABASE_URL`` (not a URL, an unknown kind of database, a
+        driver that is not installed, a database that cannot be opened) is a
+        ConfigError naming the variable, with any password masked.
+        """
         from bot.store import open_store
 
-        return open_store(self.settings.store_url)
+        if not self.settings.database_url:
+            self.data_dir()
+        try:
+            return open_store(self.settings.store_url)
+        except Exception as exc:  # every failure to open becomes one line
+            raise ConfigError(database_problem(self.settings.store_url, exc,
+                                               bool(self.settings.database_url))) from None
 
     def open_market_store(self, source: MarketSource) -> Store:
         """Market data and runs: the snapshot's own store, or the live store."""
         if source == "snapshot":
             from bot.market.snapshot import open_snapshot_store
 
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            return open_snapshot_store(self.settings.data_dir, self.calendar)
+            return open_snapshot_store(self.data_dir(), self.calendar)
         return self.open_delivery_store()
 
     @contextlib.contextmanager
@@ -237,6 +251,54 @@ class _LateOps:
     def __call__(self, alert: Any, channel: str, recipient: str, detail: str) -> None:
         if self._report is not None:
             self._report(alert, channel, recipient, detail)
+
+
+def usable_dir(path: Path, variable: str) -> Path:
+    """``path`` as a directory this process can write, created if missing, or ConfigError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{variable}={path}: is a file, not a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"{variable}={path}: cannot create it ({exc.strerror})") from None
+    if not path.is_dir():
+        raise ConfigError(f"{variable}={path}: is not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{variable}={path}: this user may not write there")
+    return path
+
+
+_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary",
+                    "pymysql": "pymysql", "MySQLdb": "mysqlclient", "asyncpg": "asyncpg"}
+
+
+def database_problem(url: str, exc: Exception, from_setting: bool) -> str:
+    """One line for a store that cannot be opened: which URL (password masked) and why."""
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import make_url
+
+    where = "ALVH_DATABASE_URL" if from_setting else "the default store"
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return (f"{where}: not a database URL (expected e.g. sqlite:////var/lib/alvh/alvh.sqlite "
+                "or postgresql+psycopg://user:password@host/alvh)")
+    if isinstance(exc, sa_exc.NoSuchModuleError):
+        kind = shown.split(":", 1)[0]
+        return f"{where}={shown}: unknown kind of database {kind!r}"
+    if isinstance(exc, ImportError):
+        module = exc.name or "its driver"
+        package = _DRIVER_PACKAGES.get(module, module)
+        return (f"{where}={shown}: the database driver is not installed (Python module "
+                f"{module!r}; install it with `pip install {package}`)")
+    if isinstance(exc, sa_exc.DBAPIError):
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"{where}={shown}: cannot open the database ({detail})"
+    if isinstance(exc, OSError):
+        return f"{where}={shown}: cannot open the database ({exc.strerror or exc})"
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    return f"{where}={shown}: cannot open the database ({type(exc).__name__}: {exc})"
 
 
 def etp_symbol(rules: Rules) -> str | None:

@@ -112,5 +112,5 @@ async def run_service(
 
 
 def run_blocking(root: Root, store: Store, rules: Rules, out: TextIO | None = None) -> int:
-    with DataDirLock(root.settings.data_dir):
+    with DataDirLock(root.data_dir()):
         return asyncio.run(run_service(root, store, rules, out=out))

@@ -97,6 +97,23 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_timeout_seconds: float = Field(20.0, gt=0, le=300)
 
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        """A URL SQLAlchemy can parse (whether its driver is installed is checked on use)."""
+        if value is None or not value.strip():
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (expected e.g. sqlite:////var/lib/alvh/"
+                             "alvh.sqlite or postgresql+psycopg://user:password@host/alvh)"
+                             ) from None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, value: Any) -> Any:
@@ -180,10 +197,15 @@ def _describe(err: dict[str, Any]) -> str:
     field = str(loc[0]) if loc else "?"
     var = ENV_PREFIX + field.upper()
     got = err.get("input")
-    hidden = field in _SECRET_FIELDS or got is None or isinstance(got, dict)
+    hidden = (field in _SECRET_FIELDS or field in _MAY_HOLD_SECRETS or got is None
+              or isinstance(got, dict))
     shown = "" if hidden else f" (got {got!r})"
-    return f"{var}: {err.get('msg', 'invalid')}{shown}"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{var}: {msg}{shown}"
 
+
+_MAY_HOLD_SECRETS = {"database_url"}
+"""Not secrets, but a URL that failed to parse may carry a password we cannot mask."""
 
 _SECRET_FIELDS = {"telegram_token", "fred_api_key", "stooq_api_key", "smtp_password", "invite_code",
                   "apprise_admin_urls"}

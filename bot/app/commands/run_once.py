@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
         from bot.app.lock import DataDirLock
 
         # Beside a running `alvh run` this refuses (use /rundate) instead of sharing its outbox.
-        with DataDirLock(root.settings.data_dir):
+        with DataDirLock(root.data_dir()):
             delivery_store = root.open_delivery_store()
             try:
                 # With --json, stdout carries the JSON only; console alerts go to stderr.

@@ -27,11 +27,11 @@ from bot.backtest.run import (
     backtest_frame,
     replay_with_progress,
     run_backtest,
-    unscheduled_event_dates,
+    unscheduled_events,
 )
 from bot.engine.rules import default_rules_path, load_default_rules, load_rules
 from bot.market.snapshot import STORE_NAME
-from bot.pipeline.evaluation import indicator_frame, replay
+from bot.pipeline.evaluation import history_start, indicator_frame, replay
 from bot.store import open_store
 
 D = dt.date
@@ -304,8 +304,8 @@ def test_a_store_truncated_at_the_cut_gives_the_same_backtest(snapshot_dir, cale
 # ------------------------------------------------------------------ unscheduled FOMC
 
 
-def test_the_shipped_calendar_marks_eight_unscheduled_moves():
-    assert unscheduled_event_dates() == {"FOMC": UNSCHEDULED}
+def test_the_snapshot_store_marks_eight_unscheduled_moves(store):
+    assert unscheduled_events(store, D(1999, 1, 1), D(2030, 1, 1)) == {"FOMC": UNSCHEDULED}
 
 
 @pytest.mark.parametrize(("event", "before"), [
@@ -315,19 +315,24 @@ def test_the_shipped_calendar_marks_eight_unscheduled_moves():
 ])
 def test_an_unscheduled_move_does_not_black_out_the_sessions_before_it(
         store, calendar, event, before):
+    """Point in time, one rule: the backtest frame and a live evaluation of the same session
+    (the frame ending on it, as ``run-once --date`` builds it) count to the next *scheduled*
+    FOMC decision, though the store knows of the emergency move."""
     start, end = calendar.offset(before[0], -5), calendar.offset(before[1], 5)
-    naive = indicator_frame(store, calendar, RULES, start, end)
     frame = backtest_frame(store, calendar, RULES, start, end)
+    scheduled = sorted(e.date for e in store.events() if e.kind.value == "FOMC" and e.scheduled)
     for day in before:
         ts = pd.Timestamp(day)
-        # Counted naively, the emergency move blacks these sessions out...
-        assert naive.loc[ts, "blackout_kind"] == "FOMC", (event, day)
-        # ...but nobody knew of it then: the backtest counts to the next scheduled one.
-        assert frame.loc[ts, "blackout_kind"] != "FOMC", (event, day)
-        assert frame.loc[ts, "sessions_to_fomc"] > naive.loc[ts, "sessions_to_fomc"]
-    # Sessions not near an unscheduled move are untouched.
-    far = naive.index[(naive.index < pd.Timestamp(before[0]) - pd.Timedelta(days=40))]
-    pd.testing.assert_frame_equal(naive.loc[far], frame.loc[far])
+        row = frame.loc[ts]
+        assert "FOMC" not in row["blackout_kind"], (event, day)
+        nxt = next(d for d in scheduled if d > day)
+        assert row["sessions_to_fomc"] == len(calendar.sessions_between(
+            calendar.next_session(day), calendar.session_on_or_after(nxt))), (event, day)
+        live = indicator_frame(store, calendar, RULES, history_start(calendar, day, RULES), day)
+        assert live.loc[ts, "sessions_to_fomc"] == row["sessions_to_fomc"]
+        assert live.loc[ts, "blackout_kind"] == row["blackout_kind"]
+    # From its own date on it is in the past, where the proximity never looks.
+    assert frame.loc[pd.Timestamp(calendar.session_on_or_after(event)), "sessions_to_fomc"] > 1
 
 
 def test_rules_file_errors_name_the_file_and_line(capsys, tmp_path):

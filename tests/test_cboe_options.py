@@ -10,9 +10,17 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from conftest import make_ctx
 
 from bot.kernel.errors import SourceDataError
-from bot.market.sources.cboe_options import SOURCE, URL, fetch_spx_chain, parse_osi, parse_spx_chain
+from bot.kernel.sessions import get_calendar
+from bot.market.sources.cboe_options import (
+    SOURCE,
+    URL,
+    CboeChain,
+    parse_osi,
+    parse_spx_chain,
+)
 
 D = dt.date
 ET = ZoneInfo("America/New_York")
@@ -87,7 +95,7 @@ def test_null_and_missing_greeks_become_none() -> None:
     [
         (b"", "empty"),
         (b"<html><head><title>403 Forbidden</title></head></html>", "HTML"),
-        (BODY[: len(BODY) // 2], "not valid JSON"),
+        (BODY[: len(BODY) // 2], "truncated or invalid JSON"),
         (b"[1, 2, 3]", "no 'data'"),
         (json.dumps({"data": {"current_price": 7745.0}}).encode(), "no 'data.options'"),
         (doc([]), "empty"),
@@ -115,12 +123,13 @@ async def test_fetch_checks_the_session_and_sends_a_browser_agent() -> None:
         return httpx.Response(200, content=BODY, headers={"Content-Type": "application/json"})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        chain = await fetch_spx_chain(client, session=D(2026, 8, 18))
+        ctx = make_ctx(client, get_calendar())
+        chain = await CboeChain().fetch(ctx, session=D(2026, 8, 18))
         assert chain.spot == 7745.0601
         with pytest.raises(SourceDataError, match="not on session 2026-08-19"):
-            await fetch_spx_chain(client, session=D(2026, 8, 19))
+            await CboeChain().fetch(ctx, session=D(2026, 8, 19))
         # Without a session there is nothing to compare: the chain is returned.
-        assert len((await fetch_spx_chain(client)).quotes) == 263
+        assert len((await CboeChain().fetch(ctx)).quotes) == 263
     assert str(seen[0].url) == URL
     assert seen[0].headers["User-Agent"].startswith("Mozilla/5.0")
 
@@ -131,4 +140,5 @@ async def test_fetch_refuses_an_undated_chain_when_a_session_is_asked() -> None:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(SourceDataError, match="no last_trade_time"):
-            await fetch_spx_chain(client, url="http://cboe.test/_SPX.json", session=D(2026, 8, 18))
+            await CboeChain("http://cboe.test/_SPX.json").fetch(
+                make_ctx(client, get_calendar()), session=D(2026, 8, 18))

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import make_ctx
 from httpserver import LocalServer, Reply
 
 from bot.kernel.sessions import ET
 from bot.market.fetch import fetch_extras
+from bot.market.sources.chain import Endpoints
 
 FIX = Path(__file__).parent / "fixtures"
 D = dt.date
@@ -24,10 +26,9 @@ async def test_settlements_and_chain_are_used_when_served(calendar):
         ))
         srv.route("/chain.json", FIX / "cboe_options/spx_chain_2026-08-18.json")
         async with httpx.AsyncClient(timeout=5) as client:
-            extras = await fetch_extras(
-                client, calendar, D(2026, 8, 18), now=dt.datetime(2026, 8, 18, 17, tzinfo=ET),
-                settlement_url=f"{srv.url}/settlement", chain_url=f"{srv.url}/chain.json",
-            )
+            ctx = make_ctx(client, calendar, now=dt.datetime(2026, 8, 18, 17, tzinfo=ET))
+            extras = await fetch_extras(ctx, D(2026, 8, 18), Endpoints(
+                vx_settlement=f"{srv.url}/settlement", cboe_chain=f"{srv.url}/chain.json"))
     assert extras.notes == []
     assert extras.settlements and all(p > 0 for p in extras.settlements.values())
     assert extras.chain is not None and len(extras.chain.quotes) > 100
@@ -37,10 +38,9 @@ async def test_failures_become_notes_and_the_model_is_used(calendar):
     with LocalServer() as srv:
         srv.route("/settlement", Reply(200, b"<html>Just a moment...</html>"))
         async with httpx.AsyncClient(timeout=5) as client:
-            extras = await fetch_extras(
-                client, calendar, D(2026, 8, 17), now=dt.datetime(2026, 8, 18, 17, tzinfo=ET),
-                settlement_url=f"{srv.url}/settlement", chain_url=f"{srv.url}/chain.json",
-            )
+            ctx = make_ctx(client, calendar, now=dt.datetime(2026, 8, 18, 17, tzinfo=ET))
+            extras = await fetch_extras(ctx, D(2026, 8, 17), Endpoints(
+                vx_settlement=f"{srv.url}/settlement", cboe_chain=f"{srv.url}/chain.json"))
     assert extras.settlements is None and extras.chain is None
     assert "hedge priced from the proxy" in extras.notes[0] and "HTML" in extras.notes[0]
     assert "only available for the latest session" in extras.notes[1]
@@ -53,10 +53,9 @@ async def test_an_etp_hedge_is_priced_from_its_yahoo_close(calendar):
     with LocalServer() as srv:
         srv.route("/v8/finance/chart/VXX", Reply(200, body.encode()))
         async with httpx.AsyncClient(timeout=5) as client:
-            extras = await fetch_extras(
-                client, calendar, D(2026, 2, 27), now=dt.datetime(2026, 2, 27, 17, tzinfo=ET),
-                chain_url=f"{srv.url}/chain.json", etp_symbol="VXX", yahoo_url=srv.url,
-            )
+            ctx = make_ctx(client, calendar, now=dt.datetime(2026, 2, 27, 17, tzinfo=ET))
+            extras = await fetch_extras(ctx, D(2026, 2, 27), Endpoints.all_at(srv.url),
+                                        etp_symbol="VXX")
     assert extras.etp_price == 6878.88  # the recorded closes, relabelled as VXX
     assert extras.settlements is None  # VX settlements are not fetched for an ETP hedge
     assert any("SPX option chain unavailable" in n for n in extras.notes)
@@ -85,15 +84,15 @@ def test_an_etp_layer_is_sized_in_shares(calendar):
 async def test_nothing_is_fetched_before_the_close(calendar, tmp_path):
     from bot.kernel.errors import DataIncomplete
     from bot.market.fetch import fetch_session
-    from bot.market.sources.chain import Endpoints, Sources
+    from bot.market.sources.chain import default_chains
     from bot.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
     with LocalServer() as srv:
         async with httpx.AsyncClient(timeout=5) as client:
-            src = Sources(client, calendar, Endpoints.all_at(srv.url))
+            ctx = make_ctx(client, calendar, now=dt.datetime(2026, 2, 27, 11, 0, tzinfo=ET))
+            chains = default_chains(Endpoints.all_at(srv.url))
             with pytest.raises(DataIncomplete, match="has not closed yet"):
-                await fetch_session(src, store, D(2026, 2, 27),
-                                    now=dt.datetime(2026, 2, 27, 11, 0, tzinfo=ET))
+                await fetch_session(ctx, chains, store, D(2026, 2, 27))
         assert srv.requests == []
     store.close()

@@ -1,4 +1,5 @@
-"""Sessions to the next FOMC / CPI, counted after t's close, and blackouts per kind."""
+"""Sessions to the next FOMC / CPI, counted after t's close and point in time, and blackouts
+per kind (``blackout_kind`` lists every kind in blackout)."""
 
 from __future__ import annotations
 
@@ -53,10 +54,30 @@ def test_event_on_t_is_already_past() -> None:
 
 def test_sunday_fomc_proximity() -> None:
     prox = _proximity("fomc_decisions.csv", "2020-02-03", "2020-04-30")
+    # Counted as if known in advance (the wrong way for unscheduled moves, see below):
     assert prox["2020-03-02"] == 1  # unscheduled cut, Tuesday 2020-03-03
     assert prox["2020-03-12"] == 2
     assert prox["2020-03-13"] == 1  # Sunday 2020-03-15 counts as Monday 2020-03-16
     assert prox["2020-03-16"] == _sessions_until("2020-03-16", "2020-04-29")
+
+
+def test_an_unscheduled_event_counts_only_from_its_own_date() -> None:
+    """Point in time (DESIGN.md §4): the 2020-03-03 and Sunday 2020-03-15 cuts were known
+    only when they happened, so they never count for the sessions before them."""
+    cal = full_calendar()
+    scheduled = event_sessions([dt.date(2020, 1, 29), dt.date(2020, 4, 29)], cal)
+    late = [(dt.date(2020, 3, 3), ts("2020-03-03")), (dt.date(2020, 3, 15), ts("2020-03-16"))]
+    pit = sessions_to_next_event(cal, scheduled, late).loc["2020-02-03":"2020-04-30"]
+    assert pit["2020-03-02"] == _sessions_until("2020-03-02", "2020-04-29")
+    assert pit["2020-03-13"] == _sessions_until("2020-03-13", "2020-04-29")
+    naive = sessions_to_next_event(cal, scheduled.append(pd.DatetimeIndex(
+        [ts("2020-03-03"), ts("2020-03-16")])).sort_values()).loc["2020-02-03":"2020-04-30"]
+    assert naive["2020-03-02"] == 1 and naive["2020-03-13"] == 1
+    # An action announced before the session it falls on counts from its announcement.
+    early = [(dt.date(2020, 3, 10), ts("2020-03-12"))]
+    ahead = sessions_to_next_event(cal, scheduled, early)
+    assert ahead["2020-03-09"] == _sessions_until("2020-03-09", "2020-04-29")
+    assert ahead["2020-03-10"] == 2 and ahead["2020-03-11"] == 1
 
 
 def test_counts_agree_with_the_calendar_everywhere() -> None:
@@ -90,18 +111,25 @@ def test_blackout_widths_per_kind() -> None:
     cpi = _series([1, 3, 2, 1, 9, 1, 1, math.nan, 2])
     flags, cause = blackout({"FOMC": fomc, "CPI": cpi}, {"FOMC": 2, "CPI": 1})
     assert flags.tolist() == [True, False, False, True, True, True, True, False, True]
-    # Index 3: both kinds are inside their widths; the nearer (CPI, 1 session) is named.
+    # Index 3: both kinds are inside their widths: both are named, the nearer (CPI) first.
     # Index 5: an event on t itself (0) is past; index 8: CPI 2 is outside its width 1.
-    assert cause.tolist() == ["CPI", "", "", "CPI", "FOMC", "CPI", "CPI", "", "FOMC"]
+    assert cause.tolist() == ["CPI", "", "", "CPI, FOMC", "FOMC", "CPI", "CPI", "", "FOMC"]
 
 
-def test_blackout_cause_is_the_nearest_event() -> None:
-    fomc = _series([2, 1, 1])
-    cpi = _series([1, 2, 1])
+def test_blackout_kind_lists_every_kind_nearest_first() -> None:
+    fomc = _series([2, 1, 1, 5])
+    cpi = _series([1, 2, 1, 1])
     _, cause = blackout({"FOMC": fomc, "CPI": cpi}, {"FOMC": 3, "CPI": 3})
-    assert cause.tolist() == ["CPI", "FOMC", "FOMC"]  # tie: first listed kind
+    assert cause.tolist() == ["CPI, FOMC", "FOMC, CPI", "FOMC, CPI", "CPI"]  # tie: listed order
     _, cause = blackout({"FOMC": fomc, "CPI": cpi}, {"CPI": 3, "FOMC": 3})
-    assert cause.tolist() == ["CPI", "FOMC", "CPI"]
+    assert cause.tolist() == ["CPI, FOMC", "FOMC, CPI", "CPI, FOMC", "CPI"]
+
+
+def test_a_kind_without_a_calendar_blacks_nothing_out() -> None:
+    fomc = _series([1, math.nan, 3])
+    flags, cause = blackout({"FOMC": fomc}, {"FOMC": 2})
+    assert flags.tolist() == [True, False, False]
+    assert cause.tolist() == ["FOMC", "", ""]
 
 
 def test_width_zero_means_not_watched() -> None:

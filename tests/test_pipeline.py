@@ -16,6 +16,7 @@ import httpx
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import make_ctx
 from httpserver import LocalServer, RecordingSleep
 
 from bot.app.cli import main
@@ -25,7 +26,7 @@ from bot.kernel.sessions import ET, SessionCalendar
 from bot.market.fetch import fetch_session
 from bot.market.snapshot import SNAPSHOT_DIR, STORE_NAME
 from bot.market.sources.cboe import cboe_path
-from bot.market.sources.chain import Endpoints, Sources
+from bot.market.sources.chain import Endpoints, default_chains
 from bot.market.sources.fed import PATH as FED_PATH
 from bot.market.sources.http import RetryPolicy
 from bot.market.sources.wsj import PAGE as WSJ_PAGE
@@ -64,14 +65,76 @@ def test_last_snapshot_session_gives_an_explained_decision(store, calendar):
     assert all(c.describe().endswith("✔") for c in ev.condor.verdict.checks)
 
 
-def test_a_breadth_gap_in_the_lookback_refuses_to_signal(store, calendar):
+def _alerts(store, res):
+    from bot.pipeline.evaluation import day_alerts
+
+    return day_alerts(store, res, RULES.sha256, 2_000_000, chart=False)
+
+
+def test_one_missing_breadth_session_is_imputed_and_every_alert_says_which(store, calendar):
+    """DESIGN.md §4: a missing session is imputed (flat A/D line, net 0); a window with at
+    most max_imputed_sessions (1) of them is evaluated on the bridged line, saying which."""
     with store.engine.begin() as conn:
         conn.execute(sa.text("delete from breadth where session = '2026-02-10'"))
     res = evaluate_day(store, calendar, RULES, LAST, capital=2_000_000)
-    assert res.evaluation is None
-    assert res.freshness.problems() == [
-        "BREADTH: 1 session(s) missing in the look-back: 2026-02-10"
-    ]
+    assert res.freshness.complete and res.evaluation is not None
+    (breadth,) = [c for c in res.freshness.checks if c.series == "BREADTH"]
+    assert breadth.imputed == (D(2026, 2, 10),)
+    assert "1 session(s) imputed in the look-back (no accepted row): 2026-02-10" in (
+        breadth.describe(LAST))
+    v = res.evaluation.values
+    assert v["ad_imputed_sessions"] == 1 and v["breadth_window_imputed"] == "2026-02-10"
+    assert v["ad_divergence_days"] is not None and v["ad_divergence_days"] == v[
+        "ad_divergence_days"]  # evaluated, not NaN
+    alerts = _alerts(store, res)
+    assert alerts
+    for alert in alerts:
+        assert ("Imputed breadth in the window (no accepted NYSE row; the A/D line carries "
+                "flat): 2026-02-10") in alert.text, alert.kind
+        assert "Breadth in the A/D divergence window: snapshot:tradingview" in alert.text
+
+
+def test_too_many_imputed_sessions_make_the_ad_divergence_not_evaluable(store, calendar):
+    with store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "delete from breadth where session in ('2026-02-10', '2026-02-11')"))
+    res = evaluate_day(store, calendar, RULES, LAST, capital=2_000_000)
+    assert res.freshness.complete and res.evaluation is not None  # not a refusal
+    ev = res.evaluation
+    why = ("2 imputed breadth sessions in the 63-session divergence window, at most 1 "
+           "allowed: 2026-02-10, 2026-02-11")
+    assert ev.values["ad_divergence_days"] is None or ev.values["ad_divergence_days"] != (
+        ev.values["ad_divergence_days"])
+    assert ev.values["ad_divergence_days.why"] == why
+    # The layer-1 condition needs it: it does not hold, and says why.
+    (l1,) = [a for a in ev.actions if a.decision.layer == "layer1"]
+    assert l1.decision.action != "add"
+    assert any(f"ad_divergence_days = not evaluable > ad_min_days = 10 ✘ not evaluable "
+               f"(ad_divergence_days: {why})" in r for r in l1.decision.reasons)
+    summary = next(a for a in _alerts(store, res) if a.kind == "daily_summary")
+    assert f"Divergence A/D not evaluable ({why})" in summary.text
+    assert "Divergence A/D 0" not in summary.text and "none" not in summary.text.split(
+        "Divergence A/D")[1].split(";")[0]
+    record = RunRecord.of(ev)
+    assert record.values["ad_divergence_days"] is None
+    assert record.not_evaluable["ad_divergence_days"] == why
+    assert RunRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+
+
+def test_the_session_itself_needs_its_own_breadth_row(store, calendar):
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("delete from breadth where session = '2026-02-27'"))
+    res = evaluate_day(store, calendar, RULES, LAST, capital=2_000_000)
+    assert res.evaluation is None  # never imputed
+    assert any(p.startswith("BREADTH: stale: newest row 2026-02-26") for p in
+               res.freshness.problems())
+
+
+def test_every_rules_name_is_a_column_of_the_frame(store, calendar):
+    from bot.engine.rules.names import INDICATOR_NAMES
+
+    frame = indicator_frame(store, calendar, RULES, D(2025, 1, 2), LAST)
+    assert set(INDICATOR_NAMES) <= set(frame.columns)
 
 
 def test_stale_data_refuses_to_signal(store, calendar):
@@ -128,12 +191,11 @@ def test_live_fetch_fills_the_session_from_local_servers(store, calendar):
 
         async def go():
             async with httpx.AsyncClient(timeout=5) as client:
-                src = Sources(client, calendar, Endpoints.all_at(srv.url),
-                              RetryPolicy(attempts=2, base_delay=0.01), sleeps)
-                return await fetch_session(
-                    src, store, LAST, now=dt.datetime(2026, 2, 27, 18, 0, tzinfo=ET),
-                    shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
-                )
+                ctx = make_ctx(client, calendar, sleeps,
+                               now=dt.datetime(2026, 2, 27, 18, 0, tzinfo=ET))
+                chains = default_chains(Endpoints.all_at(srv.url),
+                                        calendar_dir=SNAPSHOT_DIR / "calendar")
+                return await fetch_session(ctx, chains, store, LAST)
 
         import asyncio
 
@@ -228,10 +290,11 @@ def test_a_first_live_run_asks_for_years_of_history(tmp_path, calendar):
 
         async def go():
             async with httpx.AsyncClient(timeout=5) as client:
-                src = Sources(client, calendar, Endpoints.all_at(srv.url),
-                              RetryPolicy(attempts=1, base_delay=0.01), RecordingSleep())
-                return await fetch_session(src, store, LAST,
-                                           now=dt.datetime(2026, 2, 27, 18, tzinfo=ET))
+                ctx = make_ctx(client, calendar, RecordingSleep(),
+                               now=dt.datetime(2026, 2, 27, 18, tzinfo=ET),
+                               policy=RetryPolicy(attempts=1, base_delay=0.01))
+                return await fetch_session(ctx, default_chains(Endpoints.all_at(srv.url)),
+                                           store, LAST)
 
         report = asyncio.run(go())
         (req,) = srv.requests_to("/v8/finance/chart/^GSPC")

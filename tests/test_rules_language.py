@@ -206,13 +206,26 @@ def test_threshold_that_shadows_an_indicator_is_refused_by_the_compiler() -> Non
 
 
 @pytest.mark.parametrize("missing", [None, math.nan, float("inf")])
-def test_missing_value_fails_its_leaf_and_says_no_data(missing: float | None) -> None:
+def test_missing_value_fails_its_leaf_and_says_not_evaluable(missing: float | None) -> None:
     verdict = cond("rsi < rsi_layer2").evaluate({"rsi": missing})
     assert verdict.passed is False
     assert verdict.undetermined is True
     (check,) = verdict.checks
     assert check.no_data and not check.passed
-    assert "no data" in check.describe()
+    assert check.describe() == (
+        "rsi = not evaluable < rsi_layer2 = 40 ✘ not evaluable (rsi: no value)")
+
+
+def test_a_not_evaluable_value_says_why() -> None:
+    """DESIGN.md §4: a condition needing a not-evaluable value does not hold, and says why."""
+    values = {"vix_term_ratio": math.nan,
+              "vix_term_ratio.why": "no VIX3M history up to this session",
+              "active_layers": 2}
+    verdict = cond("active_layers >= 2 and vix_term_ratio > term_ratio_layer3").evaluate(values)
+    assert not verdict.passed and verdict.undetermined
+    assert verdict.checks[1].describe() == (
+        "vix_term_ratio = not evaluable > term_ratio_layer3 = 1 ✘ not evaluable "
+        "(vix_term_ratio: no VIX3M history up to this session)")
 
 
 def test_missing_value_under_not_is_not_a_pass() -> None:
@@ -242,7 +255,7 @@ def test_three_valued_logic_with_missing_data() -> None:
 def test_division_by_zero_is_no_data_not_a_crash() -> None:
     verdict = cond("vix / vix3m > term_ratio_layer3").evaluate({"vix": 20, "vix3m": 0})
     assert not verdict.passed
-    assert "no data (division by zero or overflow)" in verdict.checks[0].describe()
+    assert "not evaluable (division by zero or overflow)" in verdict.checks[0].describe()
 
 
 # ------------------------------------------------------------------ explanations
@@ -286,7 +299,8 @@ def test_describe_formats() -> None:
     # Under a `not`, what was true is the inner comparison itself.
     ("not (rsi < 60)", {"rsi": 50}, "rsi = 50 < 60", "rsi < 60"),
     ("not blackout", {"blackout": True}, "blackout = true", "blackout = true"),
-    ("vix < condor_max_vix", {"vix": None}, "vix: no data", "vix: no data"),
+    ("vix < condor_max_vix", {"vix": None}, "vix not evaluable (no value)",
+     "vix not evaluable (no value)"),
     ("vix / vix3m > 1", {"vix": 20, "vix3m": 0}, "vix / vix3m > 1: division by zero or overflow",
      "vix / vix3m > 1: division by zero or overflow"),
 ])

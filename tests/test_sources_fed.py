@@ -7,24 +7,23 @@ import json
 import re
 from pathlib import Path
 
-import httpx
 import pytest
-from httpserver import LocalServer, RecordingSleep
+from httpserver import LocalServer
 
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import EventKind
 from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.base import SourceContext, Window
 from bot.market.sources.fed import (
     PATH,
+    FedCalendar,
     decision_day,
     decision_time,
-    fetch_fomc_fed,
     parse_fed_calendar,
 )
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy
+from bot.market.sources.http import BROWSER_USER_AGENT
 
 BODY = (Path(__file__).parent / "fixtures" / "recorded" / "fed_calendar_2026-10.json").read_bytes()
-POLICY = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
 D = dt.date
 
 
@@ -121,20 +120,9 @@ def test_broken_bodies(body: bytes, message: str, calendar: SessionCalendar) -> 
         parse_fed_calendar(body, today=D(2026, 9, 25), calendar=calendar)
 
 
-async def test_fetch(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
+async def test_fetch(ctx: SourceContext, server: LocalServer) -> None:
     server.route(PATH, BODY)
-    parsed = await fetch_fomc_fed(
-        client,
-        today=D(2026, 9, 25),
-        calendar=calendar,
-        base_url=server.url,
-        policy=POLICY,
-        sleep=sleeps,
-    )
+    today = D(2026, 9, 25)
+    parsed = await FedCalendar(server.url).fetch(ctx, Window(today, today))
     assert parsed.rows[-1].date == D(2026, 10, 28)
     assert server.requests_to(PATH)[0].headers["user-agent"] == BROWSER_USER_AGENT

@@ -9,19 +9,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import make_ctx
 from httpserver import LocalServer, RecordingSleep, Reply
 from pydantic import SecretStr
 
 from bot.kernel.errors import SourceDataError, SourceUnavailable
 from bot.kernel.models import EventKind, Symbol
 from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.base import SourceContext, Window
 from bot.market.sources.files import NO_VALUE, NOT_A_SESSION
-from bot.market.sources.fred import (
-    fetch_fred_series,
-    fetch_release_dates,
-    parse_fred_release_dates,
-)
-from bot.market.sources.http import RetryPolicy
+from bot.market.sources.fred import FredReleaseDates, FredSeries, parse_fred_release_dates
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 SP500 = (RECORDED / "fred_graph_SP500_2026-02.csv").read_bytes()
@@ -29,7 +26,6 @@ RELEASES = (RECORDED / "fred_release_dates_10.json").read_bytes()
 VIXCLS = Path(__file__).resolve().parents[1] / "bot" / "data" / "snapshot" / "vix" / "VIXCLS.csv"
 GRAPH = "/graph/fredgraph.csv"
 API = "/fred/release/dates"
-POLICY = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
 KEY = SecretStr("abcdef0123456789abcdef0123456789")
 D = dt.date
 
@@ -38,23 +34,13 @@ D = dt.date
 
 
 async def test_sp500_fetch(
-    client: httpx.AsyncClient,
+    ctx: SourceContext,
     server: LocalServer,
-    calendar: SessionCalendar,
     sleeps: RecordingSleep,
 ) -> None:
     server.route(GRAPH, SP500)
-    parsed = await fetch_fred_series(
-        client,
-        Symbol.SPX,
-        D(2026, 2, 9),
-        D(2026, 2, 27),
-        expect=D(2026, 2, 27),
-        calendar=calendar,
-        base_url=server.url,
-        policy=POLICY,
-        sleep=sleeps,
-    )
+    parsed = await FredSeries(Symbol.SPX, server.url).fetch(
+            ctx, Window(D(2026, 2, 9), D(2026, 2, 27), D(2026, 2, 27)))
     assert parsed.source == "fred" and len(parsed.rows) == 14
     last = parsed.rows[-1]
     assert (last.session, last.close, last.open, last.symbol) == (
@@ -69,22 +55,13 @@ async def test_sp500_fetch(
 
 
 async def test_vixcls_real_file_window_and_empty_session(
-    client: httpx.AsyncClient,
+    ctx: SourceContext,
     server: LocalServer,
-    calendar: SessionCalendar,
     sleeps: RecordingSleep,
 ) -> None:
     server.route(GRAPH, VIXCLS)  # fredgraph ignores nothing we rely on: we trim ourselves
-    parsed = await fetch_fred_series(
-        client,
-        Symbol.VIX,
-        D(1997, 11, 1),
-        D(1997, 11, 28),
-        calendar=calendar,
-        base_url=server.url,
-        policy=POLICY,
-        sleep=sleeps,
-    )
+    parsed = await FredSeries(Symbol.VIX, server.url).fetch(
+            ctx, Window(D(1997, 11, 1), D(1997, 11, 28)))
     assert parsed.rows[0].session == D(1997, 11, 3) and parsed.rows[-1].session == D(1997, 11, 28)
     assert (D(1997, 11, 26), NO_VALUE) in [(d.date, d.reason) for d in parsed.dropped]
     assert (D(1997, 11, 27), NOT_A_SESSION) in [(d.date, d.reason) for d in parsed.dropped]
@@ -92,83 +69,44 @@ async def test_vixcls_real_file_window_and_empty_session(
 
 
 async def test_stale_when_newest_value_missing(
-    client: httpx.AsyncClient,
+    ctx: SourceContext,
     server: LocalServer,
-    calendar: SessionCalendar,
     sleeps: RecordingSleep,
 ) -> None:
     server.route(GRAPH, SP500 + b"2026-03-02,\n")
     with pytest.raises(SourceDataError, match="stale: the row for 2026-03-02 was dropped"):
-        await fetch_fred_series(
-            client,
-            Symbol.SPX,
-            D(2026, 2, 9),
-            D(2026, 3, 2),
-            expect=D(2026, 3, 2),
-            calendar=calendar,
-            base_url=server.url,
-            policy=POLICY,
-            sleep=sleeps,
-        )
+        await FredSeries(Symbol.SPX, server.url).fetch(
+            ctx, Window(D(2026, 2, 9), D(2026, 3, 2), D(2026, 3, 2)))
 
 
 async def test_stale_newest_row(
-    client: httpx.AsyncClient,
+    ctx: SourceContext,
     server: LocalServer,
-    calendar: SessionCalendar,
     sleeps: RecordingSleep,
 ) -> None:
     server.route(GRAPH, SP500)
     with pytest.raises(SourceDataError, match="stale: newest row 2026-02-27, expected 2026-03-02"):
-        await fetch_fred_series(
-            client,
-            Symbol.SPX,
-            D(2026, 2, 9),
-            D(2026, 3, 2),
-            expect=D(2026, 3, 2),
-            calendar=calendar,
-            base_url=server.url,
-            policy=POLICY,
-            sleep=sleeps,
-        )
+        await FredSeries(Symbol.SPX, server.url).fetch(
+            ctx, Window(D(2026, 2, 9), D(2026, 3, 2), D(2026, 3, 2)))
 
 
 async def test_wrong_series_and_html(
-    client: httpx.AsyncClient,
+    ctx: SourceContext,
     server: LocalServer,
-    calendar: SessionCalendar,
     sleeps: RecordingSleep,
 ) -> None:
     server.route(GRAPH, VIXCLS, b"<html><body>FRED is down</body></html>")
     with pytest.raises(SourceDataError, match="column 'VIXCLS' is not 'SP500'"):
-        await fetch_fred_series(
-            client,
-            Symbol.SPX,
-            D(2026, 2, 9),
-            D(2026, 2, 27),
-            calendar=calendar,
-            base_url=server.url,
-            policy=POLICY,
-            sleep=sleeps,
-        )
+        await FredSeries(Symbol.SPX, server.url).fetch(
+            ctx, Window(D(2026, 2, 9), D(2026, 2, 27)))
     with pytest.raises(SourceDataError, match="HTML page instead of CSV"):
-        await fetch_fred_series(
-            client,
-            Symbol.SPX,
-            D(2026, 2, 9),
-            D(2026, 2, 27),
-            calendar=calendar,
-            base_url=server.url,
-            policy=POLICY,
-            sleep=sleeps,
-        )
+        await FredSeries(Symbol.SPX, server.url).fetch(
+            ctx, Window(D(2026, 2, 9), D(2026, 2, 27)))
 
 
-async def test_no_vix6m_on_fred(client: httpx.AsyncClient, calendar: SessionCalendar) -> None:
-    with pytest.raises(SourceDataError, match="FRED has no series for VIX6M"):
-        await fetch_fred_series(
-            client, Symbol.VIX6M, D(2026, 1, 2), D(2026, 2, 2), calendar=calendar
-        )
+def test_no_vix6m_on_fred() -> None:
+    with pytest.raises(ValueError, match="FRED has no daily series for VIX6M"):
+        FredSeries(Symbol.VIX6M)
 
 
 # -- release dates -------------------------------------------------------------------------
@@ -224,28 +162,22 @@ def test_ppi_uses_release_46(calendar: SessionCalendar) -> None:
 
 
 async def test_release_fetch_sends_key_and_parameters(
-    client: httpx.AsyncClient,
+    ctx: SourceContext,
     server: LocalServer,
-    calendar: SessionCalendar,
     sleeps: RecordingSleep,
 ) -> None:
     server.route(API, RELEASES)
-    parsed = await fetch_release_dates(
-        client,
-        EventKind.CPI,
-        KEY,
-        today=D(2026, 9, 20),
-        calendar=calendar,
-        base_url=server.url,
-        policy=POLICY,
-        sleep=sleeps,
-    )
+    parsed = await FredReleaseDates(EventKind.CPI, KEY, server.url).fetch(
+            ctx, Window(D(2026, 9, 20), D(2026, 9, 20)))
     assert parsed.rows[-1].date == D(2026, 10, 14)
     (request,) = server.requests_to(API)
     assert request.query["api_key"] == [KEY.get_secret_value()]
     assert request.query["release_id"] == ["10"]
     assert request.query["file_type"] == ["json"]
     assert request.query["include_release_dates_with_no_data"] == ["true"]
+    # FRED's default real-time period ends today: future release dates need this.
+    assert request.query["realtime_end"] == ["9999-12-31"]
+    assert request.query["realtime_start"] == ["2025-08-16"]  # 400 days back
 
 
 @pytest.mark.parametrize(
@@ -285,16 +217,8 @@ async def test_api_key_never_in_errors_or_logs(
     secret = KEY.get_secret_value()
     async with httpx.AsyncClient(timeout=httpx.Timeout(0.2)) as quick:
         with pytest.raises((SourceDataError, SourceUnavailable)) as info:
-            await fetch_release_dates(
-                quick,
-                EventKind.CPI,
-                KEY,
-                today=D(2026, 9, 20),
-                calendar=calendar,
-                base_url=server.url,
-                policy=POLICY,
-                sleep=sleeps,
-            )
+            await FredReleaseDates(EventKind.CPI, KEY, server.url).fetch(
+            make_ctx(quick, calendar, sleeps), Window(D(2026, 9, 20), D(2026, 9, 20)))
     # The key did travel (so the test is meaningful) ...
     assert server.requests_to(API)[0].query["api_key"] == [secret]
     # ... but appears nowhere we write it down.
@@ -306,25 +230,16 @@ async def test_api_key_never_in_errors_or_logs(
 
 
 async def test_httpx_request_log_line_is_redacted(
-    client: httpx.AsyncClient,
+    ctx: SourceContext,
     server: LocalServer,
-    calendar: SessionCalendar,
     sleeps: RecordingSleep,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.INFO, logger="httpx")  # bot.app.logs may have set it to WARNING
     server.route(API, RELEASES)
-    await fetch_release_dates(
-        client,
-        EventKind.CPI,
-        KEY,
-        today=D(2026, 9, 20),
-        calendar=calendar,
-        base_url=server.url,
-        policy=POLICY,
-        sleep=sleeps,
-    )
+    await FredReleaseDates(EventKind.CPI, KEY, server.url).fetch(
+            ctx, Window(D(2026, 9, 20), D(2026, 9, 20)))
     httpx_lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     assert any("api_key=***" in line for line in httpx_lines)
     assert KEY.get_secret_value() not in caplog.text

@@ -6,19 +6,17 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-import httpx
 import pytest
-from httpserver import LocalServer, RecordingSleep, Reply
+from httpserver import LocalServer, Reply
 from pydantic import SecretStr
 
 from bot.kernel.errors import SourceDataError, SourceUnavailable
 from bot.kernel.sessions import SessionCalendar
-from bot.market.sources.http import RetryPolicy
-from bot.market.sources.stooq import fetch_spx_stooq, parse_stooq_csv
+from bot.market.sources.base import SourceContext, Window
+from bot.market.sources.stooq import Stooq, parse_stooq_csv
 
 BODY = (Path(__file__).parent / "fixtures" / "recorded" / "stooq_spx_2026-02.csv").read_bytes()
 PATH = "/q/d/l/"
-POLICY = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
 KEY = SecretStr("stooq-secret-4711")
 D = dt.date
 
@@ -56,23 +54,12 @@ def test_refusals(body: bytes, message: str, calendar: SessionCalendar) -> None:
 
 
 async def test_fetch_sends_key_range_and_agent(
-    client: httpx.AsyncClient,
+    ctx: SourceContext,
     server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
 ) -> None:
     server.route(PATH, BODY)
-    parsed = await fetch_spx_stooq(
-        client,
-        KEY,
-        D(2026, 2, 9),
-        D(2026, 2, 27),
-        expect=D(2026, 2, 27),
-        calendar=calendar,
-        base_url=server.url,
-        policy=POLICY,
-        sleep=sleeps,
-    )
+    parsed = await Stooq(KEY, server.url).fetch(
+        ctx, Window(D(2026, 2, 9), D(2026, 2, 27), D(2026, 2, 27)))
     assert parsed.rows[-1].close == 6878.88
     (request,) = server.requests_to(PATH)
     assert request.query == {
@@ -96,26 +83,15 @@ async def test_fetch_sends_key_range_and_agent(
 )
 async def test_key_never_leaks(
     reply: Reply,
-    client: httpx.AsyncClient,
+    ctx: SourceContext,
     server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     for name in (None, "httpx", "httpcore"):
         caplog.set_level(logging.DEBUG, logger=name)
     server.route(PATH, reply)
     with pytest.raises((SourceDataError, SourceUnavailable)) as info:
-        await fetch_spx_stooq(
-            client,
-            KEY,
-            D(2026, 2, 9),
-            D(2026, 2, 27),
-            calendar=calendar,
-            base_url=server.url,
-            policy=POLICY,
-            sleep=sleeps,
-        )
+        await Stooq(KEY, server.url).fetch(ctx, Window(D(2026, 2, 9), D(2026, 2, 27)))
     secret = KEY.get_secret_value()
     assert server.requests_to(PATH)[0].query["apikey"] == [secret]
     assert secret not in str(info.value) and info.value.__context__ is None
@@ -123,23 +99,11 @@ async def test_key_never_leaks(
 
 
 async def test_stale(
-    client: httpx.AsyncClient,
+    ctx: SourceContext,
     server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
 ) -> None:
     server.route(PATH, BODY)
     with pytest.raises(
         SourceDataError, match="stooq: stale: newest row 2026-02-27, expected 2026-03-02"
     ):
-        await fetch_spx_stooq(
-            client,
-            KEY,
-            D(2026, 2, 9),
-            D(2026, 3, 2),
-            expect=D(2026, 3, 2),
-            calendar=calendar,
-            base_url=server.url,
-            policy=POLICY,
-            sleep=sleeps,
-        )
+        await Stooq(KEY, server.url).fetch(ctx, Window(D(2026, 2, 9), D(2026, 3, 2), D(2026, 3, 2)))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from conftest import make_ctx
 
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import Bar, Breadth, Dropped, Parsed
-from bot.kernel.sessions import SessionCalendar
-from bot.market.sources.validate import check_fresh_bars, check_fresh_breadth, fresh_window, trim
+from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.sources.base import BarSource, SourceContext, Window
+from bot.market.sources.validate import check_fresh_bars, check_fresh_breadth, trim
 
 D = dt.date
 THU, FRI, MON = D(2026, 11, 19), D(2026, 11, 20), D(2026, 11, 23)
@@ -109,17 +111,27 @@ def test_trim_keeps_window_and_its_drop_reports() -> None:
     assert trim(p, None, None) == p
 
 
-def test_fresh_window_checks_beyond_the_window(calendar: SessionCalendar) -> None:
+class Given(BarSource):
+    name = "test"
+
+    def __init__(self, answer: Parsed[Bar]) -> None:
+        super().__init__("given://")
+        self.given = answer
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Bar]:
+        return self.given
+
+
+async def test_a_source_checks_freshness_beyond_the_window(client, calendar) -> None:
+    ctx = make_ctx(client, calendar, now=dt.datetime(2026, 11, 30, 18, tzinfo=ET))
     p = parsed(bar(THU, 1), bar(FRI, 2))
     with pytest.raises(SourceDataError, match="stale: newest row 2026-11-20, expected 2026-11-23"):
-        fresh_window("test", p, MON, MON, expect=MON, calendar=calendar)
+        await Given(p).fetch(ctx, Window(MON, MON, MON))
     # The repeated-bar check sees Friday although the window is Monday only.
     q = parsed(bar(FRI, 2), bar(MON, 2))
     with pytest.raises(SourceDataError, match="yesterday's bar"):
-        fresh_window("test", q, MON, MON, expect=MON, calendar=calendar)
-    assert [
-        b.session for b in fresh_window("test", p, FRI, FRI, expect=FRI, calendar=calendar).rows
-    ] == [FRI]
+        await Given(q).fetch(ctx, Window(MON, MON, MON))
+    assert [b.session for b in (await Given(p).fetch(ctx, Window(FRI, FRI, FRI))).rows] == [FRI]
 
 
 def test_breadth_freshness() -> None:

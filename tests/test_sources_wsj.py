@@ -10,17 +10,19 @@ from typing import Any
 
 import httpx
 import pytest
-from httpserver import LocalServer, RecordingSleep, Reply
+from conftest import make_ctx
+from httpserver import LocalServer
 
 from bot.kernel.errors import SourceDataError
-from bot.kernel.sessions import SessionCalendar
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy
-from bot.market.sources.wsj import PAGE, fetch_breadth_wsj, parse_timestamp, parse_wsj_diary
+from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.sources.base import Window
+from bot.market.sources.http import BROWSER_USER_AGENT
+from bot.market.sources.wsj import PAGE, WsjDiary, parse_timestamp, parse_wsj_diary
 
 BODY = (
     Path(__file__).parent / "fixtures" / "recorded" / "wsj_marketsdiary_2026-07-27.json"
 ).read_bytes()
-POLICY = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
+EVENING = dt.datetime(2026, 7, 27, 18, 0, tzinfo=ET)
 DAY = dt.date(2026, 7, 27)
 
 
@@ -167,16 +169,11 @@ def test_broken_bodies(body: bytes, message: str, calendar: SessionCalendar) -> 
         parse_wsj_diary(body, calendar=calendar)
 
 
-async def test_fetch_headers_params_and_date(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
+async def test_fetch_headers_params_and_date(server: LocalServer, calendar: SessionCalendar,
+                                             client: httpx.AsyncClient) -> None:
     server.route(PAGE, BODY)
-    parsed = await fetch_breadth_wsj(
-        client, expect=DAY, calendar=calendar, base_url=server.url, policy=POLICY, sleep=sleeps
-    )
+    parsed = await WsjDiary(server.url).fetch(make_ctx(client, calendar, now=EVENING),
+                                              Window(DAY, DAY, DAY))
     assert parsed.rows[0].advancers == 1729
     (request,) = server.requests_to(PAGE)
     assert request.headers["user-agent"] == BROWSER_USER_AGENT
@@ -188,34 +185,23 @@ async def test_fetch_headers_params_and_date(
     assert request.query["type"] == ["mdc_marketsdiary"]
 
 
-async def test_fetch_stale_date(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
+async def test_fetch_stale_date(server: LocalServer, calendar: SessionCalendar,
+                                client: httpx.AsyncClient) -> None:
     server.route(PAGE, BODY)
+    day = dt.date(2026, 7, 28)
+    ctx = make_ctx(client, calendar, now=dt.datetime(2026, 7, 28, 16, 20, tzinfo=ET))
     with pytest.raises(
         SourceDataError, match="wsj: stale: newest row 2026-07-27, expected 2026-07-28"
     ):
-        await fetch_breadth_wsj(
-            client,
-            expect=dt.date(2026, 7, 28),
-            calendar=calendar,
-            base_url=server.url,
-            policy=POLICY,
-            sleep=sleeps,
-        )
+        await WsjDiary(server.url).fetch(ctx, Window(day, day, day))
 
 
-async def test_fetch_retries_then_succeeds(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PAGE, Reply(429, headers={"Retry-After": "3"}), BODY)
-    parsed = await fetch_breadth_wsj(
-        client, expect=DAY, calendar=calendar, base_url=server.url, policy=POLICY, sleep=sleeps
-    )
-    assert parsed.rows[0].session == DAY and sleeps.delays == [3.0]
+def test_the_diary_serves_only_the_latest_session(calendar: SessionCalendar,
+                                                  client: httpx.AsyncClient) -> None:
+    """Its reach is declared, so the live fetch can ask it only what it can answer."""
+    ctx = make_ctx(client, calendar, now=EVENING)
+    wsj = WsjDiary()
+    assert wsj.serves(ctx, Window(DAY, DAY, DAY)) is None
+    assert wsj.serves(ctx, Window(dt.date(2026, 7, 24), DAY)) == (
+        "wsj gives only the latest closed session (2026-07-27..2026-07-27)")
+    assert wsj.clip(ctx, Window(dt.date(2026, 7, 20), DAY, DAY)) == Window(DAY, DAY, DAY)

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import re
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from httpserver import LocalServer, RecordingSleep, Reply
+from httpserver import LocalServer, RecordingSleep
 
-from bot.kernel.errors import SourceDataError, SourceUnavailable
+from bot.kernel.errors import SourceDataError
 from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.sources.base import SourceContext, Window
 from bot.market.sources.files import NOT_A_SESSION
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy
-from bot.market.sources.yahoo import NOT_FINAL, fetch_spx_yahoo, parse_yahoo_chart
+from bot.market.sources.http import BROWSER_USER_AGENT
+from bot.market.sources.yahoo import NOT_FINAL, YahooChart, parse_yahoo_chart
 
 BODY = (
     Path(__file__).parent / "fixtures" / "recorded" / "yahoo_chart_gspc_2026-02.json"
 ).read_bytes()
 PATH = "/v8/finance/chart/^GSPC"
-POLICY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
 D = dt.date
 START, END = D(2026, 2, 9), D(2026, 2, 27)
 
@@ -156,36 +154,14 @@ def test_answer_for_another_symbol(calendar: SessionCalendar) -> None:
         parse_yahoo_chart(encode(data), calendar=calendar)
 
 
-# -- fetcher over HTTP ---------------------------------------------------------------------
-
-
-async def fetch(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-    expect: dt.date | None = END,
-) -> Any:
-    return await fetch_spx_yahoo(
-        client,
-        START,
-        END,
-        expect=expect,
-        calendar=calendar,
-        base_url=server.url,
-        policy=POLICY,
-        sleep=sleeps,
-    )
+# -- the source over HTTP (retries, 429, timeouts, HTML: tests/test_sources_contract.py) -----
 
 
 async def test_fetch_sends_browser_agent_and_range(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
+    ctx: SourceContext, server: LocalServer, sleeps: RecordingSleep
 ) -> None:
     server.route(PATH, BODY)
-    parsed = await fetch(client, server, calendar, sleeps)
+    parsed = await YahooChart(server.url).fetch(ctx, Window(START, END, END))
     assert parsed.rows[-1].close == 6878.88
     (request,) = server.requests_to(PATH)
     assert request.headers["user-agent"] == BROWSER_USER_AGENT
@@ -199,131 +175,34 @@ async def test_fetch_sends_browser_agent_and_range(
 
 
 async def test_fetch_trims_rows_outside_the_request(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
+    ctx: SourceContext, server: LocalServer
 ) -> None:
     server.route(PATH, BODY)
-    parsed = await fetch_spx_yahoo(
-        client,
-        D(2026, 2, 17),
-        D(2026, 2, 24),
-        expect=D(2026, 2, 24),
-        calendar=calendar,
-        base_url=server.url,
-        policy=POLICY,
-        sleep=sleeps,
-    )
+    parsed = await YahooChart(server.url).fetch(
+        ctx, Window(D(2026, 2, 17), D(2026, 2, 24), D(2026, 2, 24)))
     assert [b.session.day for b in parsed.rows] == [17, 18, 19, 20, 23, 24]
 
 
-async def test_retries_after_500(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
+async def test_an_etp_ticker_is_asked_by_its_own_name(
+    ctx: SourceContext, server: LocalServer
 ) -> None:
-    server.route(PATH, Reply(500, b"oops"), Reply(503), BODY)
-    parsed = await fetch(client, server, calendar, sleeps)
-    assert parsed.rows[-1].session == END
-    assert len(server.requests_to(PATH)) == 3 and len(sleeps.delays) == 2
+    data = chart()
+    data["chart"]["result"][0]["meta"]["symbol"] = "VXX"
+    server.route("/v8/finance/chart/VXX", encode(data))
+    parsed = await YahooChart(server.url, ticker="VXX", symbol="VXX").fetch(
+        ctx, Window(START, END, END))
+    assert {b.symbol for b in parsed.rows} == {"VXX"}
 
 
-async def test_retries_after_client_timeout(
-    server: LocalServer, calendar: SessionCalendar, sleeps: RecordingSleep
-) -> None:
-    server.route(PATH, Reply(200, BODY, delay=3.0), BODY)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(1.0)) as quick:
-        parsed = await fetch(quick, server, calendar, sleeps)
-    assert parsed.rows[-1].session == END
-    assert len(server.requests_to(PATH)) == 2 and len(sleeps.delays) == 1
-
-
-async def test_honours_retry_after_on_429(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PATH, Reply(429, headers={"Retry-After": "7"}), BODY)
-    await fetch(client, server, calendar, sleeps)
-    assert sleeps.delays == [7.0]
-
-
-async def test_404_is_not_retried(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PATH, Reply(404, b'{"chart":{"result":null,"error":{"code":"Not Found"}}}'))
-    with pytest.raises(SourceDataError, match="HTTP 404"):
-        await fetch(client, server, calendar, sleeps)
-    assert len(server.requests_to(PATH)) == 1 and sleeps.delays == []
-
-
-async def test_persistent_500_is_temporary(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PATH, Reply(500))
-    with pytest.raises(SourceUnavailable, match="yahoo: HTTP 500 after 3 attempts"):
-        await fetch(client, server, calendar, sleeps)
-
-
-async def test_html_answer_with_200(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PATH, b"<!doctype html><html><body>consent.yahoo.com</body></html>")
-    with pytest.raises(SourceDataError, match="HTML page instead of JSON"):
-        await fetch(client, server, calendar, sleeps)
-
-
-async def test_stale_newest_row(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    server.route(PATH, BODY)
-    with pytest.raises(SourceDataError, match="stale: newest row 2026-02-27, expected 2026-03-02"):
-        await fetch_spx_yahoo(
-            client,
-            START,
-            D(2026, 3, 2),
-            expect=D(2026, 3, 2),
-            calendar=calendar,
-            base_url=server.url,
-            policy=POLICY,
-            sleep=sleeps,
-        )
-
-
-async def test_null_newest_close_fails_as_stale(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
+async def test_null_newest_close_fails_as_stale(ctx: SourceContext, server: LocalServer) -> None:
     data = chart()
     quote(data)["close"][-1] = None
     server.route(PATH, encode(data))
     with pytest.raises(SourceDataError, match="stale: the row for 2026-02-27 was dropped"):
-        await fetch(client, server, calendar, sleeps)
+        await YahooChart(server.url).fetch(ctx, Window(START, END, END))
 
 
-async def test_yesterdays_bar_as_todays(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
+async def test_yesterdays_bar_as_todays(ctx: SourceContext, server: LocalServer) -> None:
     data = chart()
     q = quote(data)
     for name in ("open", "high", "low", "close"):
@@ -332,16 +211,10 @@ async def test_yesterdays_bar_as_todays(
     with pytest.raises(
         SourceDataError, match="yesterday's bar presented as today's: 2026-02-27 repeats 2026-02-26"
     ):
-        await fetch(client, server, calendar, sleeps)
+        await YahooChart(server.url).fetch(ctx, Window(START, END, END))
 
 
-async def test_without_expect_no_freshness_check(
-    client: httpx.AsyncClient,
-    server: LocalServer,
-    calendar: SessionCalendar,
-    sleeps: RecordingSleep,
-) -> None:
-    data = copy.deepcopy(chart())
-    server.route(PATH, encode(data))
-    parsed = await fetch(client, server, calendar, sleeps, expect=None)
+async def test_without_expect_no_freshness_check(ctx: SourceContext, server: LocalServer) -> None:
+    server.route(PATH, encode(chart()))
+    parsed = await YahooChart(server.url).fetch(ctx, Window(START, END))
     assert len(parsed.rows) == 14

@@ -1,4 +1,5 @@
-"""The store on a real SQLite file: migrations, idempotent upserts, logged disagreements."""
+"""The store on a real SQLite file and a real PostgreSQL database: migrations, idempotent
+upserts, logged disagreements."""
 
 from __future__ import annotations
 
@@ -17,13 +18,28 @@ D = dt.date
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(store_url):
+    st = open_store(store_url)
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
     st = open_store(f"sqlite:///{tmp_path / 'data' / 'alvh.sqlite'}")
     yield st
     st.close()
 
 
-def test_file_created_in_wal_mode_with_all_migrations(tmp_path, store):
+def test_every_migration_applies_once(store):
+    assert store.schema_version() == MIGRATIONS[-1][0]
+    assert store.migrate() == []  # re-opening applies nothing twice
+    names = set(sa.inspect(store.engine).get_table_names())
+    assert {"bars", "breadth", "events", "runs", "alerts", "deliveries", "subscribers"} <= names
+
+
+def test_file_created_in_wal_mode_with_all_migrations(tmp_path, sqlite_store):
+    store = sqlite_store
     path = tmp_path / "data" / "alvh.sqlite"
     assert path.exists()
     with sqlite3.connect(path) as raw:
@@ -179,3 +195,33 @@ def test_unscheduled_events_keep_their_flag(tmp_path):
         assert [e.scheduled for e in store.events()] == [False, True]
     finally:
         store.close()
+
+
+def test_two_instances_starting_together_migrate_an_empty_database_once(postgres_url):
+    """Two processes open one empty PostgreSQL database at the same moment: the advisory
+    lock makes one migrate and the other find nothing left to do."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from bot.store import db\n"
+        "engine = db.sa.create_engine(sys.argv[1])\n"
+        "store = db.Store(engine)\n"
+        "print(','.join(str(v) for v in store.migrate()))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, postgres_url],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    applied = sorted(out.strip() for out, _ in outs)
+    every = ",".join(str(m[0]) for m in MIGRATIONS)
+    assert applied == ["", every]  # one migrated everything, the other nothing
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
+    finally:
+        engine.dispose()
+    assert sorted(versions) == [m[0] for m in MIGRATIONS]

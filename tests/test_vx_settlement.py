@@ -7,13 +7,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import make_ctx
+from httpserver import RecordingSleep
 
 from bot.kernel.errors import SourceDataError, SourceUnavailable
+from bot.kernel.sessions import get_calendar
 from bot.market.sources.http import RetryPolicy
 from bot.market.sources.vx_settlement import (
     BASE_URL,
     SOURCE,
-    fetch_vx_settlements,
+    VxSettlements,
     parse_vx_settlements,
 )
 
@@ -96,7 +99,7 @@ async def test_fetch_sends_the_date_and_a_browser_agent() -> None:
         )
 
     async with _client(httpx.MockTransport(handler)) as client:
-        prices = await fetch_vx_settlements(client, D(2026, 9, 1))
+        prices = await VxSettlements().fetch(make_ctx(client, get_calendar()), D(2026, 9, 1))
     assert prices[D(2027, 1, 20)] == 20.4496
     (request,) = seen
     assert str(request.url).startswith(BASE_URL)
@@ -116,7 +119,7 @@ async def test_fetch_refuses_another_days_file() -> None:
 
     async with _client(httpx.MockTransport(handler)) as client:
         with pytest.raises(SourceUnavailable, match="served the 2026-08-19 file"):
-            await fetch_vx_settlements(client, D(2026, 8, 20))
+            await VxSettlements().fetch(make_ctx(client, get_calendar()), D(2026, 8, 20))
 
 
 async def test_fetch_html_page_is_a_data_error() -> None:
@@ -125,27 +128,20 @@ async def test_fetch_html_page_is_a_data_error() -> None:
 
     async with _client(httpx.MockTransport(handler)) as client:
         with pytest.raises(SourceDataError, match="HTML"):
-            await fetch_vx_settlements(client, D(2026, 9, 1))
+            await VxSettlements().fetch(make_ctx(client, get_calendar()), D(2026, 9, 1))
 
 
 async def test_fetch_retries_server_errors_with_the_given_policy() -> None:
     calls: list[int] = []
-    sleeps: list[float] = []
+    sleeps = RecordingSleep()
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(1)
         return httpx.Response(503) if len(calls) == 1 else httpx.Response(200, content=SEP_01)
 
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-
     async with _client(httpx.MockTransport(handler)) as client:
-        prices = await fetch_vx_settlements(
-            client,
-            D(2026, 9, 1),
-            base_url="http://cboe.test/csv",
-            policy=RetryPolicy(attempts=2, base_delay=0.01),
-            sleep=sleep,
-        )
-    assert len(calls) == 2 and len(sleeps) == 1
+        ctx = make_ctx(client, get_calendar(), sleeps,
+                       policy=RetryPolicy(attempts=2, base_delay=0.01))
+        prices = await VxSettlements("http://cboe.test/csv").fetch(ctx, D(2026, 9, 1))
+    assert len(calls) == 2 and len(sleeps.delays) == 1
     assert len(prices) == 5

@@ -16,6 +16,7 @@ from typing import Any
 from bot.app.scheduler import fire_time
 from bot.app.service import Service
 from bot.engine.chart import render_chart
+from bot.engine.compose import data_caveats, display
 from bot.engine.rules import thresholds_summary
 from bot.pipeline.evaluation import history_start, indicator_frame
 
@@ -28,17 +29,12 @@ STATUS_VALUES = (
     ("ad_divergence_days", "A/D divergence length", 0),
     ("ad_divergence_streak", "A/D divergence streak", 0),
     ("macd_divergence_days", "MACD divergence length", 0),
-    ("macd_divergence_streak", "MACD divergence streak", 0), ("vix", "VIX", 2),
+    ("macd_divergence_streak", "MACD divergence streak", 0),
+    ("mcclellan_oscillator", "McClellan oscillator", 2),
+    ("summation_index", "summation index", 2), ("vix", "VIX", 2),
     ("vix_term_ratio", "VIX/VIX3M", 3),
 )
-
-
-def _fmt(v: Any, digits: int) -> str:
-    if v is None or isinstance(v, str):
-        return "n/a"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return f"{float(v):.{digits}f}"
+"""(name, label, digits) shown by /status; a value that is not evaluable says why."""
 
 
 class EngineQueries:
@@ -65,8 +61,9 @@ class EngineQueries:
         if run is None:
             return "No session evaluated yet."
         rec = run.record
+        values = rec.flat()
         lines = [f"<b>Status after {escape(run.session.isoformat())}</b>"]
-        lines += [f"{escape(label)}: {escape(_fmt(rec.values.get(key), d))}"
+        lines += [f"{escape(label)}: {escape(display(values, key, d))}"
                   for key, label, d in STATUS_VALUES]
         state = rec.state_after
         lines.append("Hedge layers: " + (", ".join(
@@ -76,6 +73,7 @@ class EngineQueries:
             lines.append("Deferred: " + ", ".join(
                 f"{escape(d.name)} since {escape(d.since.isoformat())}" for d in state.deferred))
         lines.append("Condor: " + ("GO" if rec.condor and rec.condor.go else "skip"))
+        lines += [escape(c) for c in data_caveats(values)]
         lines.append(await self.calendar(header=False))
         return "\n".join(lines)
 
@@ -95,6 +93,7 @@ class EngineQueries:
         for w in rec.warnings:
             out.append(f"<b>Warning {escape(w.name)}</b>")
             out += [f"  <code>{escape(c.text)}</code>" for c in w.verdict.checks]
+        out += [escape(c) for c in data_caveats(rec.flat())]
         return "\n".join(out)
 
     async def rules(self) -> str:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from bot.engine.rules import Rules
     from bot.kernel.sessions import SessionCalendar
     from bot.market.fetch import Fetcher
+    from bot.market.sources.base import Source
+    from bot.market.sources.chain import Endpoints
     from bot.store import Store
 
 MarketSource = Literal["live", "snapshot"]
@@ -148,18 +150,33 @@ class Root:
 
         if source == "snapshot":
             return fetch_nothing
-        from bot.market.snapshot import SNAPSHOT_DIR
-        from bot.market.sources.chain import Sources
+        from bot.market.sources.base import SourceContext
 
-        sources = Sources(client, self.calendar, fred_api_key=self.settings.fred_api_key,
-                          stooq_api_key=self.settings.stooq_api_key)
-        return LiveFetcher(sources, store, shipped_calendar_dir=SNAPSHOT_DIR / "calendar",
-                           etp_symbol=lambda: etp_symbol(rules()))
+        endpoints = self.endpoints()
+        return LiveFetcher(SourceContext(client, self.calendar), self.chains(endpoints), store,
+                           endpoints=endpoints, etp_symbol=lambda: etp_symbol(rules()))
+
+    def endpoints(self) -> Endpoints:
+        """Every source's base URL: the service's own, or the ``ALVH_*_URL`` setting."""
+        from bot.market.sources.chain import Endpoints
+
+        return Endpoints(**self.settings.source_urls())
+
+    def chains(self, endpoints: Endpoints) -> dict[str, list[Source[Any]]]:
+        """Each series' sources in order of preference, keys and shipped calendars included."""
+        from bot.market.snapshot import SNAPSHOT_DIR
+        from bot.market.sources.chain import default_chains
+
+        return default_chains(endpoints, fred_api_key=self.settings.fred_api_key,
+                              stooq_api_key=self.settings.stooq_api_key,
+                              calendar_dir=SNAPSHOT_DIR / "calendar")
 
     def http_client(self) -> httpx.AsyncClient:
         import httpx
 
-        return httpx.AsyncClient(timeout=self.settings.http_timeout_seconds)
+        # Services move behind redirects (a 301 is an address, not a failure).
+        return httpx.AsyncClient(timeout=self.settings.http_timeout_seconds,
+                                 follow_redirects=True)
 
     # ---------------------------------------------------------------- delivery
     def delivery(

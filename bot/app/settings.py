@@ -97,6 +97,20 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_timeout_seconds: float = Field(20.0, gt=0, le=300)
 
+    # --- market data sources (data wing: bot/market) ----------------------------
+    # Base URL of each source, for mirrors, proxies and recorded-response servers;
+    # unset means the service's own address (bot.market.sources.chain.Endpoints).
+    yahoo_url: str | None = None
+    fred_graph_url: str | None = None
+    fred_api_url: str | None = None
+    cboe_url: str | None = None
+    stooq_url: str | None = None
+    wsj_url: str | None = None
+    fed_url: str | None = None
+    vx_settlement_url: str | None = Field(None, description="full URL of the CSV endpoint")
+    cboe_chain_url: str | None = Field(None, description="full URL of _SPX.json")
+    # --- end of the market data block --------------------------------------------
+
     @field_validator("database_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
@@ -143,6 +157,13 @@ class Settings(BaseSettings):
     @classmethod
     def _ids(cls, value: Any) -> Any:
         return _split_ints(value)
+
+    def source_urls(self) -> dict[str, str]:
+        """The base URLs set (``Endpoints`` field name -> URL); unset ones are left out."""
+        names = ("yahoo", "fred_graph", "fred_api", "cboe", "stooq", "wsj", "fed",
+                 "vx_settlement", "cboe_chain")
+        urls = {n: getattr(self, f"{n}_url") for n in names}
+        return {n: u for n, u in urls.items() if u}
 
     @field_validator("apprise_admin_urls", mode="before")
     @classmethod

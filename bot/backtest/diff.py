@@ -22,21 +22,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-import pandas as pd
-
 from bot.backtest.run import (
     CHANGE_ACTIONS,
     backtest_frame,
     replay_with_progress,
     resolve_range,
-    unscheduled_event_dates,
 )
 from bot.backtest.summary import skip_reasons
 from bot.engine.evaluate import Evaluation
-from bot.engine.indicators import blackout
 from bot.engine.rules import Rules, diff_thresholds
-from bot.kernel.models import EventKind
 from bot.kernel.sessions import SessionCalendar
+from bot.pipeline.evaluation import with_blackout
 from bot.store import Store
 
 DEFAULT_CAPITAL = 2_000_000.0
@@ -214,22 +210,6 @@ def _side_by_side(old: Decisions, new: Decisions) -> list[tuple[str, str]]:
     return rows
 
 
-def with_blackout(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    """``frame`` with ``blackout``/``blackout_kind`` recomputed for ``rules``' widths.
-
-    The proximity columns (``sessions_to_*``) do not depend on the rules, so
-    this gives exactly what ``indicator_frame`` would for ``rules`` (a test
-    pins that).
-    """
-    widths = {k.value: rules.blackout.sessions(k) for k in EventKind}
-    proximity = {k: frame[f"sessions_to_{k.lower()}"] for k in widths}
-    flags, cause = blackout(proximity, widths)
-    out = frame.copy()
-    out["blackout"] = flags
-    out["blackout_kind"] = cause
-    return out
-
-
 def compare(old: Sequence[Evaluation], new: Sequence[Evaluation]) -> list[SessionDiff]:
     """Sessions whose decisions differ (both replays cover the same sessions)."""
     out = []
@@ -251,7 +231,6 @@ def preview_diff(
     end: dt.date,
     *,
     capital: float = DEFAULT_CAPITAL,
-    excluded: Mapping[str, Sequence[dt.date]] | None = None,
     progress: TextIO | None = None,
 ) -> DiffResult:
     """Replay both rule files over ``start..end`` and list the sessions that differ.
@@ -259,17 +238,16 @@ def preview_diff(
     Called by ``alvh rules diff`` and by the Telegram ``/preview`` admin
     command (which renders :meth:`DiffResult.short_text`). ``start``/``end``
     are snapped to sessions with SPX data; a range with none raises
-    :class:`~bot.kernel.errors.ConfigError`. Unscheduled FOMC moves are left out of
-    the blackouts as in the backtest.
+    :class:`~bot.kernel.errors.ConfigError`. Events are point in time, as live and
+    in the backtest.
     """
     rng = resolve_range(store, calendar, start, end)
-    skip = unscheduled_event_dates() if excluded is None else excluded
     t0 = time.perf_counter()
-    old_frame = backtest_frame(store, calendar, old_rules, rng.start, rng.end, excluded=skip)
+    old_frame = backtest_frame(store, calendar, old_rules, rng.start, rng.end)
     shared = old_rules.indicators == new_rules.indicators
     recomputed = False
     if not shared:
-        new_frame = backtest_frame(store, calendar, new_rules, rng.start, rng.end, excluded=skip)
+        new_frame = backtest_frame(store, calendar, new_rules, rng.start, rng.end)
     elif old_rules.blackout.sessions_before != new_rules.blackout.sessions_before:
         new_frame, recomputed = with_blackout(old_frame, new_rules), True
     else:

@@ -7,26 +7,19 @@ with no delivery. The frame is computed once over the whole range (with the
 warm-up before it); that this sees nothing of the future is proven by a test
 that cuts the history at many dates and finds identical decisions.
 
-One deliberate difference from a naive replay: **unscheduled FOMC moves are
-left out of the event proximity**. The store holds them as ordinary FOMC
-events (the :class:`~bot.kernel.models.Event` model has no "scheduled" flag), and
-counting "sessions to the next FOMC" towards them would black out the
-sessions *before* an emergency cut nobody knew was coming. The shipped
-calendar marks them ``scheduled = no``; we read that flag here and pass the
-dates to ``indicator_frame(exclude_event_dates=...)``. Once such a move has
-happened it is in the past, where the forward-looking proximity never looks,
-so dropping it entirely is exactly "known only after it happened".
+Point in time is the frame's rule, the same as live: an unscheduled FOMC
+action (``Event.scheduled`` False) counts only from its own date, so it never
+blacks out the sessions before it (``indicator_frame``). The report lists
+those actions so a reader knows they were not anticipated.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, TextIO
 
 import pandas as pd
@@ -38,12 +31,8 @@ from bot.engine.rules import Rules
 from bot.kernel.errors import ConfigError
 from bot.kernel.models import Symbol
 from bot.kernel.sessions import SessionCalendar
-from bot.market.snapshot import SNAPSHOT_DIR
 from bot.pipeline.evaluation import WARMUP_SESSIONS, history_start, indicator_frame, replay
 from bot.store import Store
-
-FOMC_CALENDAR = SNAPSHOT_DIR / "calendar" / "fomc_decisions.csv"
-"""The shipped FOMC calendar: its ``scheduled`` column marks the emergency moves."""
 
 CHANGE_ACTIONS = ("add", "remove", "defer", "cancel_deferral", "blocked")
 """Layer actions the table lists (``keep``/``not_added``/``hold_exit`` only explain)."""
@@ -52,14 +41,14 @@ CHUNK_SESSIONS = 126
 """On a terminal, replay in half-years so the progress bar moves (state carried across)."""
 
 
-def unscheduled_event_dates(path: Path = FOMC_CALENDAR) -> dict[str, tuple[dt.date, ...]]:
-    """``{kind: dates}`` of the events the shipped calendar marks ``scheduled = no``."""
+def unscheduled_events(
+    store: Store, start: dt.date, end: dt.date
+) -> dict[str, tuple[dt.date, ...]]:
+    """``{kind: dates}`` of the unscheduled events (``Event.scheduled`` False) in ``start..end``."""
     out: dict[str, list[dt.date]] = {}
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        for row in csv.DictReader(fh):
-            if (row.get("scheduled") or "").strip().lower() == "no":
-                kind = (row.get("kind") or "").strip().upper()
-                out.setdefault(kind, []).append(dt.date.fromisoformat(row["date"].strip()))
+    for event in store.events(start=start, end=end):
+        if not event.scheduled:
+            out.setdefault(event.kind.value, []).append(event.date)
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -250,6 +239,7 @@ class BacktestResult:
     """The indicator frame, warm-up included (``frame.loc[start:end]`` was replayed)."""
     evaluations: list[Evaluation]
     excluded_events: Mapping[str, tuple[dt.date, ...]]
+    """Unscheduled events in the range: counted only from their own date (point in time)."""
     notes: tuple[str, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
 
@@ -265,12 +255,9 @@ class BacktestResult:
 
 def backtest_frame(
     store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date,
-    *, excluded: Mapping[str, Sequence[dt.date]] | None = None,
 ) -> pd.DataFrame:
-    """The frame a backtest of ``start..end`` replays: warm-up included, unscheduled events out."""
-    skip = unscheduled_event_dates() if excluded is None else excluded
-    return indicator_frame(store, calendar, rules, history_start(calendar, start, rules), end,
-                           exclude_event_dates=skip)
+    """The frame a backtest of ``start..end`` replays, warm-up included (the live frame)."""
+    return indicator_frame(store, calendar, rules, history_start(calendar, start, rules), end)
 
 
 def replay_with_progress(
@@ -311,24 +298,18 @@ def run_backtest(
     *,
     capital: float,
     source: str = "store",
-    excluded: Mapping[str, Sequence[dt.date]] | None = None,
     progress: TextIO | None = None,
 ) -> BacktestResult:
-    """Replay ``start..end`` (snapped to sessions with SPX data) from an empty layer state.
-
-    ``excluded`` overrides the events left out of the proximity (default: the
-    unscheduled ones of the shipped calendar; ``{}`` keeps every event).
-    """
+    """Replay ``start..end`` (snapped to sessions with SPX data) from an empty layer state."""
     rng = resolve_range(store, calendar, start, end)
-    skip = unscheduled_event_dates() if excluded is None else excluded
     t0 = time.perf_counter()
-    frame = backtest_frame(store, calendar, rules, rng.start, rng.end, excluded=skip)
+    frame = backtest_frame(store, calendar, rules, rng.start, rng.end)
     t1 = time.perf_counter()
     evs = replay_with_progress(frame, rules, calendar, capital=capital, start=rng.start,
                                end=rng.end, progress=progress)
     t2 = time.perf_counter()
     return BacktestResult(
         rules=rules, source=source, start=rng.start, end=rng.end, capital=capital, frame=frame,
-        evaluations=evs, excluded_events={k: tuple(v) for k, v in skip.items()},
+        evaluations=evs, excluded_events=unscheduled_events(store, rng.start, rng.end),
         notes=rng.notes, timings={"indicators": t1 - t0, "replay": t2 - t1},
     )

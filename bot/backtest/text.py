@@ -28,7 +28,8 @@ def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
     skipped = [d for k, ds in sorted(result.excluded_events.items()) for d in ds
                if s.start <= d <= s.end]
     if skipped:
-        out.append("unscheduled FOMC moves left out of the blackouts (not known in advance): "
+        out.append("unscheduled FOMC moves, counted only from their own date (no blackout "
+                   "before them): "
                    + ", ".join(d.isoformat() for d in skipped))
     out += ["", *breadth_lines(summary, rules.indicators.divergence.window)]
 

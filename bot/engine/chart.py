@@ -2,8 +2,11 @@
 
 Four stacked panels sharing the date axis, sized for a phone screen: SPX with
 the hedge-layer periods shaded and upcoming events marked, the MACD
-histogram, the A/D line with its divergence shaded (and a note when the
-breadth is the synthetic series), VIX against VIX3M.
+histogram with its divergence shaded, the A/D line with its divergence shaded,
+its imputed sessions marked and the windows that are not evaluable hatched
+(and a note when the breadth is the synthetic series), VIX against VIX3M.
+Each divergence panel states the last session's length and streak (DESIGN.md
+§4), or that it is not evaluable.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -20,13 +24,43 @@ matplotlib.use("Agg")  # no display: servers, containers, CI
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.axes import Axes
 
+from bot.engine.indicators import NOT_EVALUABLE
 from bot.kernel.models import is_synthetic
 
 log = logging.getLogger(__name__)
 
 CHART_SESSIONS = 190
 """About nine months of sessions."""
+
+
+def measures_text(row: pd.Series[Any], prefix: str) -> str:
+    """``A/D divergence: length 30, streak 26`` (or none, or not evaluable) for one session."""
+    label = {"ad": "A/D", "macd": "MACD"}[prefix]
+    days = row.get(f"{prefix}_divergence_days")
+    if days is None or pd.isna(days):
+        why: Mapping[str, str] = row.get(NOT_EVALUABLE) or {}
+        reason = why.get(f"{prefix}_divergence_days")
+        return f"{label} divergence: not evaluable" + (f" ({reason})" if reason else "")
+    if float(days) == 0:
+        return f"{label} divergence: none"
+    streak = row.get(f"{prefix}_divergence_streak", 0.0)
+    return f"{label} divergence: length {float(days):.0f}, streak {float(streak):.0f}"
+
+
+def _divergence_panel(ax: Axes, f: pd.DataFrame, prefix: str, low: float, high: float) -> None:
+    """Shade where the divergence holds, hatch where it is not evaluable, state the last value."""
+    x = f.index
+    days = f[f"{prefix}_divergence_days"]
+    ax.fill_between(x, low, high, where=(days.fillna(0) > 0).to_numpy(), color="tab:orange",
+                    alpha=0.25, lw=0, label="divergence")
+    unknown = days.isna().to_numpy()
+    if unknown.any():
+        ax.fill_between(x, low, high, where=unknown, facecolor="none", edgecolor="grey",
+                        hatch="//", lw=0, label="not evaluable")
+    ax.text(0.99, 0.95, measures_text(f.iloc[-1], prefix)[:90], transform=ax.transAxes,
+            fontsize=7, va="top", ha="right")
 
 
 def render_chart(
@@ -70,13 +104,16 @@ def render_chart(
         colors = ["tab:green" if v >= 0 else "tab:red" for v in f["macd_hist"].fillna(0)]
         hist.bar(x, f["macd_hist"], color=colors, width=1.0)
         hist.axhline(0, color="grey", lw=0.6)
+        _divergence_panel(hist, f, "macd", f["macd_hist"].min(), f["macd_hist"].max())
         hist.set_ylabel("MACD hist", fontsize=8)
         hist.grid(alpha=0.3)
 
         ad.plot(x, f["ad_line"], color="tab:purple", lw=1.0)
-        div = f["ad_divergence_days"].fillna(0) > 0
-        ad.fill_between(x, f["ad_line"].min(), f["ad_line"].max(), where=div.to_numpy(),
-                        color="tab:orange", alpha=0.25, lw=0, label="A/D divergence")
+        _divergence_panel(ad, f, "ad", f["ad_line"].min(), f["ad_line"].max())
+        if "ad_imputed" in f.columns and f["ad_imputed"].any():
+            imputed = f["ad_imputed"].to_numpy(dtype=bool)
+            ad.plot(x[imputed], f["ad_line"][imputed], "x", color="tab:red", ms=5,
+                    label="imputed session")
         ad.set_ylabel("A/D line", fontsize=8)
         sources = {str(s) for s in f["breadth_source"].dropna() if s}
         if any(is_synthetic(s) for s in sources):

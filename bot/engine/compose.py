@@ -5,6 +5,11 @@ dynamic value goes through :func:`html.escape` on the HTML side: a layer
 name or a rules-file condition is user-written text and must never be able to
 break a message. Messages are written for a phone: the decision first, then
 the figures, then the reasons.
+
+Honest data (DESIGN.md §4): a value that cannot be computed is shown as "not
+evaluable (why)", never as 0, "no" or "n/a"; every alert names the breadth
+sources of the divergence window, the imputed sessions in it, and the
+calendar kinds whose blackout cannot be applied.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, replace
 from html import escape
 
 from bot.engine.evaluate import Evaluation, LayerAction
+from bot.engine.indicators.evaluable import NOT_EVALUABLE_TEXT, shown, why_key
 from bot.engine.state import Value
 from bot.kernel.alerts import Alert, Topic
 from bot.kernel.models import Freshness, is_synthetic
@@ -43,6 +49,8 @@ class Context:
     """The layer state was rebuilt by replaying from this session (no run before)."""
     replayed: tuple[str, ...] = ()
     """Changes in those replayed sessions, for which no alert was ever sent."""
+    caveats: tuple[str, ...] = ()
+    """What every alert of the session must say about its data (see :func:`data_caveats`)."""
 
 
 class _Doc:
@@ -70,23 +78,51 @@ class _Doc:
 
 def num(v: Value | None, digits: int = 2) -> str:
     if v is None or isinstance(v, str):
-        return "n/a"
+        return NOT_EVALUABLE_TEXT
     if isinstance(v, bool):
         return "yes" if v else "no"
     f = float(v)
     if math.isnan(f):
-        return "n/a"
+        return NOT_EVALUABLE_TEXT
     if f.is_integer():
         return f"{int(f)}"  # strikes, counts, day counts
     return f"{f:.{digits}f}"
 
 
+def display(v: Mapping[str, Value], name: str, digits: int = 2) -> str:
+    """``v[name]`` for a reader: the figure, or "not evaluable (why)"."""
+    return shown(v, name) or num(v.get(name), digits)
+
+
+def data_caveats(v: Mapping[str, Value]) -> tuple[str, ...]:
+    """What every alert of a session says about its data: the breadth sources and imputed
+    sessions of the divergence window, and each watched calendar kind that cannot be applied.
+    """
+    out = []
+    sources = v.get("breadth_window_sources")
+    if sources:
+        out.append(f"Breadth in the A/D divergence window: {sources}")
+    imputed = v.get("breadth_window_imputed")
+    if imputed:
+        out.append(f"⚠ Imputed breadth in the window (no accepted NYSE row; the A/D line "
+                   f"carries flat): {imputed}")
+    unapplied = v.get("blackout_unapplied")
+    for kind in str(unapplied).split(", ") if unapplied else ():
+        why = v.get(why_key(f"sessions_to_{kind.lower()}"))
+        out.append(f"⚠ The {kind} blackout cannot be applied" + (f": {why}" if why else ""))
+    return tuple(out)
+
+
 def _divergence(v: Mapping[str, Value], prefix: str) -> str:
-    """``length 30 (streak 26)``, or ``none``: the two DESIGN §4 measures side by side."""
-    days, streak = v.get(f"{prefix}_divergence_days"), v.get(f"{prefix}_divergence_streak")
+    """``length 30 (streak 26)``, ``none`` or ``not evaluable (why)``: DESIGN §4's two measures."""
+    name = f"{prefix}_divergence_days"
+    missing = shown(v, name)
+    if missing:
+        return missing
+    days = v.get(name)
     if isinstance(days, int | float) and not isinstance(days, bool) and days == 0:
         return "none"
-    return f"length {num(days)} (streak {num(streak)})"
+    return f"length {num(days)} (streak {display(v, f'{prefix}_divergence_streak')})"
 
 
 def usd(v: float) -> str:
@@ -102,6 +138,8 @@ def _footer(doc: _Doc, ctx: Context) -> None:
     doc.line("")
     if ctx.breadth_source and is_synthetic(ctx.breadth_source):
         doc.line("⚠ Breadth is the SYNTHETIC series (not NYSE data): A/D signals are indicative.")
+    for caveat in ctx.caveats:
+        doc.line(caveat)
     srcs = ", ".join(f"{k} {v}" for k, v in sorted(ctx.sources.items()) if v)
     if srcs:
         doc.line(f"Data: {srcs}")
@@ -151,7 +189,7 @@ def condor_alert(ctx: Context, ev: Evaluation) -> Alert | None:
     if cd is None:
         return None
     v = ev.values
-    market = f"SPX {num(v.get('close'))}, VIX {num(v.get('vix'))}"
+    market = f"SPX {display(v, 'close')}, VIX {display(v, 'vix')}"
     if cd.go and cd.condor is not None:
         k = cd.condor
         title = f"🦅 CONDOR GO · {ctx.session}"
@@ -221,13 +259,15 @@ def summary_alert(ctx: Context, ev: Evaluation, upcoming: Sequence[tuple[str, dt
     doc = _Doc()
     doc.title(title)
     _late(doc, ctx)
-    doc.line(f"{num(v.get('close'))}  RSI {num(v.get('rsi'), 1)}", bold="SPX ")
-    doc.line(f"{num(v.get('macd'))} / signal {num(v.get('macd_signal'))} / hist "
-             f"{num(v.get('macd_hist'))}", bold="MACD ")
-    doc.line(f"hist {num(v.get('weekly_macd_hist'))}", bold="Weekly MACD ")
+    doc.line(f"{display(v, 'close')}  RSI {display(v, 'rsi', 1)}", bold="SPX ")
+    doc.line(f"{display(v, 'macd')} / signal {display(v, 'macd_signal')} / hist "
+             f"{display(v, 'macd_hist')}", bold="MACD ")
+    doc.line(f"hist {display(v, 'weekly_macd_hist')}", bold="Weekly MACD ")
     doc.line(f"A/D {_divergence(v, 'ad')}; MACD {_divergence(v, 'macd')}", bold="Divergence ")
-    doc.line(f"{num(v.get('vix'))}  VIX3M {num(v.get('vix3m'))}  ratio "
-             f"{num(v.get('vix_term_ratio'), 3)}", bold="VIX ")
+    doc.line(f"oscillator {display(v, 'mcclellan_oscillator')}, summation index "
+             f"{display(v, 'summation_index')}", bold="McClellan ")
+    doc.line(f"{display(v, 'vix')}  VIX3M {display(v, 'vix3m')}  ratio "
+             f"{display(v, 'vix_term_ratio', 3)}", bold="VIX ")
     layers = ev.state_after.layers
     if layers:
         doc.line(", ".join(f"{a.name} since {a.added_on} ({a.quantity} {a.instrument})"
@@ -279,6 +319,7 @@ def compose(
 
     ``chart`` (PNG) goes with the daily summary.
     """
+    ctx = replace(ctx, caveats=ctx.caveats + data_caveats(ev.values))
     alerts: list[Alert] = []
     for action in ev.actions:
         a = hedge_alert(ctx, action)

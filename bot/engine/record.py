@@ -9,11 +9,11 @@ that silently shows "n/a".
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.engine.evaluate import Evaluation
+from bot.engine.indicators.evaluable import WHY_SUFFIX, is_missing, reasons_of, why_key
 from bot.engine.rules import Verdict
 from bot.engine.state import CheckLike, LayerState, Value
 
@@ -167,13 +167,21 @@ class RunRecord:
     session: dt.date
     rules_sha256: str
     values: dict[str, Value]
-    """Indicator values of the session; NaN (not evaluable) is stored as None."""
+    """Indicator values of the session; NaN / NA (not evaluable) is stored as None."""
     state_before: LayerState
     state_after: LayerState
     layer_decisions: tuple[LayerDecisionRecord, ...]
     warnings: tuple[WarningRecord, ...]
     notes: tuple[str, ...]
     condor: CondorRecord | None
+    not_evaluable: dict[str, str] = field(default_factory=dict)
+    """Why each value that is None could not be computed (DESIGN.md §4)."""
+
+    def flat(self) -> dict[str, Value]:
+        """Values with their reasons under ``why_key(name)``, as the engine hands them on."""
+        out: dict[str, Value] = dict(self.values)
+        out.update({why_key(k): v for k, v in self.not_evaluable.items()})
+        return out
 
     @property
     def changes(self) -> tuple[LayerDecisionRecord, ...]:
@@ -206,7 +214,7 @@ class RunRecord:
         return cls(
             session=ev.session,
             rules_sha256=ev.rules_sha256,
-            values={k: _plain(v) for k, v in ev.values.items()},
+            values={k: _plain(v) for k, v in ev.values.items() if not k.endswith(WHY_SUFFIX)},
             state_before=ev.state_before,
             state_after=ev.state_after,
             layer_decisions=tuple(
@@ -226,6 +234,7 @@ class RunRecord:
                            for w in ev.warnings),
             notes=tuple(ev.notes),
             condor=condor,
+            not_evaluable=reasons_of(ev.values),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -233,6 +242,7 @@ class RunRecord:
             "session": self.session.isoformat(),
             "rules_sha256": self.rules_sha256,
             "values": dict(self.values),
+            "not_evaluable": dict(self.not_evaluable),
             "state_before": self.state_before.to_json(),
             "state_after": self.state_after.to_json(),
             "layer_decisions": [d.to_json() for d in self.layer_decisions],
@@ -257,12 +267,13 @@ class RunRecord:
             warnings=tuple(WarningRecord.from_json(x) for x in d.get("warnings", [])),
             notes=tuple(str(n) for n in d.get("notes", [])),
             condor=CondorRecord.from_json(condor) if condor else None,
+            not_evaluable={str(k): str(v) for k, v in d.get("not_evaluable", {}).items()},
         )
 
 
 def _plain(v: object) -> Value:
-    """A JSON-safe scalar: NaN becomes None, numpy scalars Python ones."""
-    if isinstance(v, float) and math.isnan(v):
+    """A JSON-safe scalar: NaN and NA become None, numpy scalars Python ones."""
+    if is_missing(v):
         return None
     item = getattr(v, "item", None)
     if callable(item):

@@ -128,6 +128,9 @@ class SeriesCheck:
     last_source: str | None
     missing: tuple[dt.date, ...]
     stale: bool
+    imputed: tuple[dt.date, ...] = ()
+    """Sessions without a row that the series' own rule imputes (NYSE breadth, DESIGN.md §4):
+    reported, not a refusal."""
 
     @property
     def ok(self) -> bool:
@@ -140,12 +143,19 @@ class SeriesCheck:
         if self.stale:
             parts.append(f"stale: newest row {self.last} from {self.last_source}, need {session}")
         if self.missing:
-            shown = ", ".join(str(d) for d in self.missing[:5])
-            more = f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else ""
-            parts.append(f"{len(self.missing)} session(s) missing in the look-back: {shown}{more}")
+            parts.append(f"{len(self.missing)} session(s) missing in the look-back: "
+                         + _listed(self.missing))
+        imputed = (f"{len(self.imputed)} session(s) imputed in the look-back (no accepted row): "
+                   + _listed(self.imputed)) if self.imputed else ""
         if not parts:
-            return f"{self.series}: ok (through {self.last}, {self.last_source})"
-        return f"{self.series}: " + "; ".join(parts)
+            ok = f"{self.series}: ok (through {self.last}, {self.last_source})"
+            return f"{ok}; {imputed}" if imputed else ok
+        return f"{self.series}: " + "; ".join([*parts, imputed] if imputed else parts)
+
+
+def _listed(days: tuple[dt.date, ...], limit: int = 5) -> str:
+    more = f" and {len(days) - limit} more" if len(days) > limit else ""
+    return ", ".join(str(d) for d in days[:limit]) + more
 
 
 @dataclass(frozen=True, slots=True)

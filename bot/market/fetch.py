@@ -12,30 +12,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bot.kernel.errors import DataIncomplete, SourceError
-from bot.kernel.models import BREADTH, EventKind, Parsed, Symbol
-from bot.kernel.sessions import ET, SessionCalendar
-from bot.market.sources.cboe_options import URL as CHAIN_URL
-from bot.market.sources.cboe_options import OptionChain, fetch_spx_chain
-from bot.market.sources.chain import (
-    Sources,
-    breadth_chain,
-    fetch_first,
-    fomc_chain,
-    index_chain,
-    release_chain,
-    spx_chain,
-)
-from bot.market.sources.vx_settlement import BASE_URL as VX_BASE_URL
-from bot.market.sources.vx_settlement import fetch_vx_settlements
-from bot.market.sources.yahoo import YAHOO_BASE, fetch_yahoo
+from bot.kernel.models import BREADTH, EventKind, Symbol
+from bot.kernel.sessions import ET
+from bot.market.sources.base import Source, SourceContext, Window
+from bot.market.sources.cboe_options import CboeChain, OptionChain
+from bot.market.sources.chain import Endpoints, Filled, fetch_filled, fetch_first
+from bot.market.sources.vx_settlement import VxSettlements
+from bot.market.sources.yahoo import YahooChart
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,115 +33,112 @@ WINDOW_SESSIONS = 15
 HISTORY_SESSIONS = 1300
 """Sessions fetched when the store lacks the recent window (a first live run):
 the 300-session look-back plus the weekly MACD's warm-up, about five years."""
+EVENT_LOOKBACK = dt.timedelta(days=400)
+"""Calendars are asked for the past year and everything scheduled after today."""
 
 
 @dataclass(slots=True)
 class FetchReport:
     session: dt.date
     used: dict[str, str] = field(default_factory=dict)
-    """Series -> the source whose rows were stored."""
+    """Series -> the source(s) whose rows were stored (``yahoo + fred (2026-02-20)``)."""
     failed: dict[str, str] = field(default_factory=dict)
-    """Series -> every source's reason, when the whole chain failed."""
+    """Series -> every source's reason, when the chain gave nothing for D."""
     skipped: list[str] = field(default_factory=list)
     """Series already complete for D in the store."""
+    missing: dict[str, list[dt.date]] = field(default_factory=dict)
+    """Series -> sessions of the fetched window that no source gave."""
+    notes: list[str] = field(default_factory=list)
+    """Rows sources dropped, and sources passed over, with why."""
 
     def lines(self) -> list[str]:
         out = [f"{s}: fetched from {src}" for s, src in sorted(self.used.items())]
         out += [f"{s}: already stored for {self.session}" for s in self.skipped]
         out += [f"{s}: FAILED: {why}" for s, why in sorted(self.failed.items())]
-        return out
+        out += [f"{s}: no source has {', '.join(map(str, days))}"
+                for s, days in sorted(self.missing.items())]
+        return out + self.notes
 
 
 async def fetch_session(
-    sources: Sources,
+    ctx: SourceContext,
+    chains: Mapping[str, Sequence[Source[Any]]],
     store: Store,
     session: dt.date,
-    *,
-    now: dt.datetime,
-    shipped_calendar_dir: Path | None = None,
 ) -> FetchReport:
     """Fetch every series for ``session`` that the store lacks; store what arrives.
 
-    ``now`` (aware) decides whether breadth can still be fetched: the WSJ
-    diary only ever shows the latest closed session.
+    ``ctx.clock()`` decides what has closed: nothing is fetched for a session
+    before its close, and sources that serve only the latest session (the WSJ
+    diary) are asked only when ``session`` is within their reach.
     """
-    cal = sources.calendar
+    cal = ctx.calendar
+    now = ctx.clock()
     if now < cal.close_time(session):
         # Before the close a daily bar's "close" is the live price: storing it
         # would make a later evaluation use an intraday print as the session's.
         raise DataIncomplete(f"{session} has not closed yet: nothing is fetched before the close")
     today = now.astimezone(ET).date()
     start = cal.offset(session, -(WINDOW_SESSIONS - 1))
-    report = FetchReport(session)
-    jobs: dict[str, Callable[[], Awaitable[tuple[Parsed[Any], list[tuple[str, str]]]]]] = {}
-
-    def have(series: str) -> bool:
-        last, _ = store.latest(series, on_or_before=session)
-        return last == session
-
     deep = cal.offset(session, -(HISTORY_SESSIONS - 1))
-    for symbol in Symbol:
-        if have(symbol):
-            report.skipped.append(symbol.value)
+    report = FetchReport(session)
+    jobs: dict[str, Awaitable[Any]] = {}
+    for series in (*(s.value for s in Symbol), BREADTH):
+        last, _ = store.latest(series, on_or_before=session)
+        if last == session:
+            report.skipped.append(series)
             continue
         # A store with nothing before the window (a first run, a long outage)
         # gets years of history, or freshness could never be satisfied.
-        last, _ = store.latest(symbol, on_or_before=session)
         begin = start if last is not None and last >= start else deep
-        attempts = (spx_chain(sources, begin, session, expect=session) if symbol is Symbol.SPX
-                    else index_chain(sources, symbol, begin, session, expect=session))
-        jobs[symbol.value] = _job(symbol.value, attempts)
-    if have(BREADTH):
-        report.skipped.append(BREADTH)
-    elif session == cal.last_closed_session(now):
-        jobs[BREADTH] = _job(BREADTH, breadth_chain(sources, expect=session))
-    else:
-        report.failed[BREADTH] = (
-            f"the WSJ diary only gives today's figures; {session} must be imported "
-            "(alvh data import)"
-        )
-    fomc = shipped_calendar_dir / "fomc_decisions.csv" if shipped_calendar_dir else None
-    cpi = shipped_calendar_dir / "cpi_releases.csv" if shipped_calendar_dir else None
-    jobs["FOMC"] = _job("FOMC", fomc_chain(sources, today=today, shipped=fomc))
-    jobs["CPI"] = _job("CPI", release_chain(sources, EventKind.CPI, today=today, shipped=cpi))
-    ppi_file = shipped_calendar_dir / "ppi_releases.csv" if shipped_calendar_dir else None
-    ppi = release_chain(sources, EventKind.PPI, today=today, shipped=ppi_file)
-    if ppi:
-        jobs["PPI"] = _job("PPI", ppi)
-    else:
-        report.failed["PPI"] = ("no PPI source: no shipped calendar, and ALVH_FRED_API_KEY "
-                                "is not set for FRED's release dates")
+        window = Window(begin, session, expect=session)
+        needed = None
+        if series == BREADTH:
+            # Breadth is not re-fetched where the store has it: most of its
+            # sources give one session, and history comes from back-fill.
+            have = set(store.sessions_present(BREADTH))
+            needed = [d for d in cal.sessions_between(begin, session) if d not in have]
+        jobs[series] = fetch_filled(series, ctx, chains.get(series, ()), window, needed=needed)
+    for kind in EventKind:
+        chain = chains.get(kind.value, ())
+        if not chain:
+            report.failed[kind.value] = (f"no {kind} source: no shipped calendar, and "
+                                         "ALVH_FRED_API_KEY is not set for FRED's release dates")
+            continue
+        jobs[kind.value] = fetch_first(kind.value, ctx, chain,
+                                       Window(today - EVENT_LOOKBACK, today))
 
     names = list(jobs)
-    results = await asyncio.gather(*(jobs[n]() for n in names), return_exceptions=True)
+    results = await asyncio.gather(*(jobs[n] for n in names), return_exceptions=True)
     for name, res in zip(names, results, strict=True):
         if isinstance(res, SourceError):
             report.failed[name] = res.reason
             continue
         if isinstance(res, BaseException):
             raise res
-        parsed, _failures = res
-        _store(store, name, parsed)
-        report.used[name] = parsed.source
+        if isinstance(res, Filled):
+            _store(store, name, res.rows)
+            report.used[name] = res.sources
+            if res.missing:
+                report.missing[name] = res.missing
+            if session in res.missing:
+                report.failed[name] = "; ".join(f"{n}: {why}" for n, why in res.failures) or (
+                    f"no source has {session}")
+            report.notes += [f"{name}: {note}" for note in res.notes]
+        else:
+            parsed, _failures = res
+            _store(store, name, parsed.rows)
+            report.used[name] = parsed.source
     return report
 
 
-def _job(
-    series: str, attempts: list[Any]
-) -> Callable[[], Awaitable[tuple[Parsed[Any], list[tuple[str, str]]]]]:
-    async def run() -> tuple[Parsed[Any], list[tuple[str, str]]]:
-        return await fetch_first(series, attempts)
-
-    return run
-
-
-def _store(store: Store, series: str, parsed: Parsed[Any]) -> None:
+def _store(store: Store, series: str, rows: Sequence[Any]) -> None:
     if series == BREADTH:
-        store.upsert_breadth(parsed.rows)
-    elif series in ("FOMC", "CPI", "PPI"):
-        store.upsert_events(parsed.rows)
+        store.upsert_breadth(rows)
+    elif series in {k.value for k in EventKind}:
+        store.upsert_events(rows)
     else:
-        store.upsert_bars(parsed.rows)
+        store.upsert_bars(rows)
 
 
 @dataclass(slots=True)
@@ -170,9 +155,8 @@ class Extras:
 
 
 async def fetch_extras(
-    client: httpx.AsyncClient, calendar: SessionCalendar, session: dt.date, *, now: dt.datetime,
-    settlement_url: str = VX_BASE_URL, chain_url: str = CHAIN_URL,
-    etp_symbol: str | None = None, yahoo_url: str = YAHOO_BASE,
+    ctx: SourceContext, session: dt.date, endpoints: Endpoints, *,
+    etp_symbol: str | None = None,
 ) -> Extras:
     """Cboe's VX settlements (hedge pricing) and SPX chain (condor strikes) for D.
 
@@ -183,25 +167,23 @@ async def fetch_extras(
     extras = Extras()
     if etp_symbol:
         try:
-            bars = await fetch_yahoo(client, etp_symbol, etp_symbol, calendar.offset(session, -5),
-                                     session, expect=session, calendar=calendar,
-                                     base_url=yahoo_url)
-            extras.etp_price = bars.rows[-1].close
+            etp = YahooChart(endpoints.yahoo, ticker=etp_symbol, symbol=etp_symbol)
+            window = Window(ctx.calendar.offset(session, -5), session, expect=session)
+            extras.etp_price = (await etp.fetch(ctx, window)).rows[-1].close
         except SourceError as exc:
             extras.notes.append(f"{etp_symbol} price unavailable ({exc}); size the hedge by hand")
     else:
         try:
-            extras.settlements = await fetch_vx_settlements(
-                client, session, base_url=settlement_url)
+            extras.settlements = await VxSettlements(endpoints.vx_settlement).fetch(ctx, session)
         except SourceError as exc:
             extras.notes.append(
                 f"VX settlements unavailable ({exc}); hedge priced from the proxy")
-    if session != calendar.last_closed_session(now):
+    if session != ctx.last_closed():
         extras.notes.append("SPX option chain is only available for the latest session; "
                             "condor strikes from the model")
         return extras
     try:
-        extras.chain = await fetch_spx_chain(client, url=chain_url, session=session)
+        extras.chain = await CboeChain(endpoints.cboe_chain).fetch(ctx, session)
     except SourceError as exc:
         extras.notes.append(f"SPX option chain unavailable ({exc}); condor strikes from the model")
     return extras
@@ -226,23 +208,20 @@ class LiveFetcher:
 
     def __init__(
         self,
-        sources: Sources,
+        ctx: SourceContext,
+        chains: Mapping[str, Sequence[Source[Any]]],
         store: Store,
         *,
-        shipped_calendar_dir: Path | None,
+        endpoints: Endpoints | None = None,
         etp_symbol: Callable[[], str | None] = lambda: None,
-        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self.sources, self.store = sources, store
-        self.shipped_calendar_dir = shipped_calendar_dir
+        self.ctx, self.chains, self.store = ctx, chains, store
+        self.endpoints = endpoints or Endpoints()
         self.etp_symbol = etp_symbol
-        self.clock = clock or (lambda: dt.datetime.now(tz=ET))
 
     async def __call__(self, session: dt.date) -> tuple[list[str], Extras]:
-        now = self.clock()
-        report = await fetch_session(self.sources, self.store, session, now=now,
-                                     shipped_calendar_dir=self.shipped_calendar_dir)
-        extras = await fetch_extras(self.sources.client, self.sources.calendar, session, now=now,
+        report = await fetch_session(self.ctx, self.chains, self.store, session)
+        extras = await fetch_extras(self.ctx, session, self.endpoints,
                                     etp_symbol=self.etp_symbol())
         extras.failed = dict(report.failed)
         return report.lines() + extras.notes, extras

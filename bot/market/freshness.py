@@ -3,6 +3,16 @@
 The answer is never a bare yes/no: it lists, per series, what is missing or
 stale and which source wrote the last row, because "no signal today" must
 come with a reason the user can check.
+
+NYSE breadth has its own rule (DESIGN.md §4, missing and rejected breadth):
+session D must have its own accepted row (it is never imputed), while a
+session missing earlier in the look-back (no row, or a row rejected as a
+partial-day count, which the store never returns as accepted) is imputed:
+the A/D line carries flat over it. The indicators then evaluate each
+divergence window on the bridged line when it holds at most the rules'
+``max_imputed_sessions`` imputed sessions, and call it not evaluable (saying
+which sessions) when it holds more: reported here, never a refusal of the
+whole session, whose other decisions do not depend on breadth.
 """
 
 from __future__ import annotations
@@ -20,8 +30,9 @@ DEFAULT_LOOKBACK: Mapping[str, int] = {
     Symbol.VIX3M: 30,
     BREADTH: 130,
 }
-"""Sessions that must be present, ending at D. SPX needs MACD warm-up (≥ 250);
-breadth needs two divergence windows (2 × 63) so a divergence run can be measured."""
+"""Sessions checked, ending at D. SPX needs MACD warm-up (≥ 250); for breadth, D's own
+row is required and the sessions missing in two divergence windows (2 × 63) are reported
+as imputed."""
 
 
 def check_freshness(
@@ -44,7 +55,11 @@ def check_freshness(
         have = {ts.date() for ts in frame.index}
         last, last_source = store.latest(series, on_or_before=session)
         missing = tuple(d for d in wanted if d not in have and d != session)
+        imputed: tuple[dt.date, ...] = ()
+        if series == BREADTH:
+            missing, imputed = (), missing
         checks.append(
-            SeriesCheck(str(series), last, last_source, missing, stale=session not in have)
+            SeriesCheck(str(series), last, last_source, missing, stale=session not in have,
+                        imputed=imputed)
         )
     return Freshness(session, tuple(checks))

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -21,7 +20,9 @@ import pandas as pd
 from bot.engine.compose import Context, compose
 from bot.engine.condor import ChainQuote
 from bot.engine.evaluate import Evaluation, evaluate_session
-from bot.engine.indicators import IndicatorParams, blackout, compute_frame
+from bot.engine.indicators import NOT_EVALUABLE, IndicatorParams, blackout, compute_frame
+from bot.engine.indicators.evaluable import why_key
+from bot.engine.indicators.frame import WEEKLY_WARMUP_SESSIONS
 from bot.engine.rules import Rules
 from bot.engine.state import LayerState, Value
 from bot.kernel.alerts import Alert
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 
 WARMUP_SESSIONS = 250
 """Sessions of replay that rebuild the layer state when no earlier run exists."""
-WEEKLY_EXTRA = 750
-"""Extra history so the *weekly* MACD (26 weeks of EMA) has washed out its seed."""
 
 
 def indicator_params(rules: Rules) -> IndicatorParams:
@@ -50,12 +49,17 @@ def indicator_params(rules: Rules) -> IndicatorParams:
         divergence_window=i.divergence.window,
         divergence_tolerance=i.divergence.tolerance,
         divergence_min_separation=i.divergence.min_separation,
+        max_imputed_sessions=i.divergence.max_imputed_sessions,
     )
 
 
 def history_start(calendar: SessionCalendar, first_used: dt.date, rules: Rules) -> dt.date:
-    """Where to start loading so every indicator is warmed up by ``first_used``."""
-    n = rules.indicators.lookback_sessions + WEEKLY_EXTRA
+    """Where to start loading so every indicator is warmed up by ``first_used``.
+
+    The weekly MACD needs 5 years of SPX before it is evaluable (DESIGN.md §4),
+    more than any daily indicator's ``lookback_sessions``.
+    """
+    n = max(rules.indicators.lookback_sessions, WEEKLY_WARMUP_SESSIONS)
     try:
         return calendar.offset(calendar.session_on_or_after(first_used), -n)
     except ValueError:
@@ -64,16 +68,20 @@ def history_start(calendar: SessionCalendar, first_used: dt.date, rules: Rules) 
 
 def indicator_frame(
     store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date,
-    *, exclude_event_dates: Mapping[str, Collection[dt.date]] | None = None,
 ) -> pd.DataFrame:
     """The indicator frame for sessions ``start..end`` from what the store holds.
 
     ``start`` should already include the warm-up (see :func:`history_start`).
-    Missing data stays NaN: the indicators never forward-fill, and freshness
-    is judged separately, before anything is signalled.
-    ``exclude_event_dates`` ({kind: dates}) leaves those events out of the
-    event proximity: a backtest drops unscheduled FOMC moves, which nobody
-    knew of in advance, so they must not black out the sessions before them.
+    Missing data stays NaN and says why (not evaluable); breadth is imputed
+    per DESIGN.md §4; freshness is judged separately, before anything is
+    signalled.
+
+    Point in time, one rule for the live job, ``run-once --date`` and the
+    backtest: a session uses only the events known after its close.
+    Scheduled FOMC meetings and BLS releases are known a year ahead; an
+    unscheduled FOMC action (``Event.scheduled`` False) counts only from its
+    own date, so it never blacks out the sessions before it, whatever the
+    store learnt since.
     """
     sessions = calendar.session_index(start, end)
     spx = store.bars(Symbol.SPX, start, end)
@@ -81,49 +89,67 @@ def indicator_frame(
     vix = store.bars(Symbol.VIX, start, end)
     vix3m = store.bars(Symbol.VIX3M, start, end)
     vix6m = store.bars(Symbol.VIX6M, start, end)
-    events: dict[str, list[dt.date]] = {}
-    first_known: dict[str, dt.date] = {}
-    excluded = exclude_event_dates or {}
-    for kind in EventKind:
-        skip = set(excluded.get(kind.value, ()))
-        dates = [e.date for e in store.events([kind]) if e.date not in skip]
-        if dates:
-            events[kind.value] = dates
-            first_known[kind.value] = dates[0]
+    scheduled: dict[str, list[dt.date]] = {}
+    unscheduled: dict[str, list[dt.date]] = {}
+    for event in store.events():
+        into = scheduled if event.scheduled else unscheduled
+        into.setdefault(event.kind.value, []).append(event.date)
     frame = compute_frame(
         spx_close=spx["close"], advancers=breadth["advancers"], decliners=breadth["decliners"],
         breadth_source=breadth["source"], vix=vix["close"], vix3m=vix3m["close"],
-        vix6m=vix6m["close"], events_by_kind=events, sessions=sessions,
-        calendar_sessions=calendar.session_index(calendar.first, calendar.last),
+        vix6m=vix6m["close"], events_by_kind=scheduled, unscheduled_by_kind=unscheduled,
+        sessions=sessions, calendar_sessions=calendar.session_index(calendar.first, calendar.last),
         params=indicator_params(rules),
     )
-    # Before a calendar's first known event, "sessions to the next one" would
-    # count to that first event across years of unknown releases: say NaN.
-    for name, first in first_known.items():
-        col = f"sessions_to_{name.lower()}"
-        frame.loc[frame.index < pd.Timestamp(first), col] = math.nan
-    frame["sessions_to_event"] = frame[
-        ["sessions_to_fomc", "sessions_to_cpi", "sessions_to_ppi"]
-    ].min(axis=1, skipna=True)
+    return with_blackout(frame, rules)
+
+
+def with_blackout(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """``frame`` with ``blackout``, ``blackout_kind`` and ``blackout_unapplied`` for ``rules``.
+
+    ``blackout_kind`` lists every kind in blackout; ``blackout_unapplied``
+    the watched kinds (width > 0) whose ``sessions_to_<kind>`` is not
+    evaluable, whose blackout therefore cannot be applied (every alert says
+    so). The proximity columns do not depend on the rules, so this gives
+    exactly what :func:`indicator_frame` would for ``rules``.
+    """
     widths = {k.value: rules.blackout.sessions(k) for k in EventKind}
     proximity = {k: frame[f"sessions_to_{k.lower()}"] for k in widths}
     flags, cause = blackout(proximity, widths)
-    frame["blackout"] = flags
-    frame["blackout_kind"] = cause
-    return frame
+    out = frame.copy()
+    out["blackout"] = flags
+    out["blackout_kind"] = cause
+    watched = [k for k, width in widths.items() if width > 0]
+    unknown = {k: frame[f"sessions_to_{k.lower()}"].isna().to_numpy() for k in watched}
+    out["blackout_unapplied"] = [
+        ", ".join(k for k in watched if unknown[k][i]) for i in range(len(frame))
+    ]
+    return out
 
 
 def frame_rows(frame: pd.DataFrame) -> Iterator[tuple[dt.date, dict[str, Value]]]:
-    """Rows as plain dicts of Python scalars (NaN stays NaN: the rules read it as "no data").
+    """Rows as plain dicts of Python scalars; a value that is not evaluable is None or NaN
+    with its reason under ``why_key(name)`` (the rules read it as "not evaluable", and say why).
 
     Built from ``tolist()`` per column, which already yields Python floats,
     bools and strs: converting cell by cell would cost more than the whole
-    state machine.
+    state machine. Nullable true/false columns give None where NA.
     """
-    names = [str(c) for c in frame.columns]
-    columns = [frame[c].tolist() for c in frame.columns]
-    for ts, row in zip(frame.index, zip(*columns, strict=True), strict=True):
-        yield ts.date(), dict(zip(names, row, strict=True))
+    names = [str(c) for c in frame.columns if c != NOT_EVALUABLE]
+    columns = []
+    for name in names:
+        col = frame[name]
+        if isinstance(col.dtype, pd.BooleanDtype):
+            columns.append([None if v is pd.NA else v for v in col.tolist()])
+        else:
+            columns.append(col.tolist())
+    reasons = (frame[NOT_EVALUABLE].tolist() if NOT_EVALUABLE in frame.columns
+               else [{}] * len(frame))
+    for ts, row, why in zip(frame.index, zip(*columns, strict=True), reasons, strict=True):
+        values: dict[str, Value] = dict(zip(names, row, strict=True))
+        for name, reason in why.items():
+            values[why_key(name)] = reason
+        yield ts.date(), values
 
 
 def replay(

@@ -10,9 +10,10 @@ screen never replaces one that passes it (:mod:`bot.store.breadth`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -29,6 +30,9 @@ from bot.store.compare import ChangeLog, differs
 from bot.store.runs import Runs
 
 log = logging.getLogger(__name__)
+
+MIGRATION_LOCK_KEY = 0x616C7668_0001
+"""PostgreSQL advisory-lock key held while migrating ("alvh" + 1)."""
 
 
 def _now() -> str:
@@ -68,11 +72,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def open_store(url: str) -> Store:
-    """Open (creating and migrating as needed) the store at an SQLAlchemy URL."""
+    """Open (creating and migrating as needed) the store at an SQLAlchemy URL.
+
+    A plain ``postgresql://`` URL means psycopg 3 (the ``alvh[postgres]`` extra),
+    not SQLAlchemy's default psycopg2, which the bot does not install.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, future=True)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(parsed, future=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     store = Store(engine)
@@ -99,7 +109,32 @@ class Store:
         return int(v or 0)
 
     def migrate(self) -> list[int]:
-        """Apply pending migrations, each atomically; return the versions applied."""
+        """Apply pending migrations, each atomically; return the versions applied.
+
+        Under a database lock (PostgreSQL: an advisory lock), so two instances
+        starting together on one empty database migrate it once: the second
+        waits, then finds nothing left to do. SQLite is one file on one host,
+        kept to one bot by the data-directory lock.
+        """
+        with self._migration_lock():
+            return self._migrate()
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"),
+                             {"key": MIGRATION_LOCK_KEY})
+                conn.commit()
+
+    def _migrate(self) -> list[int]:
         with self.engine.begin() as conn:
             s.schema_version.create(conn, checkfirst=True)
         current = self.schema_version()

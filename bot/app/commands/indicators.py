@@ -53,20 +53,43 @@ def run(args: argparse.Namespace, root: Root, out: TextIO, err: TextIO | None = 
             store, calendar, rules, history_start(calendar, args.start, rules), args.end
         )
     frame = frame.loc[pd.Timestamp(args.start) : pd.Timestamp(args.end)]
-    # A session without an SPX close has no indicators: left out and said, never a NaN row.
+    # A session without an SPX close has no indicators: left out and said, never a row of
+    # "not evaluable" for a day the store simply does not have.
     empty = frame["close"].isna().to_numpy()
     if empty.any():
         gone = [ts.date().isoformat() for ts in frame.index[empty]]
-        shown = ", ".join(gone[:10]) + (f" and {len(gone) - 10} more" if len(gone) > 10 else "")
-        err.write(f"alvh: no SPX data for {len(gone)} session(s), left out: {shown}\n")
+        listed = ", ".join(gone[:10]) + (f" and {len(gone) - 10} more" if len(gone) > 10 else "")
+        err.write(f"alvh: no SPX data for {len(gone)} session(s), left out: {listed}\n")
         frame = frame.loc[~empty]
-    frame.index = pd.Index([ts.date().isoformat() for ts in frame.index], name="session")
     if frame.empty:
         raise ConfigError(f"no SPX data between {args.start} and {args.end}")
+    shown = readable(frame, "{:.10g}" if args.csv else "{:.4f}")
     if args.csv:
-        frame.to_csv(out, float_format="%.10g")
+        shown.to_csv(out)
     else:
         with pd.option_context("display.max_columns", None, "display.width", 250,
-                               "display.max_rows", None):
-            out.write(frame.to_string(float_format=lambda x: f"{x:.4f}") + "\n")
+                               "display.max_rows", None, "display.max_colwidth", None):
+            out.write(shown.to_string() + "\n")
     return 0
+
+
+def readable(frame: Any, number: str) -> Any:
+    """The frame as text: figures formatted, every value that could not be computed shown as
+    "not evaluable" (never blank, 0 or false) and the last column saying why, per name."""
+    import pandas as pd
+
+    from bot.engine.indicators import NOT_EVALUABLE
+    from bot.engine.indicators.evaluable import NOT_EVALUABLE_TEXT, summarize
+
+    values = frame.drop(columns=NOT_EVALUABLE)
+    out = pd.DataFrame(index=pd.Index([ts.date().isoformat() for ts in frame.index],
+                                      name="session"))
+    for name in values.columns:
+        col = values[name]
+        cells = [NOT_EVALUABLE_TEXT if pd.isna(v)
+                 else ("true" if v else "false") if isinstance(v, bool)
+                 else number.format(v) if isinstance(v, float) else str(v)
+                 for v in col.tolist()]
+        out[name] = cells
+    out[NOT_EVALUABLE] = [summarize(why) for why in frame[NOT_EVALUABLE]]
+    return out

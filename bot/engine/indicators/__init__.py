@@ -4,14 +4,27 @@ No I/O, no settings, no store: inputs in, Series/DataFrames out, so the same
 code serves the live evaluation, backtests and rules previews.
 """
 
-from bot.engine.indicators.breadth import ad_line, missing_sessions, require_no_gaps
+from bot.engine.indicators.breadth import (
+    ad_line,
+    breadth_window,
+    imputed_sessions,
+    missing_sessions,
+    net_advances,
+)
 from bot.engine.indicators.divergence import (
     bearish_divergence,
     divergence_measures,
     divergence_streak,
 )
 from bot.engine.indicators.events import blackout, event_sessions, sessions_to_next_event
-from bot.engine.indicators.frame import EVENT_KINDS, FRAME_COLUMNS, IndicatorParams, compute_frame
+from bot.engine.indicators.frame import (
+    EVENT_KINDS,
+    FRAME_COLUMNS,
+    NOT_EVALUABLE,
+    IndicatorParams,
+    compute_frame,
+)
+from bot.engine.indicators.mcclellan import mcclellan
 from bot.engine.indicators.momentum import (
     ema,
     histogram_compression,
@@ -26,10 +39,12 @@ from bot.engine.indicators.weekly import completed_weekly_closes, weekly_bars, w
 __all__ = [
     "EVENT_KINDS",
     "FRAME_COLUMNS",
+    "NOT_EVALUABLE",
     "IndicatorParams",
     "ad_line",
     "bearish_divergence",
     "blackout",
+    "breadth_window",
     "completed_weekly_closes",
     "compute_frame",
     "divergence_measures",
@@ -37,9 +52,11 @@ __all__ = [
     "ema",
     "event_sessions",
     "histogram_compression",
+    "imputed_sessions",
     "macd",
+    "mcclellan",
     "missing_sessions",
-    "require_no_gaps",
+    "net_advances",
     "rsi",
     "sessions_to_next_event",
     "vix_term_ratio",

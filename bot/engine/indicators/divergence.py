@@ -8,10 +8,10 @@ Definition (DESIGN.md §4), for session t over the window of the last
 3. iP − iX >= min_separation, iP and iX being the positions of the *most
    recent* maxima of P and X in the window.
 
-A window that is not yet full, holds a NaN in P or X, or spans more than one
-``segments`` label gives False: an unknown value or a switch from NYSE to
-synthetic breadth makes the comparison meaningless, and False is the answer
-that never adds a hedge layer on bad data.
+Not evaluable is not "no divergence": a window that is not yet full, holds a
+NaN in P or X, or that the caller marks as not judgeable (too many imputed
+breadth sessions, NYSE and synthetic breadth mixed) gives NaN / NA, never
+0 or False. A rule that needs the value then does not hold, and says why.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bot.engine.indicators._util import BoolArray, FloatArray, IntArray, as_float, bool_series
+from bot.engine.indicators._util import BoolArray, FloatArray, IntArray, as_float, float_series
 
 
-def _window_count(flags: BoolArray, window: int) -> IntArray:
+def _full_window_count(flags: BoolArray, window: int) -> IntArray:
     """How many flags are set in each full window (one entry per window end)."""
     done = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
     return done[window:] - done[:-window]
@@ -36,14 +36,6 @@ def _last_argmax(windows: FloatArray) -> IntArray:
     width = windows.shape[1]
     latest_first = np.argmax(windows[:, ::-1], axis=1).astype(np.int64)
     return np.asarray(width - 1 - latest_first, dtype=np.int64)
-
-
-def _segment_changes(segments: pd.Series[Any], index: pd.Index[Any]) -> BoolArray:
-    """True where the label differs from the previous row's (missing is a label too)."""
-    codes, _ = pd.factorize(segments.reindex(index), use_na_sentinel=True)
-    changed = np.zeros(len(codes), dtype=bool)
-    changed[1:] = codes[1:] != codes[:-1]
-    return changed
 
 
 def _check(window: int, tolerance: float, min_separation: int) -> None:
@@ -61,49 +53,32 @@ def _span(
     window: int,
     tolerance: float,
     min_separation: int,
-    segments: pd.Series[Any] | None,
-) -> tuple[BoolArray, IntArray]:
-    """D_t, and iP − iX where it holds (0 where it does not), one entry per row."""
+) -> tuple[BoolArray, BoolArray, IntArray]:
+    """Per row: whether the window can be judged, D_t, and iP − iX where D_t holds."""
     _check(window, tolerance, min_separation)
     index = price.index
     p = as_float(price)
     xv = as_float(x.reindex(index))
     n = len(p)
+    judged = np.zeros(n, dtype=bool)
     held = np.zeros(n, dtype=bool)
-    out = np.zeros(n, dtype=np.int64)
+    span = np.zeros(n, dtype=np.int64)
     if n < window:
-        return held, out
+        return judged, held, span
 
-    has_nan = _window_count(np.isnan(p) | np.isnan(xv), window) > 0
+    clean = _full_window_count(np.isnan(p) | np.isnan(xv), window) == 0
     p_win = sliding_window_view(p, window)
     x_win = sliding_window_view(xv, window)
     p_now, x_now = p[window - 1 :], xv[window - 1 :]
     with np.errstate(invalid="ignore"):
         near_high = p_now >= (1.0 - tolerance) * p_win.max(axis=1)
         unconfirmed = x_now < x_win.max(axis=1)
-    span = _last_argmax(p_win) - _last_argmax(x_win)
-    ok = near_high & unconfirmed & (span >= min_separation) & ~has_nan
-    if segments is not None:
-        changes = _segment_changes(segments, index)
-        # A change on the window's first row is a boundary *before* the window.
-        inner = _window_count(changes, window) - changes[: n - window + 1]
-        ok &= inner == 0
+    distance = _last_argmax(p_win) - _last_argmax(x_win)
+    ok = near_high & unconfirmed & (distance >= min_separation) & clean
+    judged[window - 1 :] = clean
     held[window - 1 :] = ok
-    out[window - 1 :] = np.where(ok, span, 0)
-    return held, out
-
-
-def bearish_divergence(
-    price: pd.Series[float],
-    x: pd.Series[float],
-    window: int = 63,
-    tolerance: float = 0.01,
-    min_separation: int = 5,
-    segments: pd.Series[Any] | None = None,
-) -> pd.Series[bool]:
-    """D_t for every row of ``price`` (``x`` and ``segments`` are aligned to it)."""
-    held, _ = _span(price, x, window, tolerance, min_separation, segments)
-    return bool_series(held, price.index)
+    span[window - 1 :] = np.where(ok, distance, 0)
+    return judged, held, span
 
 
 def divergence_streak(flags: pd.Series[Any]) -> pd.Series[int]:
@@ -125,22 +100,46 @@ def divergence_measures(
     window: int = 63,
     tolerance: float = 0.01,
     min_separation: int = 5,
-    segments: pd.Series[Any] | None = None,
+    judgeable: pd.Series[bool] | None = None,
 ) -> pd.DataFrame:
-    """Columns ``divergence`` (D_t), ``days`` and ``streak``, one row per session.
+    """Columns ``divergence`` (D_t), ``days`` and ``streak``, one row per session of ``price``.
 
-    ``days`` is the divergence's length: iP − iX on a session where D_t holds,
-    else 0: how many sessions price has kept making highs while X has not,
-    what a chartist means by "a divergence lasting more than 10 trading days"
-    (DESIGN.md §4, ``ad_divergence_days``); at least ``min_separation`` while
-    D holds. ``streak`` is :func:`divergence_streak` of D.
+    ``days`` is the divergence's length: iP − iX on a session where D_t
+    holds, else 0: how many sessions price has kept making highs while X has
+    not, what a chartist means by "a divergence lasting more than 10 trading
+    days" (DESIGN.md §4, ``ad_divergence_days``); at least
+    ``min_separation`` while D holds. ``streak`` is the number of consecutive
+    sessions ending at t on which D held (a not-evaluable session ends a run).
+
+    Where the window cannot be judged (not full, a NaN in it, or
+    ``judgeable`` False at t) all three are not evaluable: ``divergence`` is
+    NA (nullable ``boolean``), ``days`` and ``streak`` NaN (``float64``).
     """
-    held, span = _span(price, x, window, tolerance, min_separation, segments)
-    flags = bool_series(held, price.index)
+    judged, held, span = _span(price, x, window, tolerance, min_separation)
+    if judgeable is not None:
+        judged &= judgeable.reindex(price.index).fillna(False).to_numpy(dtype=bool)
+    held &= judged
+    index = price.index
+    streak = divergence_streak(pd.Series(held, index=index)).to_numpy(dtype=np.float64)
+    flags = pd.array(held, dtype="boolean")
+    flags[~judged] = pd.NA
+    days = np.where(judged, span, np.nan)
+    streak[~judged] = np.nan
     return pd.DataFrame(
-        {
-            "divergence": flags,
-            "days": pd.Series(span, index=price.index, dtype=np.int64),
-            "streak": divergence_streak(flags),
-        }
+        {"divergence": flags, "days": float_series(days, index), "streak": streak}, index=index
     )
+
+
+def bearish_divergence(
+    price: pd.Series[float],
+    x: pd.Series[float],
+    window: int = 63,
+    tolerance: float = 0.01,
+    min_separation: int = 5,
+) -> pd.Series[bool]:
+    """D_t for every row of ``price``; False where the window cannot be judged.
+
+    For the not-evaluable distinction use :func:`divergence_measures`.
+    """
+    _, held, _ = _span(price, x, window, tolerance, min_separation)
+    return pd.Series(held, index=price.index, dtype=bool)

@@ -4,6 +4,11 @@ Counting is in sessions, not days, and happens after t's close: an event on
 t itself (an FOMC statement at 14:00, a CPI at 08:30) is already known by
 then, so the count at t is to the next event *after* t. An 08:30 release on
 t+1 gives 1: it lands before the next chance to act.
+
+Point in time (DESIGN.md §4): the count at t uses only the events known
+after t's close. Scheduled FOMC meetings and BLS release dates are published
+a year ahead, so they are known all along; an unscheduled FOMC action is known
+only from the day it happened, so it never counts for a session before it.
 """
 
 from __future__ import annotations
@@ -45,12 +50,17 @@ def event_sessions(dates: EventDates, calendar_sessions: pd.DatetimeIndex) -> pd
 
 
 def sessions_to_next_event(
-    sessions: pd.DatetimeIndex, event_sessions: pd.DatetimeIndex
+    sessions: pd.DatetimeIndex,
+    event_sessions: pd.DatetimeIndex,
+    late: Iterable[tuple[dt.date, pd.Timestamp]] = (),
 ) -> pd.Series[float]:
     """Sessions from each t to the next event strictly after t; NaN when none is known.
 
     ``sessions`` must be every session of its range (positions are counted
     in it); events after its last session are unknown to it.
+    ``event_sessions`` are known in advance (scheduled); ``late`` are
+    (date it became known, session it falls on) pairs, e.g. an unscheduled
+    FOMC action: it counts for t only when known by t's close (known <= t).
     """
     require_session_index(sessions, "sessions")
     events = pd.DatetimeIndex(event_sessions).unique().sort_values()
@@ -64,6 +74,13 @@ def sessions_to_next_event(
     known = nxt < len(positions)
     counts = np.full(len(sessions), np.nan)
     counts[known] = positions[nxt[known]] - here[known]
+    for known_on, on in late:
+        at = sessions.get_indexer(pd.DatetimeIndex([on]))[0]
+        if at < 0:
+            continue
+        first = int(sessions.searchsorted(pd.Timestamp(known_on), side="left"))
+        if first < at:  # sessions t with known_on <= t < the event's session
+            counts[first:at] = np.fmin(counts[first:at], at - here[first:at])
     return float_series(counts, sessions)
 
 
@@ -72,9 +89,12 @@ def blackout(
 ) -> tuple[pd.Series[bool], pd.Series[str]]:
     """Blackout at t when an event of a watched kind is 1..width sessions ahead.
 
-    Returns the flags and, per session, the kind that caused it ("" when
-    none): the nearest event, ties going to the kind listed first in
-    ``width_by_kind``. A kind with width 0 is not watched.
+    Returns the flags and, per session, every kind in blackout ("" when
+    none), nearest event first, ties in the order of ``width_by_kind``
+    (DESIGN.md §4: ``blackout_kind`` lists every kind in blackout), joined by
+    ", ". A kind with width 0 is not watched; a NaN proximity (no calendar
+    for that kind at t) puts nothing in blackout: the caller says that the
+    blackout for that kind cannot be applied.
     """
     missing = [kind for kind in width_by_kind if kind not in proximity_by_kind]
     if missing:
@@ -82,15 +102,19 @@ def blackout(
     if not proximity_by_kind:
         raise ValueError("blackout needs at least one event proximity series")
     index = next(iter(proximity_by_kind.values())).index
-    best = np.full(len(index), np.inf)
-    cause = np.full(len(index), "", dtype=object)
-    for kind, width in width_by_kind.items():
+    kinds = list(width_by_kind)
+    ahead = np.full((len(index), max(1, len(kinds))), np.inf)
+    for j, kind in enumerate(kinds):
+        width = width_by_kind[kind]
         if width < 0:
             raise ValueError(f"blackout width for {kind} must be >= 0, got {width}")
-        ahead = as_float(proximity_by_kind[kind].reindex(index))
+        count = as_float(proximity_by_kind[kind].reindex(index))
         with np.errstate(invalid="ignore"):
-            inside = (ahead >= 1) & (ahead <= width) & (ahead < best)
-        best = np.where(inside, ahead, best)
-        cause[inside] = kind
-    flags = pd.Series(np.isfinite(best), index=index, dtype=bool)
-    return flags, pd.Series(cause, index=index, dtype=object).astype(str)
+            inside = (count >= 1) & (count <= width)
+        ahead[inside, j] = count[inside]
+    flags = np.isfinite(ahead).any(axis=1)
+    cause = np.full(len(index), "", dtype=object)
+    order = np.argsort(ahead, axis=1, kind="stable")  # nearest first, ties in listed order
+    for i in np.flatnonzero(flags):
+        cause[i] = ", ".join(kinds[j] for j in order[i] if np.isfinite(ahead[i, j]))
+    return pd.Series(flags, index=index, dtype=bool), pd.Series(cause, index=index, dtype=object)

@@ -3,22 +3,38 @@
 The column names are the vocabulary of the rules language; ``FRAME_COLUMNS``
 is the single list both sides agree on. Only the rows in ``sessions`` feed
 the indicators: the caller chooses the history (at least 250 sessions before
-the first date that matters, so EMA seeds have washed out).
+the first date that matters, so EMA seeds have washed out, and 1,260 for the
+weekly MACD).
+
+Not evaluable is not zero (DESIGN.md §4): a value that cannot be computed for
+a session is NaN (numbers) or NA (true/false, nullable ``boolean`` columns),
+and the :data:`NOT_EVALUABLE` column says why, per name. Besides the
+vocabulary the frame carries :data:`INFO_COLUMNS`: which sessions' breadth is
+imputed and what each divergence window holds, for the alerts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
-from bot.engine.indicators._util import as_float, float_series, require_session_index
-from bot.engine.indicators.breadth import ad_line
+from bot.engine.indicators._util import BoolArray, as_float, float_series, require_session_index
+from bot.engine.indicators.breadth import (
+    ad_line,
+    breadth_window,
+    imputed_sessions,
+    net_advances,
+    window_count,
+)
 from bot.engine.indicators.divergence import divergence_measures
+from bot.engine.indicators.evaluable import Reasons, absent
 from bot.engine.indicators.events import EventDates, event_sessions, sessions_to_next_event
+from bot.engine.indicators.mcclellan import WARMUP_SESSIONS as MCCLELLAN_WARMUP
+from bot.engine.indicators.mcclellan import mcclellan
 from bot.engine.indicators.momentum import (
     histogram_compression,
     macd,
@@ -27,11 +43,16 @@ from bot.engine.indicators.momentum import (
     zero_cross_up,
 )
 from bot.engine.indicators.term import vix_term_ratio
-from bot.engine.indicators.weekly import weekly_macd_asof
+from bot.engine.indicators.weekly import WEEKLY_COLUMNS, weekly_macd_asof
 from bot.kernel.errors import ConfigError
+from bot.kernel.models import is_synthetic
 
 EVENT_KINDS = ("FOMC", "CPI", "PPI")
 """Event kinds with a proximity column (``sessions_to_<kind in lower case>``)."""
+
+WEEKLY_WARMUP_SESSIONS: Final = 1260
+"""SPX sessions (5 years) the weekly MACD needs before it is evaluable (DESIGN.md §4:
+with only 300 sessions its histogram is off by up to ~2 points and can flip sign)."""
 
 FRAME_COLUMNS = (
     "close",
@@ -51,12 +72,15 @@ FRAME_COLUMNS = (
     "advancers",
     "decliners",
     "ad_line",
+    "ad_imputed_sessions",
     "ad_divergence",
     "ad_divergence_days",
     "ad_divergence_streak",
     "macd_divergence",
     "macd_divergence_days",
     "macd_divergence_streak",
+    "mcclellan_oscillator",
+    "summation_index",
     "vix",
     "vix3m",
     "vix6m",
@@ -68,6 +92,20 @@ FRAME_COLUMNS = (
     "breadth_source",
 )
 
+NOT_EVALUABLE: Final = "not_evaluable"
+"""Column of ``{name: why}`` per session for every value that is not evaluable."""
+
+INFO_COLUMNS: Final = (
+    "ad_imputed",
+    "mcclellan_trend_10",
+    "mcclellan_trend_05",
+    "breadth_window_sources",
+    "breadth_window_imputed",
+    NOT_EVALUABLE,
+)
+"""Not rules names: whether the session's breadth is imputed, McClellan's 10 % and
+5 % Trends, the distinct breadth sources of the divergence window ending at the
+session and its imputed sessions (both "" when none), and the reasons."""
 
 @dataclass(frozen=True, slots=True)
 class IndicatorParams:
@@ -89,6 +127,8 @@ class IndicatorParams:
     divergence_window: int = 63
     divergence_tolerance: float = 0.01
     divergence_min_separation: int = 5
+    max_imputed_sessions: int = 1
+    """Imputed breadth sessions a divergence window may hold and still be evaluated."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -117,11 +157,21 @@ class IndicatorParams:
             raise ConfigError(
                 f"divergence_tolerance must be in [0, 1), got {self.divergence_tolerance}"
             )
+        if (
+            isinstance(self.max_imputed_sessions, bool)
+            or not isinstance(self.max_imputed_sessions, int)
+            or not 0 <= self.max_imputed_sessions < self.divergence_window
+        ):
+            raise ConfigError(
+                "max_imputed_sessions must be an integer in [0, divergence_window), "
+                f"got {self.max_imputed_sessions!r}"
+            )
         if not 0 <= self.divergence_min_separation < self.divergence_window:
             raise ConfigError(
                 "divergence_min_separation must be in [0, divergence_window), "
                 f"got {self.divergence_min_separation}"
             )
+
 
 
 def _on(series: pd.Series[Any], sessions: pd.DatetimeIndex, name: str) -> pd.Series[float]:
@@ -150,42 +200,196 @@ def _require_contiguous(sessions: pd.DatetimeIndex, calendar: pd.DatetimeIndex) 
         )
 
 
+def _nullable(flags: pd.Series[bool], unknown: BoolArray) -> pd.Series[Any]:
+    """``flags`` as a nullable ``boolean`` column, NA where ``unknown``."""
+    out = pd.array(flags.to_numpy(dtype=bool), dtype="boolean")
+    out[unknown] = pd.NA
+    return pd.Series(out, index=flags.index)
+
+
+def _warming(values: pd.Series[float], k: int) -> BoolArray:
+    """Rows where any of the last ``k`` values (this one included) is NaN."""
+    return window_count(np.isnan(as_float(values)), k) > 0
+
+
 def _divergence(
-    close: pd.Series[float],
+    frame: pd.DataFrame,
+    prefix: str,
     x: pd.Series[float],
     params: IndicatorParams,
-    segments: pd.Series[Any] | None,
-) -> tuple[pd.Series[bool], pd.Series[int], pd.Series[int]]:
-    """D_t, the divergence's length (iP − iX) and its streak (DESIGN.md §4)."""
+    judgeable: pd.Series[bool] | None = None,
+) -> None:
+    """``<prefix>_divergence``, ``_days`` (the length, iP − iX) and ``_streak`` (DESIGN.md §4)."""
     m = divergence_measures(
-        close,
+        frame["close"],
         x,
         window=params.divergence_window,
         tolerance=params.divergence_tolerance,
         min_separation=params.divergence_min_separation,
-        segments=segments,
+        judgeable=judgeable,
     )
-    return m["divergence"], m["days"], m["streak"]
+    frame[f"{prefix}_divergence"] = m["divergence"]
+    frame[f"{prefix}_divergence_days"] = m["days"]
+    frame[f"{prefix}_divergence_streak"] = m["streak"]
+
+
+def _momentum(
+    frame: pd.DataFrame, close: pd.Series[float], calendar: pd.DatetimeIndex,
+    params: IndicatorParams, why: Reasons,
+) -> None:
+    """Daily and weekly MACD, RSI and their events; warm-up is not evaluable, never false."""
+    m = macd(close, params.macd_fast, params.macd_slow, params.macd_signal)
+    frame[["macd", "macd_signal", "macd_hist"]] = m
+    line_unknown = _warming(m["macd"], 2)
+    frame["macd_cross_down"] = _nullable(zero_cross_down(m["macd"]), line_unknown)
+    frame["macd_cross_up"] = _nullable(zero_cross_up(m["macd"]), line_unknown)
+    frame["hist_compression"] = _nullable(
+        histogram_compression(m["macd_hist"], params.compression_k),
+        _warming(m["macd_hist"], params.compression_k + 1),
+    )
+    weekly = weekly_macd_asof(
+        close, calendar, params.weekly_macd_fast, params.weekly_macd_slow,
+        params.weekly_macd_signal, params.weekly_compression_k,
+    )
+    # Fewer than 5 years of SPX up to t: the weekly EMAs have not washed out their seed.
+    have = np.cumsum(~np.isnan(as_float(close)))
+    short = have < WEEKLY_WARMUP_SESSIONS
+    why.add(WEEKLY_COLUMNS, short,
+            f"SPX history too short for the weekly MACD (it needs {WEEKLY_WARMUP_SESSIONS:,} "
+            "sessions, 5 years)")
+    for column in WEEKLY_COLUMNS:
+        values = weekly[column]
+        if values.dtype == bool:
+            frame[column] = _nullable(values, short)
+        else:
+            frame[column] = values.where(~short)
+    frame["rsi"] = rsi(close, params.rsi_period)
+
+
+def _breadth(
+    frame: pd.DataFrame, advancers: pd.Series[Any], decliners: pd.Series[Any],
+    source: pd.Series[str], params: IndicatorParams, why: Reasons,
+) -> None:
+    """A/D line (bridged over imputed sessions), its divergence and the McClellan indicators."""
+    sessions = require_session_index(frame.index, "sessions")
+    window, most = params.divergence_window, params.max_imputed_sessions
+    frame["advancers"] = _on(advancers, sessions, "advancers")
+    frame["decliners"] = _on(decliners, sessions, "decliners")
+    net = net_advances(frame["advancers"], frame["decliners"], sessions)
+    imputed = imputed_sessions(net)
+    frame["ad_line"] = ad_line(frame["advancers"], frame["decliners"], sessions)
+    frame["ad_imputed"] = imputed
+    before = absent(frame["ad_line"], "NYSE breadth")
+    why.add(("advancers", "decliners"), imputed.to_numpy(),
+            "imputed: no accepted NYSE breadth row for this session (the A/D line carries flat)")
+    why.add(("advancers", "decliners", "ad_line"), before != "", before)
+
+    held = breadth_window(imputed, source, window)
+    frame["ad_imputed_sessions"] = held["imputed_count"].astype(np.float64)
+    frame["breadth_window_sources"] = held["sources"]
+    frame["breadth_window_imputed"] = held["imputed_dates"]
+    count = held["imputed_count"].to_numpy()
+    mixed = held["mixed"].to_numpy(dtype=bool)
+    too_many = count > most
+    _divergence(frame, "ad", frame["ad_line"], params,
+                judgeable=pd.Series(~mixed & ~too_many, index=sessions))
+    ad_names = ("ad_divergence", "ad_divergence_days", "ad_divergence_streak")
+    started = np.cumsum(before == "")
+    not_full = (started > 0) & (started < window)
+    why.add(ad_names, before != "", before)
+    if not_full.any():
+        first = sessions[int(np.argmax(started > 0))].date()
+        why.add(ad_names, not_full,
+                f"NYSE breadth history starts {first}: the {window}-session divergence window "
+                "is not full yet")
+    why.add(ad_names, mixed,
+            pd.Series(f"the {window}-session divergence window mixes NYSE and synthetic "
+                      "breadth (", index=sessions).str.cat(held["sources"]).add(")").to_numpy())
+    dates = held["imputed_dates"].to_numpy(dtype=object)
+    why.add(ad_names, too_many, np.array(
+        [f"{c} imputed breadth sessions in the {window}-session divergence window, at most "
+         f"{most} allowed: {d}" if t else "" for c, d, t in zip(count, dates, too_many,
+                                                                strict=True)],
+        dtype=object))
+    why.add(ad_names, frame["ad_divergence_days"].isna().to_numpy(),
+            f"SPX closes missing in the {window}-session divergence window")
+
+    segments = np.where(source.to_numpy() == "", "",
+                        np.where([is_synthetic(s) for s in source], "synthetic", "nyse"))
+    mc = mcclellan(net, pd.Series(segments, index=sessions))
+    frame["mcclellan_oscillator"] = mc["oscillator"]
+    frame["summation_index"] = mc["summation"]
+    frame["mcclellan_trend_10"] = mc["trend_10"]
+    frame["mcclellan_trend_05"] = mc["trend_05"]
+    mc_names = ("mcclellan_oscillator", "summation_index", "mcclellan_trend_10",
+                "mcclellan_trend_05")
+    why.add(mc_names, before != "", before)
+    why.add(mc_names, mc["oscillator"].isna().to_numpy(),
+            f"the McClellan trends need {MCCLELLAN_WARMUP} sessions of one breadth segment "
+            "(NYSE or synthetic) to settle")
 
 
 def _event_columns(
+    frame: pd.DataFrame,
     events_by_kind: Mapping[str, EventDates],
-    sessions: pd.DatetimeIndex,
+    unscheduled_by_kind: Mapping[str, EventDates],
     calendar: pd.DatetimeIndex,
-) -> dict[str, pd.Series[float]]:
-    """``sessions_to_<kind>`` per kind and their minimum (NaN only if all are)."""
+    why: Reasons,
+) -> None:
+    """``sessions_to_<kind>`` per kind, point in time, and their minimum.
+
+    A kind's calendar covers t from its first scheduled event up to its last:
+    before the first (years of unknown releases would be counted across) and
+    on or after the last (no known event after t) the count is not evaluable.
+    """
+    sessions = frame.index
     span = calendar[calendar >= sessions[0]]
-    nearest = np.full(len(sessions), np.nan)
-    columns: dict[str, pd.Series[float]] = {}
-    for kind in EVENT_KINDS:
-        ahead = float_series(np.full(len(sessions), np.nan), sessions)
-        if kind in events_by_kind:
-            on_sessions = event_sessions(events_by_kind[kind], calendar)
-            ahead = sessions_to_next_event(span, on_sessions).reindex(sessions)
-            nearest = np.fmin(nearest, as_float(ahead))
-        columns[f"sessions_to_{kind.lower()}"] = ahead
-    columns["sessions_to_event"] = float_series(nearest, sessions)
-    return columns
+    names = [f"sessions_to_{kind.lower()}" for kind in EVENT_KINDS]
+    reasons = []
+    for kind, name in zip(EVENT_KINDS, names, strict=True):
+        text = np.full(len(sessions), "", dtype=object)
+        dates = pd.DatetimeIndex(pd.to_datetime(list(events_by_kind.get(kind, ()))))
+        if len(dates) == 0:
+            frame[name] = np.nan
+            text[:] = f"no {kind} calendar"
+        else:
+            late = [(d, on) for d in pd.to_datetime(list(unscheduled_by_kind.get(kind, ())))
+                    for on in event_sessions([d], calendar)]
+            on_sessions = event_sessions(dates, calendar)
+            ahead = as_float(sessions_to_next_event(span, on_sessions, late).reindex(sessions))
+            ahead = ahead.copy()
+            first, last = dates.min(), dates.max()
+            early = np.asarray(sessions < first, dtype=bool)
+            text[np.isnan(ahead)] = (f"the {kind} calendar ends {last.date()}: no {kind} date "
+                                     "known after this session")
+            text[early] = f"the {kind} calendar starts {first.date()}"
+            ahead[early] = np.nan
+            frame[name] = ahead
+        why.add((name,), text != "", text)
+        reasons.append(text)
+    counts = frame[names].to_numpy(dtype=np.float64)
+    unknown = np.isnan(counts).any(axis=1)
+    frame["sessions_to_event"] = np.where(unknown, np.nan, counts.min(axis=1, initial=np.inf))
+    combined = np.array(["; ".join(r for r in row if r) for row in zip(*reasons, strict=True)],
+                        dtype=object)
+    why.add(("sessions_to_event",), unknown, combined)
+
+
+FALLBACK_REASONS: Final[Mapping[str, str]] = {
+    "macd": "SPX history too short for the MACD warm-up",
+    "macd_signal": "SPX history too short for the MACD warm-up",
+    "macd_hist": "SPX history too short for the MACD warm-up",
+    "macd_cross_down": "SPX history too short for the MACD warm-up",
+    "macd_cross_up": "SPX history too short for the MACD warm-up",
+    "hist_compression": "SPX history too short for the MACD warm-up",
+    "macd_divergence": "SPX history too short for the MACD-histogram divergence window",
+    "macd_divergence_days": "SPX history too short for the MACD-histogram divergence window",
+    "macd_divergence_streak": "SPX history too short for the MACD-histogram divergence window",
+    "rsi": "SPX history too short for the RSI warm-up",
+    **{c: "SPX history too short for the weekly MACD warm-up" for c in WEEKLY_COLUMNS},
+    "vix_term_ratio": "VIX3M is not positive",
+}
+"""Reasons for NaN values that no specific check explained (warm-up at the start of data)."""
 
 
 def compute_frame(
@@ -201,66 +405,51 @@ def compute_frame(
     sessions: pd.DatetimeIndex,
     calendar_sessions: pd.DatetimeIndex,
     params: IndicatorParams | None = None,
+    unscheduled_by_kind: Mapping[str, EventDates] | None = None,
 ) -> pd.DataFrame:
-    """All indicator columns (``FRAME_COLUMNS``) on ``sessions``.
+    """All indicator columns (``FRAME_COLUMNS`` then ``INFO_COLUMNS``) on ``sessions``.
 
     ``sessions`` is a contiguous run of XNYS sessions (the rows);
     ``calendar_sessions`` is the XNYS calendar reaching past them (future
     sessions included), needed to know whether the last week has ended and
     how far the next event is. Inputs are aligned to ``sessions``: data
-    outside it is ignored, a missing session is NaN. ``events_by_kind`` maps
-    ``FOMC``/``CPI``/``PPI`` to event dates (non-sessions allowed); a kind
-    not given has an all-NaN column. ``breadth_source`` is "" where unknown.
+    outside it is ignored, a missing session is NaN (breadth: imputed).
+    ``events_by_kind`` maps ``FOMC``/``CPI``/``PPI`` to the dates of
+    scheduled events (known in advance; non-sessions allowed);
+    ``unscheduled_by_kind`` to those known only from their own date (an
+    emergency FOMC action), which never count for a session before them. A
+    kind not given is not evaluable. ``breadth_source`` is "" where unknown.
     """
     params = params or IndicatorParams()
     require_session_index(sessions, "sessions")
     calendar = require_session_index(calendar_sessions, "calendar_sessions")
     _require_contiguous(sessions, calendar)
-    unknown = sorted(set(events_by_kind) - set(EVENT_KINDS))
+    unscheduled = unscheduled_by_kind or {}
+    unknown = sorted((set(events_by_kind) | set(unscheduled)) - set(EVENT_KINDS))
     if unknown:
         raise ValueError(f"unknown event kind(s): {', '.join(unknown)}")
 
+    why = Reasons(sessions)
     close = _on(spx_close, sessions, "spx_close")
     frame = pd.DataFrame(index=sessions)
     frame["close"] = close
-    m = macd(close, params.macd_fast, params.macd_slow, params.macd_signal)
-    frame[["macd", "macd_signal", "macd_hist"]] = m
-    frame["macd_cross_down"] = zero_cross_down(m["macd"])
-    frame["macd_cross_up"] = zero_cross_up(m["macd"])
-    frame["hist_compression"] = histogram_compression(m["macd_hist"], params.compression_k)
-    weekly = weekly_macd_asof(
-        close,
-        calendar,
-        params.weekly_macd_fast,
-        params.weekly_macd_slow,
-        params.weekly_macd_signal,
-        params.weekly_compression_k,
-    )
-    for column in weekly.columns:
-        frame[column] = weekly[column]
-    frame["rsi"] = rsi(close, params.rsi_period)
-
-    frame["advancers"] = _on(advancers, sessions, "advancers")
-    frame["decliners"] = _on(decliners, sessions, "decliners")
-    frame["ad_line"] = ad_line(frame["advancers"], frame["decliners"], sessions)
+    why.add(("close",), close.isna().to_numpy(), absent(close, "SPX"))
+    _momentum(frame, close, calendar, params, why)
     source = _labels(breadth_source, sessions)
-    (
-        frame["ad_divergence"],
-        frame["ad_divergence_days"],
-        frame["ad_divergence_streak"],
-    ) = _divergence(close, frame["ad_line"], params, source)
-    (
-        frame["macd_divergence"],
-        frame["macd_divergence_days"],
-        frame["macd_divergence_streak"],
-    ) = _divergence(close, m["macd_hist"], params, None)
+    _breadth(frame, advancers, decliners, source, params, why)
+    _divergence(frame, "macd", frame["macd_hist"], params)
 
-    frame["vix"] = _on(vix, sessions, "vix")
-    frame["vix3m"] = _on(vix3m, sessions, "vix3m")
-    frame["vix6m"] = _on(vix6m, sessions, "vix6m")
+    for name, series, label in (("vix", vix, "VIX"), ("vix3m", vix3m, "VIX3M"),
+                                ("vix6m", vix6m, "VIX6M")):
+        frame[name] = _on(series, sessions, name)
+        why.add((name,), frame[name].isna().to_numpy(), absent(frame[name], label))
     frame["vix_term_ratio"] = vix_term_ratio(frame["vix"], frame["vix3m"])
+    ratio_unknown = frame["vix_term_ratio"].isna().to_numpy()
+    why.add_like(("vix_term_ratio",), "vix3m", ratio_unknown)
+    why.add_like(("vix_term_ratio",), "vix", ratio_unknown)
 
-    for column, values in _event_columns(events_by_kind, sessions, calendar).items():
-        frame[column] = values
+    _event_columns(frame, events_by_kind, unscheduled, calendar, why)
     frame["breadth_source"] = source
-    return frame[list(FRAME_COLUMNS)]
+    why.fallback(frame, FALLBACK_REASONS)
+    frame[NOT_EVALUABLE] = why.column()
+    return frame[[*FRAME_COLUMNS, *INFO_COLUMNS]]

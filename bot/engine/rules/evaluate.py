@@ -3,7 +3,8 @@
 A condition is compiled once into closures: a short-circuiting one for
 backtests that only need the outcome, and one that reports every leaf (value,
 operator, threshold, pass/fail) for alerts. Missing data follows Kleene's
-three-valued logic and an unknown outcome never passes.
+three-valued logic and an unknown outcome never passes; its explanation says
+"not evaluable" and why, never 0 or false.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, NamedTuple, TypeAlias
 
+from bot.engine.indicators.evaluable import NOT_EVALUABLE_TEXT, why_key
 from bot.engine.rules.names import NAMES, Kind
 from bot.engine.rules.syntax import And, Arith, Bool, Compare, Name, Neg, Node, Not, Number, Or
 
 Value: TypeAlias = float | bool | None
 Values: TypeAlias = Mapping[str, object]
-"""Indicator/state values by name: floats, ints, bools, numpy scalars; None/NaN = no data."""
+"""Indicator/state values by name: floats, ints, bools, numpy scalars; None/NaN/NA = not
+evaluable, with the reason under :func:`~bot.engine.indicators.evaluable.why_key` (name)."""
 
 _Eval: TypeAlias = Callable[[Values], Value]
 _Tri: TypeAlias = Callable[[list[bool | None]], bool | None]
@@ -56,9 +59,9 @@ def _flag(raw: object) -> bool | None:
 
 
 def fmt(value: Value) -> str:
-    """Compact display: ``38.2``, ``40``, ``0.9877``, ``true``, ``no data``."""
+    """Compact display: ``38.2``, ``40``, ``0.9877``, ``true``, ``not evaluable``."""
     if value is None:
-        return "no data"
+        return NOT_EVALUABLE_TEXT
     if isinstance(value, bool):
         return "true" if value else "false"
     if value == int(value) and abs(value) < 1e15:
@@ -69,9 +72,11 @@ def fmt(value: Value) -> str:
 class Check(NamedTuple):
     """One leaf of a condition (a comparison or a bare true/false) on one session.
 
-    ``holds`` is the leaf's own truth (``None``: no data); ``negated`` says it
-    sits under an odd number of ``not``; ``passed`` is whether the leaf pulled
-    the way the rule wants. Missing data never passes, negated or not.
+    ``holds`` is the leaf's own truth (``None``: not evaluable); ``negated``
+    says it sits under an odd number of ``not``; ``passed`` is whether the leaf
+    pulled the way the rule wants. A not-evaluable value never passes, negated
+    or not; ``missing`` names those values and ``reasons`` says why, one
+    ``name: why`` per missing name (DESIGN.md §4: not evaluable is not zero).
     """
 
     text: str
@@ -83,6 +88,7 @@ class Check(NamedTuple):
     holds: bool | None
     negated: bool
     missing: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -107,8 +113,8 @@ class Check(NamedTuple):
             if self.negated:
                 core = f"not ({core})"
         if self.holds is None:
-            why = ", ".join(self.missing) if self.missing else "division by zero or overflow"
-            return f"{core} {mark} no data ({why})"
+            why = "; ".join(self.reasons) if self.reasons else "division by zero or overflow"
+            return f"{core} {mark} {NOT_EVALUABLE_TEXT} ({why})"
         return f"{core} {mark}"
 
 
@@ -124,8 +130,8 @@ class Check(NamedTuple):
         sessions by: ``vix ≥ condor_max_vix = 35``).
         """
         if self.holds is None:
-            if self.missing:
-                return f"{', '.join(self.missing)}: no data"
+            if self.reasons or self.missing:
+                return "; ".join(_not_evaluable(r) for r in self.reasons or self.missing)
             return f"{self.text}: division by zero or overflow"
         left = _side(self.left, self.left_value) if with_value else self.left
         if self.op is None:
@@ -139,6 +145,12 @@ _SHOWN: Final[Mapping[str, str]] = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"
 _COMPLEMENT: Final[Mapping[str, str]] = {"<": "≥", "<=": ">", ">": "≤", ">=": "<", "==": "≠",
                                          "!=": "="}
 """The operator that holds when the rule's does not (numbers only: no NaN gets this far)."""
+
+
+def _not_evaluable(reason: str) -> str:
+    """``vix: no value`` → ``vix not evaluable (no value)``."""
+    name, _, why = reason.partition(": ")
+    return f"{name} {NOT_EVALUABLE_TEXT} ({why})" if why else f"{name} {NOT_EVALUABLE_TEXT}"
 
 
 def _side(text: str, value: Value) -> str:
@@ -181,15 +193,16 @@ def _leaf(
 ) -> _LeafFn:
     """A closure producing one leaf's :class:`Check` (the hot path of backtests)."""
 
-    def missing(values: Values) -> tuple[str, ...]:
-        return tuple(n for n in names if _number(values.get(n)) is None)
+    def missing(values: Values) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        gone = tuple(n for n in names if _number(values.get(n)) is None)
+        return gone, tuple(f"{n}: {values.get(why_key(n)) or 'no value'}" for n in gone)
 
     if right_fn is None or op is None:
 
         def bare(values: Values) -> Check:
             lv = left_fn(values)
             if lv is None:
-                return Check(text, left, None, None, None, None, None, negated, missing(values))
+                return Check(text, left, None, None, None, None, None, negated, *missing(values))
             return Check(text, left, lv, None, None, None, bool(lv), negated)
 
         return bare
@@ -200,7 +213,7 @@ def _leaf(
     def compare(values: Values) -> Check:
         lv, rv = left_fn(values), right_fn_(values)
         if lv is None or rv is None:
-            return Check(text, left, lv, op, right, rv, None, negated, missing(values))
+            return Check(text, left, lv, op, right, rv, None, negated, *missing(values))
         return Check(text, left, lv, op, right, rv, cmp(lv, rv), negated)
 
     return compare

@@ -101,6 +101,10 @@ NAMES: Final[Mapping[str, NameSpec]] = MappingProxyType(
             "NYSE advance/decline line; its level depends on the start date, "
             "so compare it only with itself."
         ),
+        "ad_imputed_sessions": _num(
+            "Imputed NYSE breadth sessions (no accepted row; the A/D line carries flat) in the "
+            "A/D divergence window ending at this session."
+        ),
         "ad_divergence": _bool("Bearish A/D-line divergence against SPX holds on this session."),
         "ad_divergence_days": _num(
             "Length of the bearish A/D divergence: sessions from the A/D line's last high "
@@ -119,16 +123,33 @@ NAMES: Final[Mapping[str, NameSpec]] = MappingProxyType(
         "macd_divergence_streak": _num(
             "Consecutive sessions the bearish MACD divergence has held (0 when it does not)."
         ),
+        "mcclellan_oscillator": _num(
+            "McClellan Oscillator: EMA (smoothing 0.10) minus EMA (0.05) of NYSE net advances."
+        ),
+        "summation_index": _num(
+            "McClellan Summation Index: running total of the oscillator, neutral at 1000."
+        ),
         # --- volatility
         "vix": _num("Cboe VIX close."),
         "vix3m": _num("Cboe VIX3M close (3-month VIX)."),
         "vix6m": _num("Cboe VIX6M close (6-month VIX)."),
         "vix_term_ratio": _num("VIX / VIX3M; above 1 is backwardation (stress)."),
         # --- economic calendar
-        "sessions_to_fomc": _num("Sessions until the next FOMC decision (no data if none known)."),
-        "sessions_to_cpi": _num("Sessions until the next CPI release (no data if none known)."),
-        "sessions_to_ppi": _num("Sessions until the next PPI release (no data if none known)."),
-        "sessions_to_event": _num("Smallest of the three sessions_to_* counts."),
+        "sessions_to_fomc": _num(
+            "Sessions until the next FOMC decision known after the close (not evaluable when "
+            "the calendar does not reach past the session)."
+        ),
+        "sessions_to_cpi": _num(
+            "Sessions until the next CPI release (not evaluable when the calendar does not "
+            "reach past the session)."
+        ),
+        "sessions_to_ppi": _num(
+            "Sessions until the next PPI release (not evaluable when the calendar does not "
+            "reach past the session)."
+        ),
+        "sessions_to_event": _num(
+            "Smallest of the three sessions_to_* counts (not evaluable if any of them is)."
+        ),
         "blackout": _bool(
             "An FOMC/CPI/PPI event is 1..N sessions ahead (N per kind: blackout.sessions_before)."
         ),
@@ -138,7 +159,7 @@ NAMES: Final[Mapping[str, NameSpec]] = MappingProxyType(
         ),
         "sessions_since_last_layer_added": NameSpec(
             Kind.NUMBER,
-            "Sessions since the most recent layer was added (no data if none ever was).",
+            "Sessions since the most recent layer was added (not evaluable if none ever was).",
             EVERYWHERE,
             Group.LAYER_STATE,
         ),

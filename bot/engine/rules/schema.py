@@ -145,6 +145,7 @@ class DivergenceParams(_Model):
     window: int = Field(63, ge=2)
     tolerance: float = Field(0.01, ge=0, lt=1)
     min_separation: int = Field(5, ge=0)
+    max_imputed_sessions: int = Field(1, ge=0)
 
     @model_validator(mode="after")
     def _separation_fits(self) -> DivergenceParams:
@@ -152,6 +153,12 @@ class DivergenceParams(_Model):
             raise rules_error(
                 f"min_separation ({self.min_separation}) must be less than window ({self.window})",
                 ("min_separation",),
+            )
+        if self.max_imputed_sessions >= self.window:
+            raise rules_error(
+                f"max_imputed_sessions ({self.max_imputed_sessions}) must be less than window "
+                f"({self.window})",
+                ("max_imputed_sessions",),
             )
         return self
 

@@ -9,18 +9,13 @@ by the parser and then trimmed to the window like every other row.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 from collections.abc import Mapping
-
-import httpx
 
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import Bar, Parsed, Symbol
-from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.base import BarSource, SourceContext, Window
 from bot.market.sources.files import parse_cboe_csv
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
-from bot.market.sources.validate import DEFAULT_POLICY, fresh_window
+from bot.market.sources.http import BROWSER_USER_AGENT
 
 SOURCE = "cboe"
 CBOE_BASE = "https://cdn.cboe.com"
@@ -40,36 +35,21 @@ def cboe_path(symbol: Symbol) -> str:
     return f"/api/global/us_indices/daily_prices/{name}"
 
 
-async def fetch_cboe_index(
-    client: httpx.AsyncClient,
-    symbol: Symbol,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-    *,
-    expect: dt.date | None = None,
-    calendar: SessionCalendar,
-    base_url: str = CBOE_BASE,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-    previous: Bar | None = None,
-) -> Parsed[Bar]:
-    """Bars of ``symbol`` inside ``start..end`` (open ends keep the whole file).
+class CboeIndex(BarSource):
+    """One volatility index's daily history (the whole file; the window is kept)."""
 
-    With ``expect`` and no ``end``, the window ends at ``expect``: a catch-up
-    run for an earlier session must not trip over the rows after it.
-    """
-    if end is None:
-        end = expect
-    response = await get(
-        client,
-        SOURCE,
-        f"{base_url}{cboe_path(symbol)}",
-        # The CDN has answered 403 to bare library user agents.
-        headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "text/csv,*/*"},
-        policy=policy,
-        sleep=sleep,
-    )
-    parsed = parse_cboe_csv(response.content, symbol, SOURCE, calendar)
-    return fresh_window(
-        SOURCE, parsed, start, end, expect=expect, calendar=calendar, previous=previous
-    )
+    name = SOURCE
+
+    def __init__(self, symbol: Symbol, base_url: str = CBOE_BASE) -> None:
+        super().__init__(base_url)
+        self.path = cboe_path(symbol)
+        self.symbol = symbol
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Bar]:
+        response = await ctx.get(
+            SOURCE,
+            f"{self.base_url}{self.path}",
+            # The CDN has answered 403 to bare library user agents.
+            headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "text/csv,*/*"},
+        )
+        return parse_cboe_csv(response.content, self.symbol, SOURCE, ctx.calendar)

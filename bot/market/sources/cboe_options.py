@@ -20,22 +20,19 @@ interest ``151.0``) and a greek can be ``null``.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import httpx
-
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import ET_NAME
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
+from bot.market.sources.base import SourceContext
+from bot.market.sources.body import load_json
+from bot.market.sources.http import BROWSER_USER_AGENT
 
-DEFAULT_POLICY = RetryPolicy()
 SOURCE = "cboe-spx-options"
 URL = "https://cdn.cboe.com/api/global/delayed_quotes/options/_SPX.json"
 
@@ -167,15 +164,10 @@ def parse_spx_chain(body: bytes) -> OptionChain:
     from whatever rows happened to survive. Quotes are kept as published,
     including zero bids; judging them is the condor builder's job.
     """
-    if not body.strip():
-        raise _fail("empty body")
-    if body.lstrip()[:1] == b"<":
-        raise _fail("got an HTML page, not the option-chain JSON")
-    try:
-        document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _fail(f"body is not valid JSON (truncated?): {exc}") from None
-    data = document.get("data") if isinstance(document, dict) else None
+    document = load_json(body, SOURCE)  # HTML, empty, truncated or invalid JSON
+    if not isinstance(document, dict):
+        raise _fail("no 'data' object in the document")
+    data = document.get("data")
     if not isinstance(data, dict):
         raise _fail("no 'data' object in the document")
     options = data.get("options")
@@ -200,36 +192,34 @@ def parse_spx_chain(body: bytes) -> OptionChain:
     )
 
 
-async def fetch_spx_chain(
-    client: httpx.AsyncClient,
-    *,
-    url: str = URL,
-    session: dt.date | None = None,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-) -> OptionChain:
-    """Download and parse the chain; with ``session``, refuse a chain from another day.
+class CboeChain:
+    """The delayed SPX option chain (``_SPX.json``, ~14 MB): no date parameter."""
 
-    The chain has no date parameter: it is always "now". After a holiday or
-    before Cboe rolls over it can still be the previous session's, which is a
-    failed source, not data (DESIGN.md §3). A chain without a
-    ``last_trade_time`` cannot be checked and is refused when ``session`` is set.
-    """
-    response = await get(
-        client,
-        SOURCE,
-        url,
-        headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "application/json"},
-        policy=policy,
-        sleep=sleep,
-    )
-    chain = parse_spx_chain(response.content)
-    if session is not None:
-        traded = chain.last_trade_time
-        if traded is None:
-            raise _fail(f"chain has no last_trade_time; cannot tell whether it is from {session}")
-        if traded.astimezone(ET).date() != session:
-            raise _fail(
-                f"chain last traded {traded.astimezone(ET).date()}, not on session {session}"
-            )
-    return chain
+    name = SOURCE
+
+    def __init__(self, url: str = URL) -> None:
+        self.url = url
+
+    async def fetch(self, ctx: SourceContext, session: dt.date | None = None) -> OptionChain:
+        """Download and parse the chain; with ``session``, refuse a chain from another day.
+
+        The chain is always "now". After a holiday or before Cboe rolls over it
+        can still be the previous session's, which is a failed source, not data
+        (DESIGN.md §3). A chain without a ``last_trade_time`` cannot be checked
+        and is refused when ``session`` is set.
+        """
+        response = await ctx.get(
+            SOURCE, self.url,
+            headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "application/json"},
+        )
+        chain = parse_spx_chain(response.content)
+        if session is not None:
+            traded = chain.last_trade_time
+            if traded is None:
+                raise _fail(
+                    f"chain has no last_trade_time; cannot tell whether it is from {session}")
+            if traded.astimezone(ET).date() != session:
+                raise _fail(
+                    f"chain last traded {traded.astimezone(ET).date()}, not on session {session}"
+                )
+        return chain

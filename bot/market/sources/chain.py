@@ -4,19 +4,19 @@ A failure of one source is logged and the next one is tried; only when all
 of them fail does the series fail, with every source's reason in the error
 so one ops message explains the whole outage. The error is temporary
 (:class:`SourceUnavailable`, worth a later retry) if any source failed for
-a temporary reason, else permanent (:class:`SourceDataError`).
+a temporary reason, else permanent (:class:`SourceDataError`). A source that
+cannot answer the window at all (its :class:`~bot.market.sources.base.Reach`:
+the WSJ diary for a session that is not the latest) is skipped, and the
+reason is part of the report.
 
 Only :class:`SourceError` moves the chain on. Anything else is a bug in our
 code and propagates: a fallback must not hide a crash.
-
-The ``*_chain`` builders return the default attempts for each series; the
-caller runs them with :func:`fetch_first`.
 
 Source names (recorded on every row, shown in ops messages): ``yahoo``,
 ``fred``, ``cboe``, ``stooq``, ``wsj``, ``fed`` for live sources;
 ``file:<basename>`` for a file read at run time (imports, the shipped
 calendars). History parsers take the name from their caller: ``unicorn`` for
-the Unicorn archive, and anything starting with ``synthetic`` for synthetic
+the Unicorn archive, and anything containing ``synthetic`` for synthetic
 breadth, which :func:`bot.kernel.models.is_synthetic` keys on.
 """
 
@@ -25,68 +25,159 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
-import httpx
 from pydantic import SecretStr
 
 from bot.kernel.errors import SourceDataError, SourceError, SourceUnavailable
-from bot.kernel.models import Bar, Breadth, Event, EventKind, Parsed, Symbol
-from bot.kernel.sessions import SessionCalendar
-from bot.market.sources.cboe import CBOE_BASE, fetch_cboe_index
-from bot.market.sources.fed import FED_BASE, fetch_fomc_fed
+from bot.kernel.models import BREADTH, Bar, Breadth, Event, EventKind, Parsed, Symbol
+from bot.market.sources.base import EventSource, Source, SourceContext, Window
+from bot.market.sources.cboe import CBOE_BASE, CboeIndex
+from bot.market.sources.cboe_options import URL as CBOE_CHAIN_URL
+from bot.market.sources.fed import FED_BASE, FedCalendar
 from bot.market.sources.files import parse_event_csv
-from bot.market.sources.fred import (
-    FRED_API_BASE,
-    FRED_GRAPH_BASE,
-    fetch_fred_series,
-    fetch_release_dates,
-)
-from bot.market.sources.http import RetryPolicy, Sleep
-from bot.market.sources.stooq import STOOQ_BASE, fetch_spx_stooq
-from bot.market.sources.validate import DEFAULT_POLICY
-from bot.market.sources.wsj import WSJ_BASE, fetch_breadth_wsj
-from bot.market.sources.yahoo import YAHOO_BASE, fetch_spx_yahoo
+from bot.market.sources.fred import FRED_API_BASE, FRED_GRAPH_BASE, FredReleaseDates, FredSeries
+from bot.market.sources.stooq import STOOQ_BASE, Stooq
+from bot.market.sources.vx_settlement import BASE_URL as VX_SETTLEMENT_URL
+from bot.market.sources.wsj import WSJ_BASE, WsjDiary
+from bot.market.sources.yahoo import YAHOO_BASE, YahooChart
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+T = TypeVar("T", Bar, Breadth, Event)
+R = TypeVar("R", Bar, Breadth)
 
-Fetch = Callable[[], Awaitable[Parsed[T]]]
-Attempt = tuple[str, Fetch[T]]
-"""``(source name, zero-argument coroutine function)``: nothing runs until tried."""
+CALENDAR_FILES: Mapping[EventKind, str] = {
+    EventKind.FOMC: "fomc_decisions.csv",
+    EventKind.CPI: "cpi_releases.csv",
+    EventKind.PPI: "ppi_releases.csv",
+}
+"""The shipped calendar file of each kind (``bot/data/snapshot/calendar``)."""
 
 
 async def fetch_first(
-    series: str, attempts: Sequence[Attempt[T]]
+    series: str, ctx: SourceContext, sources: Sequence[Source[T]], window: Window
 ) -> tuple[Parsed[T], list[tuple[str, str]]]:
-    """The first attempt that succeeds, and the ``(source, reason)`` of those that failed."""
+    """The first source that answers ``window``, and ``(source, reason)`` of the others.
+
+    Sources that cannot serve the window are passed over (their reason is
+    listed); if none can, the series fails permanently with those reasons.
+    """
     failures: list[tuple[str, str]] = []
     temporary = False
-    for i, (name, fetch) in enumerate(attempts):
+    usable: list[Source[T]] = []
+    for source in sources:
+        why = source.serves(ctx, window)
+        if why is None:
+            usable.append(source)
+        else:
+            failures.append((source.name, why))
+    for i, source in enumerate(usable):
         try:
-            parsed = await fetch()
+            parsed = await source.fetch(ctx, window)
         except SourceError as exc:
-            failures.append((name, exc.reason))
+            failures.append((source.name, exc.reason))
             temporary = temporary or isinstance(exc, SourceUnavailable)
-            following = attempts[i + 1][0] if i + 1 < len(attempts) else None
-            log.warning(
-                "%s: source %s failed: %s%s",
-                series,
-                name,
-                exc.reason,
-                f"; trying {following}" if following else "",
-            )
+            following = usable[i + 1].name if i + 1 < len(usable) else None
+            log.warning("%s: source %s failed: %s%s", series, source.name, exc.reason,
+                        f"; trying {following}" if following else "")
             continue
         if failures:
-            log.info("%s: using %s after %d failed source(s)", series, name, len(failures))
+            log.info("%s: using %s after %d failed source(s)", series, source.name,
+                     len(failures))
         return parsed, failures
-    if not attempts:
+    if not failures:
         raise SourceDataError(series, "no sources configured")
     summary = "; ".join(f"{name}: {reason}" for name, reason in failures)
+    if temporary:
+        raise SourceUnavailable(series, f"all sources failed ({summary})")
+    raise SourceDataError(series, f"all sources failed ({summary})")
+
+
+@dataclass(slots=True)
+class Filled(Generic[R]):
+    """What a chain gathered for a window of sessions, and from whom."""
+
+    rows: list[R] = field(default_factory=list)
+    """Oldest first, at most one per session."""
+    by_source: dict[str, list[dt.date]] = field(default_factory=dict)
+    """Which sessions each source gave, in the chain's order."""
+    missing: list[dt.date] = field(default_factory=list)
+    """Sessions of the window no source gave."""
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    """``(source, reason)`` of each source that failed or could not serve the window."""
+    notes: list[str] = field(default_factory=list)
+    """Rows a source dropped inside the window, with why (null rows, partial bars...)."""
+
+    @property
+    def sources(self) -> str:
+        """``yahoo`` or ``yahoo + fred (2026-02-20)``: who filled what, for the report."""
+        names = list(self.by_source)
+        if len(names) == 1:
+            return names[0]
+        head, *rest = names
+        return " + ".join([head, *(f"{n} ({', '.join(map(str, self.by_source[n]))})"
+                                   for n in rest)])
+
+
+async def fetch_filled(
+    series: str,
+    ctx: SourceContext,
+    sources: Sequence[Source[R]],
+    window: Window,
+    *,
+    needed: Sequence[dt.date] | None = None,
+) -> Filled[R]:
+    """Every session of ``window`` (or just ``needed``), each from the first source that has it.
+
+    The first source is asked for the whole window; the sessions its answer
+    lacks (left out, dropped as null rows, not closed yet) are asked of the
+    next source, and so on (DESIGN.md §3: never refuse a whole answer for one
+    bad row; fill those dates from the next source in the chain). A source
+    that fails its freshness check for ``window.expect`` gives nothing and the
+    next is asked for everything still missing. Raises like
+    :func:`fetch_first` when no source gave any row.
+    """
+    want = sorted(needed) if needed is not None else ctx.calendar.sessions_between(
+        window.start, window.end)
+    remaining = set(want)
+    out: Filled[R] = Filled()
+    got: dict[dt.date, R] = {}
+    temporary = False
+    for source in sources:
+        if not remaining:
+            break
+        expect = window.expect if window.expect in remaining else None
+        ask = source.clip(ctx, Window(min(remaining), max(remaining), expect))
+        if ask is None:
+            out.failures.append((source.name, source.serves(ctx, window) or "nothing to ask"))
+            continue
+        try:
+            parsed = await source.fetch(ctx, ask)
+        except SourceError as exc:
+            out.failures.append((source.name, exc.reason))
+            temporary = temporary or isinstance(exc, SourceUnavailable)
+            log.warning("%s: source %s failed: %s", series, source.name, exc.reason)
+            continue
+        for row in parsed.rows:
+            if row.session in remaining:
+                got[row.session] = row
+                remaining.discard(row.session)
+                out.by_source.setdefault(source.name, []).append(row.session)
+        out.notes += [f"{source.name} {d.date}: {d.reason}" for d in parsed.dropped
+                      if d.date in remaining or d.date in got]
+    out.rows = [got[d] for d in sorted(got)]
+    out.missing = sorted(remaining)
+    if len(out.by_source) > 1:
+        log.info("%s: filled from %s", series, out.sources)
+    if got:
+        return out
+    if not out.failures:
+        raise SourceDataError(series, "no sources configured")
+    summary = "; ".join(f"{name}: {reason}" for name, reason in out.failures)
     if temporary:
         raise SourceUnavailable(series, f"all sources failed ({summary})")
     raise SourceDataError(series, f"all sources failed ({summary})")
@@ -97,7 +188,7 @@ async def fetch_first(
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """Base URL of every source; tests point them all at a local server."""
+    """Base URL of every source (settings: mirrors, proxies, recorded-response servers)."""
 
     yahoo: str = YAHOO_BASE
     fred_graph: str = FRED_GRAPH_BASE
@@ -106,202 +197,81 @@ class Endpoints:
     stooq: str = STOOQ_BASE
     wsj: str = WSJ_BASE
     fed: str = FED_BASE
+    vx_settlement: str = VX_SETTLEMENT_URL
+    cboe_chain: str = CBOE_CHAIN_URL
 
     @classmethod
     def all_at(cls, base_url: str) -> Endpoints:
-        """Every source at one base URL (a test server that routes by path)."""
-        return cls(**{f.name: base_url for f in fields(cls)})
+        """Every source at one server (a test server that routes by path).
+
+        The two extras whose setting is a full URL keep their path.
+        """
+        from urllib.parse import urlsplit
+
+        full_urls = ("vx_settlement", "cboe_chain")
+        return cls(**{f.name: base_url + urlsplit(str(f.default)).path if f.name in full_urls
+                      else base_url for f in fields(cls)})
 
 
-@dataclass(frozen=True, slots=True)
-class Sources:
-    """What every fetcher needs, built once by the entry point."""
+def default_chains(
+    endpoints: Endpoints = Endpoints(),
+    *,
+    fred_api_key: SecretStr | None = None,
+    stooq_api_key: SecretStr | None = None,
+    calendar_dir: Path | None = None,
+) -> dict[str, list[Source[Any]]]:
+    """Each series' sources in order of preference (DESIGN.md §3).
 
-    client: httpx.AsyncClient
-    calendar: SessionCalendar
-    endpoints: Endpoints = field(default_factory=Endpoints)
-    policy: RetryPolicy = DEFAULT_POLICY
-    sleep: Sleep = asyncio.sleep
-    fred_api_key: SecretStr | None = None
-    stooq_api_key: SecretStr | None = None
-
-
-def spx_chain(
-    src: Sources, start: dt.date, end: dt.date, *, expect: dt.date | None = None
-) -> list[Attempt[Bar]]:
-    """SPX: Yahoo (OHLC) → FRED SP500 (close only) → Stooq (only with a key)."""
-
-    async def yahoo() -> Parsed[Bar]:
-        return await fetch_spx_yahoo(
-            src.client,
-            start,
-            end,
-            expect=expect,
-            calendar=src.calendar,
-            base_url=src.endpoints.yahoo,
-            policy=src.policy,
-            sleep=src.sleep,
-        )
-
-    attempts: list[Attempt[Bar]] = [
-        ("yahoo", yahoo),
-        ("fred", _fred_series(src, Symbol.SPX, start, end, expect)),
-    ]
-    key = src.stooq_api_key
-    if key is not None:
-
-        async def stooq() -> Parsed[Bar]:
-            return await fetch_spx_stooq(
-                src.client,
-                key,
-                start,
-                end,
-                expect=expect,
-                calendar=src.calendar,
-                base_url=src.endpoints.stooq,
-                policy=src.policy,
-                sleep=src.sleep,
-            )
-
-        attempts.append(("stooq", stooq))
-    return attempts
-
-
-def index_chain(
-    src: Sources, symbol: Symbol, start: dt.date, end: dt.date, *, expect: dt.date | None = None
-) -> list[Attempt[Bar]]:
-    """VIX: Cboe → FRED VIXCLS; VIX3M: Cboe → FRED VXVCLS; VIX6M: Cboe only."""
-    if symbol not in (Symbol.VIX, Symbol.VIX3M, Symbol.VIX6M):
-        raise ValueError(f"no volatility-index chain for {symbol}")
-
-    async def cboe() -> Parsed[Bar]:
-        return await fetch_cboe_index(
-            src.client,
-            symbol,
-            start,
-            end,
-            expect=expect,
-            calendar=src.calendar,
-            base_url=src.endpoints.cboe,
-            policy=src.policy,
-            sleep=src.sleep,
-        )
-
-    attempts: list[Attempt[Bar]] = [("cboe", cboe)]
-    if symbol is not Symbol.VIX6M:
-        attempts.append(("fred", _fred_series(src, symbol, start, end, expect)))
-    return attempts
-
-
-def breadth_chain(src: Sources, *, expect: dt.date) -> list[Attempt[Breadth]]:
-    """NYSE breadth: the WSJ diary (history only ever comes from imports)."""
-
-    async def wsj() -> Parsed[Breadth]:
-        return await fetch_breadth_wsj(
-            src.client,
-            expect=expect,
-            calendar=src.calendar,
-            base_url=src.endpoints.wsj,
-            policy=src.policy,
-            sleep=src.sleep,
-        )
-
-    return [("wsj", wsj)]
-
-
-def fomc_chain(
-    src: Sources, *, today: dt.date, shipped: Path | None = None
-) -> list[Attempt[Event]]:
-    """FOMC: the Fed's calendar.json → the shipped calendar file (if given)."""
-
-    async def fed() -> Parsed[Event]:
-        return await fetch_fomc_fed(
-            src.client,
-            today=today,
-            calendar=src.calendar,
-            base_url=src.endpoints.fed,
-            policy=src.policy,
-            sleep=src.sleep,
-        )
-
-    attempts: list[Attempt[Event]] = [("fed", fed)]
-    if shipped is not None:
-        attempts.append(
-            shipped_calendar(shipped, EventKind.FOMC, today=today, calendar=src.calendar)
-        )
-    return attempts
-
-
-def release_chain(
-    src: Sources, kind: EventKind, *, today: dt.date, shipped: Path | None = None
-) -> list[Attempt[Event]]:
-    """CPI/PPI: FRED release dates (only with a key) → the shipped file (if given)."""
-    if kind not in (EventKind.CPI, EventKind.PPI):
-        raise ValueError(f"no release-date chain for {kind}")
-    attempts: list[Attempt[Event]] = []
-    key = src.fred_api_key
-    if key is not None:
-
-        async def fred() -> Parsed[Event]:
-            return await fetch_release_dates(
-                src.client,
-                kind,
-                key,
-                today=today,
-                calendar=src.calendar,
-                base_url=src.endpoints.fred_api,
-                policy=src.policy,
-                sleep=src.sleep,
-            )
-
-        attempts.append(("fred", fred))
-    if shipped is not None:
-        attempts.append(shipped_calendar(shipped, kind, today=today, calendar=src.calendar))
-    return attempts
-
-
-def shipped_calendar(
-    path: Path, kind: EventKind, *, today: dt.date, calendar: SessionCalendar
-) -> Attempt[Event]:
-    """An attempt reading ``kind`` events from a shipped calendar CSV.
-
-    Held to the live sources' rule: a file with nothing after ``today`` has
-    run out (the shipped CPI list ends 2026-07) and fails rather than
-    silently switching blackouts off.
+    SPX: Yahoo (OHLC) → FRED SP500 (close only) → Stooq (only with a key).
+    VIX: Cboe → FRED VIXCLS; VIX3M: Cboe → FRED VXVCLS; VIX6M: Cboe only.
+    NYSE breadth: the WSJ diary. FOMC: the Fed → the shipped file; CPI/PPI:
+    FRED release dates (only with a key) → the shipped file.
     """
-    source = f"file:{path.name}"
+    e = endpoints
+    spx: list[Source[Any]] = [YahooChart(e.yahoo), FredSeries(Symbol.SPX, e.fred_graph)]
+    if stooq_api_key is not None:
+        spx.append(Stooq(stooq_api_key, e.stooq))
+    chains: dict[str, list[Source[Any]]] = {Symbol.SPX.value: spx}
+    for symbol in (Symbol.VIX, Symbol.VIX3M, Symbol.VIX6M):
+        chain: list[Source[Any]] = [CboeIndex(symbol, e.cboe)]
+        if symbol is not Symbol.VIX6M:
+            chain.append(FredSeries(symbol, e.fred_graph))
+        chains[symbol.value] = chain
+    chains[BREADTH] = [WsjDiary(e.wsj)]
+    for kind in EventKind:
+        events: list[Source[Any]] = []
+        if kind is EventKind.FOMC:
+            events.append(FedCalendar(e.fed))
+        elif fred_api_key is not None:
+            events.append(FredReleaseDates(kind, fred_api_key, e.fred_api))
+        if calendar_dir is not None:
+            events.append(ShippedCalendar(calendar_dir / CALENDAR_FILES[kind], kind))
+        chains[kind.value] = events
+    return chains
 
-    def load() -> Parsed[Event]:
+
+class ShippedCalendar(EventSource):
+    """``kind`` events from a calendar CSV shipped with the package (or any such file).
+
+    Held to the live sources' rule: a file with nothing after today has run
+    out and fails rather than silently switching blackouts off.
+    """
+
+    def __init__(self, path: Path, kind: EventKind) -> None:
+        super().__init__(str(path))
+        self.path, self.kind = path, kind
+        self.name = f"file:{path.name}"
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Event]:
+        return await asyncio.to_thread(self._load, ctx, window.end)
+
+    def _load(self, ctx: SourceContext, today: dt.date) -> Parsed[Event]:
         try:
-            text = path.read_bytes()
+            text = self.path.read_bytes()
         except OSError as exc:
-            raise SourceDataError(source, f"cannot read {path}: {exc.strerror}") from None
-        parsed = parse_event_csv(text, source, calendar)
-        events = tuple(e for e in parsed.rows if e.kind is kind)
+            raise SourceDataError(self.name, f"cannot read {self.path}: {exc.strerror}") from None
+        parsed = parse_event_csv(text, self.name, ctx.calendar)
+        events = tuple(e for e in parsed.rows if e.kind is self.kind)
         if not any(e.date > today for e in events):
-            raise SourceDataError(source, f"no upcoming {kind} events after {today}")
-        return Parsed(source, events, parsed.dropped)
-
-    async def attempt() -> Parsed[Event]:
-        return await asyncio.to_thread(load)
-
-    return (source, attempt)
-
-
-def _fred_series(
-    src: Sources, symbol: Symbol, start: dt.date, end: dt.date, expect: dt.date | None
-) -> Fetch[Bar]:
-    async def fred() -> Parsed[Bar]:
-        return await fetch_fred_series(
-            src.client,
-            symbol,
-            start,
-            end,
-            expect=expect,
-            calendar=src.calendar,
-            base_url=src.endpoints.fred_graph,
-            policy=src.policy,
-            sleep=src.sleep,
-        )
-
-    return fred
+            raise SourceDataError(self.name, f"no upcoming {self.kind} events after {today}")
+        return Parsed(self.name, events, parsed.dropped)

@@ -13,20 +13,17 @@ from ``time`` ("2:00 p.m.") and defaults to 14:00 ET.
 
 from __future__ import annotations
 
-import asyncio
 import calendar as monthcal
 import datetime as dt
 import re
 from collections.abc import Mapping
 
-import httpx
-
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import Event, EventKind, Parsed
 from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.base import EventSource, SourceContext, Window
 from bot.market.sources.body import load_json
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
-from bot.market.sources.validate import DEFAULT_POLICY
+from bot.market.sources.http import BROWSER_USER_AGENT
 
 SOURCE = "fed"
 FED_BASE = "https://www.federalreserve.gov"
@@ -97,22 +94,17 @@ def parse_fed_calendar(
     return Parsed(SOURCE, tuple(found[d] for d in sorted(found)))
 
 
-async def fetch_fomc_fed(
-    client: httpx.AsyncClient,
-    *,
-    today: dt.date,
-    calendar: SessionCalendar,
-    base_url: str = FED_BASE,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-) -> Parsed[Event]:
-    """FOMC decision dates published by the Fed."""
-    response = await get(
-        client,
-        SOURCE,
-        f"{base_url}{PATH}",
-        headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "application/json"},
-        policy=policy,
-        sleep=sleep,
-    )
-    return parse_fed_calendar(response.content, today=today, calendar=calendar)
+class FedCalendar(EventSource):
+    """FOMC decision dates published by the Fed (``calendar.json``)."""
+
+    name = SOURCE
+
+    def __init__(self, base_url: str = FED_BASE) -> None:
+        super().__init__(base_url)
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Event]:
+        response = await ctx.get(
+            SOURCE, f"{self.base_url}{PATH}",
+            headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "application/json"},
+        )
+        return parse_fed_calendar(response.content, today=window.end, calendar=ctx.calendar)

@@ -9,22 +9,19 @@ own request log lines (httpx logs full URLs at INFO level).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import re
 from collections.abc import Mapping
 
-import httpx
 from pydantic import SecretStr
 
 from bot.kernel.errors import SourceDataError, SourceError, SourceUnavailable
 from bot.kernel.models import Bar, Event, EventKind, Parsed, Symbol
 from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.base import BarSource, EventSource, SourceContext, Window
 from bot.market.sources.body import load_json
 from bot.market.sources.files import parse_fred_csv
-from bot.market.sources.http import RetryPolicy, Sleep, get
-from bot.market.sources.validate import DEFAULT_POLICY, fresh_window
 
 SOURCE = "fred"
 FRED_GRAPH_BASE = "https://fred.stlouisfed.org"
@@ -40,6 +37,8 @@ RELEASE_TIME = dt.time(8, 30)
 RELEASE_LOOKBACK = dt.timedelta(days=400)
 """How far back release dates are requested: enough for the proximity of past
 events in a year of history, small enough to stay one page."""
+REALTIME_END = "9999-12-31"
+"""FRED's "latest available": without it the answer stops at today's date."""
 
 _KEY_IN_QUERY = re.compile(r"(?i)\b(api_?key)=[^&\s\"']+")
 
@@ -87,32 +86,27 @@ def redacted(exc: SourceError, secret: SecretStr) -> SourceError:
 # -- daily series ----------------------------------------------------------------
 
 
-async def fetch_fred_series(
-    client: httpx.AsyncClient,
-    symbol: Symbol,
-    start: dt.date,
-    end: dt.date,
-    *,
-    expect: dt.date | None = None,
-    calendar: SessionCalendar,
-    base_url: str = FRED_GRAPH_BASE,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-) -> Parsed[Bar]:
-    """Closes of ``symbol`` for ``start..end`` from ``fredgraph.csv``."""
-    series = SERIES.get(symbol)
-    if series is None:
-        raise SourceDataError(SOURCE, f"FRED has no series for {symbol}")
-    response = await get(
-        client,
-        SOURCE,
-        f"{base_url}/graph/fredgraph.csv",
-        params={"id": series, "cosd": start.isoformat(), "coed": end.isoformat()},
-        policy=policy,
-        sleep=sleep,
-    )
-    parsed = parse_fred_csv(response.content, symbol, SOURCE, calendar, series=series)
-    return fresh_window(SOURCE, parsed, start, end, expect=expect, calendar=calendar)
+class FredSeries(BarSource):
+    """Daily closes of SPX, VIX or VIX3M from ``fredgraph.csv`` (no key)."""
+
+    name = SOURCE
+
+    def __init__(self, symbol: Symbol, base_url: str = FRED_GRAPH_BASE) -> None:
+        super().__init__(base_url)
+        series = SERIES.get(symbol)
+        if series is None:
+            raise ValueError(f"FRED has no daily series for {symbol}")
+        self.symbol, self.series = symbol, series
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Bar]:
+        response = await ctx.get(
+            SOURCE,
+            f"{self.base_url}/graph/fredgraph.csv",
+            params={"id": self.series, "cosd": window.start.isoformat(),
+                    "coed": window.end.isoformat()},
+        )
+        return parse_fred_csv(response.content, self.symbol, SOURCE, ctx.calendar,
+                              series=self.series)
 
 
 # -- release dates (CPI, PPI) ---------------------------------------------------------
@@ -162,39 +156,42 @@ def parse_fred_release_dates(
     return Parsed(SOURCE, events)
 
 
-async def fetch_release_dates(
-    client: httpx.AsyncClient,
-    kind: EventKind,
-    api_key: SecretStr,
-    *,
-    today: dt.date,
-    calendar: SessionCalendar,
-    base_url: str = FRED_API_BASE,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-) -> Parsed[Event]:
-    """CPI or PPI release dates around ``today`` (past year and all scheduled)."""
-    install_key_redaction()
-    params = {
-        "release_id": str(RELEASE_IDS[kind]),
-        "api_key": api_key.get_secret_value(),
-        "file_type": "json",
-        "include_release_dates_with_no_data": "true",
-        "realtime_start": (today - RELEASE_LOOKBACK).isoformat(),
-        "sort_order": "asc",
-    }
-    try:
-        response = await get(
-            client,
-            SOURCE,
-            f"{base_url}/fred/release/dates",
-            params=params,
-            policy=policy,
-            sleep=sleep,
-        )
-        return parse_fred_release_dates(response.content, kind, today=today, calendar=calendar)
-    except SourceError as exc:
-        failure = redacted(exc, api_key)
-    # Raised outside the handler so the original (unredacted) error is not
-    # even kept as __context__ for a traceback or error reporter to print.
-    raise failure
+class FredReleaseDates(EventSource):
+    """CPI or PPI release dates: the past :data:`RELEASE_LOOKBACK` and every scheduled one.
+
+    ``realtime_end=9999-12-31`` is what makes FRED list *future* release dates
+    (its default real-time period ends today); the key travels as a query
+    parameter, so it is redacted from every error and log line.
+    """
+
+    name = SOURCE
+
+    def __init__(self, kind: EventKind, api_key: SecretStr,
+                 base_url: str = FRED_API_BASE) -> None:
+        super().__init__(base_url)
+        if kind not in RELEASE_IDS:
+            raise ValueError(f"FRED has no release dates for {kind}")
+        self.kind, self.api_key = kind, api_key
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Event]:
+        install_key_redaction()
+        today = window.end
+        params = {
+            "release_id": str(RELEASE_IDS[self.kind]),
+            "api_key": self.api_key.get_secret_value(),
+            "file_type": "json",
+            "include_release_dates_with_no_data": "true",
+            "realtime_start": (today - RELEASE_LOOKBACK).isoformat(),
+            "realtime_end": REALTIME_END,
+            "sort_order": "asc",
+        }
+        try:
+            response = await ctx.get(SOURCE, f"{self.base_url}/fred/release/dates",
+                                     params=params)
+            return parse_fred_release_dates(response.content, self.kind, today=today,
+                                            calendar=ctx.calendar)
+        except SourceError as exc:
+            failure = redacted(exc, self.api_key)
+        # Raised outside the handler so the original (unredacted) error is not
+        # even kept as __context__ for a traceback or error reporter to print.
+        raise failure

@@ -83,13 +83,17 @@ async def get(
     for attempt in range(1, policy.attempts + 1):
         delay: float | None = None
         try:
-            resp = await client.get(url, params=params, headers=headers)
+            # Services move behind redirects: a 301 is a new address, not a failure.
+            resp = await client.get(url, params=params, headers=headers, follow_redirects=True)
         except httpx.TimeoutException as exc:
             last = f"timed out ({type(exc).__name__})"
         except httpx.TransportError as exc:
             last = f"connection failed ({type(exc).__name__})"
         else:
             if resp.status_code < 300:
+                if resp.history:
+                    log.info("%s: %s moved to %s (HTTP %d)", source, resp.history[0].url.path,
+                             resp.url.path, resp.history[0].status_code)
                 return resp
             if resp.status_code == 429:
                 last = "HTTP 429 Too Many Requests"

@@ -9,20 +9,16 @@ quoted (key redacted).
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-
-import httpx
 from pydantic import SecretStr
 
 from bot.kernel.errors import SourceDataError, SourceError
 from bot.kernel.models import Bar, Parsed, Symbol
 from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.base import BarSource, SourceContext, Window
 from bot.market.sources.body import decode_body
 from bot.market.sources.files import parse_ohlc_csv
 from bot.market.sources.fred import install_key_redaction, redacted
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
-from bot.market.sources.validate import DEFAULT_POLICY, fresh_window
+from bot.market.sources.http import BROWSER_USER_AGENT
 
 SOURCE = "stooq"
 STOOQ_BASE = "https://stooq.com"
@@ -49,49 +45,32 @@ def parse_stooq_csv(
     return parse_ohlc_csv(text, symbol, SOURCE, calendar)
 
 
-async def fetch_spx_stooq(
-    client: httpx.AsyncClient,
-    api_key: SecretStr,
-    start: dt.date,
-    end: dt.date,
-    *,
-    expect: dt.date | None = None,
-    calendar: SessionCalendar,
-    base_url: str = STOOQ_BASE,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-    previous: Bar | None = None,
-) -> Parsed[Bar]:
-    """SPX bars for ``start..end``; with ``expect``, the newest must be that session."""
-    install_key_redaction()
-    params = {
-        "s": SPX_TICKER,
-        "i": "d",
-        "d1": start.strftime("%Y%m%d"),
-        "d2": end.strftime("%Y%m%d"),
-        "apikey": api_key.get_secret_value(),
-    }
-    try:
-        response = await get(
-            client,
-            SOURCE,
-            f"{base_url}/q/d/l/",
-            params=params,
-            headers={"User-Agent": BROWSER_USER_AGENT},
-            policy=policy,
-            sleep=sleep,
-        )
-        parsed = fresh_window(
-            SOURCE,
-            parse_stooq_csv(response.content, calendar=calendar),
-            start,
-            end,
-            expect=expect,
-            calendar=calendar,
-            previous=previous,
-        )
-    except SourceError as exc:
-        failure = redacted(exc, api_key)
-    else:
-        return parsed
-    raise failure  # outside the handler: no unredacted __context__
+class Stooq(BarSource):
+    """SPX daily bars, with an API key (``apikey`` travels in the query: redacted)."""
+
+    name = SOURCE
+
+    def __init__(self, api_key: SecretStr, base_url: str = STOOQ_BASE) -> None:
+        super().__init__(base_url)
+        self.api_key = api_key
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Bar]:
+        install_key_redaction()
+        params = {
+            "s": SPX_TICKER,
+            "i": "d",
+            "d1": window.start.strftime("%Y%m%d"),
+            "d2": window.end.strftime("%Y%m%d"),
+            "apikey": self.api_key.get_secret_value(),
+        }
+        response = await ctx.get(SOURCE, f"{self.base_url}/q/d/l/", params=params,
+                                 headers={"User-Agent": BROWSER_USER_AGENT})
+        return parse_stooq_csv(response.content, calendar=ctx.calendar)
+
+    async def fetch(self, ctx: SourceContext, window: Window) -> Parsed[Bar]:
+        """As every source, with the key removed from any error's reason."""
+        try:
+            return await super().fetch(ctx, window)
+        except SourceError as exc:
+            failure = redacted(exc, self.api_key)
+        raise failure  # outside the handler: no unredacted __context__

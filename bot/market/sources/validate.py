@@ -103,29 +103,6 @@ def check_fresh_bars(
         )
 
 
-def fresh_window(
-    source: str,
-    parsed: Parsed[Bar],
-    start: dt.date | None,
-    end: dt.date | None,
-    *,
-    expect: dt.date | None,
-    calendar: SessionCalendar,
-    previous: Bar | None = None,
-) -> Parsed[Bar]:
-    """``parsed`` trimmed to ``start..end``, after the freshness check for ``expect``.
-
-    The check sees everything up to ``end``, not just the window: a source
-    whose newest row is older than ``start`` is then reported as "stale:
-    newest row X" rather than "no rows", and the previous session's bar is
-    available for the repeated-bar check even in a one-day window.
-    """
-    upto = trim(parsed, None, end)
-    if expect is not None:
-        check_fresh_bars(source, upto, expect, calendar, previous=previous)
-    return trim(upto, start, None)
-
-
 def check_fresh_breadth(source: str, parsed: Parsed[Breadth], expect: dt.date) -> None:
     """Newest breadth row dated ``expect``."""
     require_not_dropped(source, parsed, expect)

@@ -15,12 +15,11 @@ UTF-8 BOM, and a ``*`` after a price (Cboe's mark for a changed settlement
 value: the number is still the settlement). When the requested date is not
 published yet, Cboe answers 200 with the *latest* published file and names it
 in ``Content-Disposition: attachment; filename=FuturesSettlements_<date>.csv``;
-:func:`fetch_vx_settlements` refuses that rather than pass yesterday off as today.
+:meth:`VxSettlements.fetch` refuses that rather than pass yesterday off as today.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
@@ -31,9 +30,10 @@ import httpx
 
 from bot.engine.expirations import VX_MONTH_CODES
 from bot.kernel.errors import SourceDataError, SourceUnavailable
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
+from bot.market.sources.base import SourceContext
+from bot.market.sources.body import decode_body
+from bot.market.sources.http import BROWSER_USER_AGENT
 
-DEFAULT_POLICY = RetryPolicy()
 SOURCE = "cboe-vx-settlement"
 BASE_URL = "https://www.cboe.com/us/futures/market_statistics/settlement/csv"
 COLUMNS = ("Product", "Symbol", "Expiration Date", "Price")
@@ -66,15 +66,7 @@ def parse_vx_settlements(body: bytes) -> dict[dt.date, float]:
     price, a symbol whose month code disagrees with its expiration date, a
     duplicated symbol, or no VX monthly at all.
     """
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _fail(f"body is not UTF-8 text ({exc.reason})") from None
-    stripped = text.lstrip()
-    if not stripped:
-        raise _fail("empty body")
-    if stripped.startswith("<") or "<html" in stripped[:512].lower():
-        raise _fail("got an HTML page, not the settlement CSV")
+    text = decode_body(body, SOURCE)  # HTML, XML errors, empty or non-UTF-8 bodies
 
     reader = csv.reader(io.StringIO(text))
     header = [h.strip() for h in next(reader)]
@@ -125,32 +117,28 @@ def _served_date(response: httpx.Response) -> dt.date | None:
         return None
 
 
-async def fetch_vx_settlements(
-    client: httpx.AsyncClient,
-    day: dt.date,
-    *,
-    base_url: str = BASE_URL,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-) -> dict[dt.date, float]:
-    """VX monthly settlements for trade date ``day``.
+class VxSettlements:
+    """Cboe's settlement file for one trade date: VX monthly settlement prices."""
 
-    Raises :class:`~bot.kernel.errors.SourceUnavailable` when Cboe serves another
-    date's file (the requested one is not published yet: worth retrying later),
-    and :class:`~bot.kernel.errors.SourceDataError` when the body is not usable.
-    """
-    response = await get(
-        client,
-        SOURCE,
-        base_url,
-        params={"dt": day.isoformat()},
-        headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "text/csv,*/*"},
-        policy=policy,
-        sleep=sleep,
-    )
-    served = _served_date(response)
-    if served is not None and served != day:
-        raise SourceUnavailable(
-            SOURCE, f"asked for {day}, Cboe served the {served} file: not published yet"
+    name = SOURCE
+
+    def __init__(self, base_url: str = BASE_URL) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    async def fetch(self, ctx: SourceContext, day: dt.date) -> dict[dt.date, float]:
+        """VX monthly settlements for trade date ``day``.
+
+        Raises :class:`~bot.kernel.errors.SourceUnavailable` when Cboe serves another
+        date's file (the requested one is not published yet: worth retrying later),
+        and :class:`~bot.kernel.errors.SourceDataError` when the body is not usable.
+        """
+        response = await ctx.get(
+            SOURCE, self.base_url, params={"dt": day.isoformat()},
+            headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "text/csv,*/*"},
         )
-    return parse_vx_settlements(response.content)
+        served = _served_date(response)
+        if served is not None and served != day:
+            raise SourceUnavailable(
+                SOURCE, f"asked for {day}, Cboe served the {served} file: not published yet"
+            )
+        return parse_vx_settlements(response.content)

@@ -16,20 +16,17 @@ which is what the Unicorn history carries.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 
-import httpx
-
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import Breadth, Parsed
 from bot.kernel.sessions import SessionCalendar
+from bot.market.sources.base import BreadthSource, Reach, SourceContext, Window
 from bot.market.sources.body import load_json
 from bot.market.sources.files import is_session
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
-from bot.market.sources.validate import DEFAULT_POLICY, check_fresh_breadth
+from bot.market.sources.http import BROWSER_USER_AGENT
 
 SOURCE = "wsj"
 WSJ_BASE = "https://www.wsj.com"
@@ -162,29 +159,24 @@ def parse_wsj_diary(body: bytes | str, *, calendar: SessionCalendar) -> Parsed[B
     return Parsed(SOURCE, (row,))
 
 
-async def fetch_breadth_wsj(
-    client: httpx.AsyncClient,
-    *,
-    expect: dt.date,
-    calendar: SessionCalendar,
-    base_url: str = WSJ_BASE,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-) -> Parsed[Breadth]:
-    """Today's NYSE breadth; it must be dated ``expect``."""
-    response = await get(
-        client,
-        SOURCE,
-        f"{base_url}{PAGE}",
-        params={"id": DIARY_ID, "type": "mdc_marketsdiary"},
-        headers={
-            "User-Agent": BROWSER_USER_AGENT,
-            "Accept": "application/json, text/plain, */*",
-            "Referer": f"{WSJ_BASE}{PAGE}",
-        },
-        policy=policy,
-        sleep=sleep,
-    )
-    parsed = parse_wsj_diary(response.content, calendar=calendar)
-    check_fresh_breadth(SOURCE, parsed, expect)
-    return parsed
+class WsjDiary(BreadthSource):
+    """Today's NYSE breadth from the Markets Diary (no date parameter: ``LATEST``)."""
+
+    name = SOURCE
+    reach = Reach.LATEST
+
+    def __init__(self, base_url: str = WSJ_BASE) -> None:
+        super().__init__(base_url)
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Breadth]:
+        response = await ctx.get(
+            SOURCE,
+            f"{self.base_url}{PAGE}",
+            params={"id": DIARY_ID, "type": "mdc_marketsdiary"},
+            headers={
+                "User-Agent": BROWSER_USER_AGENT,
+                "Accept": "application/json, text/plain, */*",
+                "Referer": f"{WSJ_BASE}{PAGE}",
+            },
+        )
+        return parse_wsj_diary(response.content, calendar=ctx.calendar)

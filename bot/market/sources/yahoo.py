@@ -14,21 +14,18 @@ is kept as ``None``: index volume is informational only.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
-import httpx
-
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import Bar, Dropped, Parsed, Symbol
 from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.sources.base import BarSource, SourceContext, Window
 from bot.market.sources.body import load_json
 from bot.market.sources.files import NOT_A_SESSION, is_session
-from bot.market.sources.http import BROWSER_USER_AGENT, RetryPolicy, Sleep, get
-from bot.market.sources.validate import DEFAULT_POLICY, fresh_window
+from bot.market.sources.http import BROWSER_USER_AGENT
 
 SOURCE = "yahoo"
 YAHOO_BASE = "https://query1.finance.yahoo.com"
@@ -151,55 +148,28 @@ def _epoch(day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time(0), tzinfo=ET).timestamp())
 
 
-async def fetch_spx_yahoo(
-    client: httpx.AsyncClient,
-    start: dt.date,
-    end: dt.date,
-    *,
-    expect: dt.date | None = None,
-    calendar: SessionCalendar,
-    base_url: str = YAHOO_BASE,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-    previous: Bar | None = None,
-) -> Parsed[Bar]:
-    """SPX bars for ``start..end``; with ``expect``, the newest must be that session."""
-    return await fetch_yahoo(
-        client, SPX_TICKER, Symbol.SPX, start, end, expect=expect, calendar=calendar,
-        base_url=base_url, policy=policy, sleep=sleep, previous=previous,
-    )
+class YahooChart(BarSource):
+    """Daily bars of one Yahoo ticker: ``^GSPC`` for SPX (the default), or an ETP hedge."""
 
+    name = SOURCE
 
-async def fetch_yahoo(
-    client: httpx.AsyncClient,
-    ticker: str,
-    symbol: str,
-    start: dt.date,
-    end: dt.date,
-    *,
-    expect: dt.date | None = None,
-    calendar: SessionCalendar,
-    base_url: str = YAHOO_BASE,
-    policy: RetryPolicy = DEFAULT_POLICY,
-    sleep: Sleep = asyncio.sleep,
-    previous: Bar | None = None,
-) -> Parsed[Bar]:
-    """Daily bars of any Yahoo ticker (``^GSPC``, or an ETP hedge such as ``VXX``)."""
-    response = await get(
-        client,
-        SOURCE,
-        f"{base_url}/v8/finance/chart/{quote(ticker, safe='')}",
-        params={
-            "period1": str(_epoch(start)),
-            "period2": str(_epoch(end + dt.timedelta(days=1))),
-            "interval": "1d",
-            "includePrePost": "false",
-        },
-        headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "application/json"},
-        policy=policy,
-        sleep=sleep,
-    )
-    parsed = parse_yahoo_chart(response.content, calendar=calendar, symbol=symbol, ticker=ticker)
-    return fresh_window(
-        SOURCE, parsed, start, end, expect=expect, calendar=calendar, previous=previous
-    )
+    def __init__(
+        self, base_url: str = YAHOO_BASE, *, ticker: str = SPX_TICKER, symbol: str = Symbol.SPX
+    ) -> None:
+        super().__init__(base_url)
+        self.ticker, self.symbol = ticker, symbol
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Bar]:
+        response = await ctx.get(
+            SOURCE,
+            f"{self.base_url}/v8/finance/chart/{quote(self.ticker, safe='')}",
+            params={
+                "period1": str(_epoch(window.start)),
+                "period2": str(_epoch(window.end + dt.timedelta(days=1))),
+                "interval": "1d",
+                "includePrePost": "false",
+            },
+            headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "application/json"},
+        )
+        return parse_yahoo_chart(response.content, calendar=ctx.calendar, symbol=self.symbol,
+                                 ticker=self.ticker)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,7 +100,13 @@ CASES: dict[str, Case] = {
         lambda t: ["data", "status"],
         lambda t: {"ALVH_DATABASE_URL": "postgresql://alvh:s3cret@db.example/alvh"},
         "alvh: ALVH_DATABASE_URL=postgresql://alvh:***@db.example/alvh: the database driver "
-        "is not installed (Python module 'psycopg'", False),
+        "is not installed (Python module 'psycopg'; install it with `pip install "
+        "'alvh[postgres]'`)", False),
+    "ALVH_DATABASE_URL host unknown": (
+        lambda t: ["data", "status"],
+        lambda t: {"ALVH_DATABASE_URL": "postgresql://alvh:s3cret@db.invalid/alvh"},
+        "alvh: ALVH_DATABASE_URL=postgresql://alvh:***@db.invalid/alvh: cannot open the "
+        "database (failed to resolve host 'db.invalid'", False),
     "ALVH_DATABASE_URL not a URL": (
         lambda t: ["data", "status"], lambda t: {"ALVH_DATABASE_URL": "alvh.sqlite"},
         "alvh: configuration error: ALVH_DATABASE_URL: not a database URL", False),
@@ -141,6 +148,11 @@ def test_bad_input_is_one_line_without_traceback(name, tmp_path, no_alvh_env, ca
     no_alvh_env.setenv("ALVH_HTTP_PORT", str(busy_port))
     for key, value in (env_of(tmp_path) if env_of else {}).items():
         no_alvh_env.setenv(key, value)
+    if "without a driver" in name:
+        # An install without the `postgres` extra: psycopg cannot be imported.
+        for module in [m for m in sys.modules if m.split(".")[0] == "psycopg"]:
+            no_alvh_env.delitem(sys.modules, module)
+        no_alvh_env.setitem(sys.modules, "psycopg", None)
     code = main(argv_of(tmp_path))
     out, err = capsys.readouterr()
     assert code != 0

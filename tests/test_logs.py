@@ -28,8 +28,9 @@ class Sink:
 
 
 async def test_a_running_scheduler_writes_no_line_per_tick(tmp_path, calendar, capsys):
-    store = open_store(f"sqlite:///{tmp_path / 'empty.sqlite'}")
     setup_logging("INFO", "text")
+    store = open_store(f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    capsys.readouterr()  # the migrations' lines: not the scheduler's
     cfg = ServiceConfig(
         run_delay=dt.timedelta(minutes=20), deadline=dt.timedelta(hours=4),
         poll_interval=dt.timedelta(minutes=10), catchup_sessions=5, capital=1e6,

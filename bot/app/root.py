@@ -285,7 +285,7 @@ def usable_dir(path: Path, variable: str) -> Path:
     return path
 
 
-_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary",
+_DRIVER_PACKAGES = {"psycopg": "'alvh[postgres]'", "psycopg2": "psycopg2-binary",
                     "pymysql": "pymysql", "MySQLdb": "mysqlclient", "asyncpg": "asyncpg"}
 
 

@@ -46,6 +46,22 @@ if TYPE_CHECKING:
 MarketSource = Literal["live", "snapshot"]
 
 
+LOCAL_RULES = Path("rules") / "alvh.yaml"
+"""The rules file a user edits in place: used when it exists in the working directory
+and ``ALVH_RULES_FILE`` is not set (``alvh rules init`` writes it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RulesChoice:
+    """The rules file in force and why that one."""
+
+    path: Path
+    why: str
+
+    def describe(self) -> str:
+        return f"{os.fspath(self.path)} ({self.why})"
+
+
 @dataclass
 class Delivery:
     """The outbox, the worker that drains it, and the channels it sends through."""
@@ -80,11 +96,26 @@ class Root:
             raise ConfigError(f"unknown market source {chosen!r}: live or snapshot")
         return "snapshot" if chosen == "snapshot" else "live"
 
-    def rules_path(self, override: Path | None = None) -> Path:
-        """The rules file in force: ``override``, else ``ALVH_RULES_FILE``, else the default."""
+    def rules_choice(self, override: Path | None = None) -> RulesChoice:
+        """Which rules file is in force, and why (see :data:`LOCAL_RULES`).
+
+        ``override`` (a command's FILE argument), else ``ALVH_RULES_FILE``, else
+        ``./rules/alvh.yaml`` when it exists in the working directory (the file
+        in front of a user who edits it), else the packaged default.
+        """
+        if override is not None:
+            return RulesChoice(override, "given on the command line")
+        if self.settings.rules_file is not None:
+            return RulesChoice(self.settings.rules_file, "ALVH_RULES_FILE")
+        if LOCAL_RULES.is_file():
+            return RulesChoice(LOCAL_RULES, "./rules/alvh.yaml in the working directory")
         from bot.engine.rules import default_rules_path
 
-        return override or self.settings.rules_file or default_rules_path()
+        return RulesChoice(default_rules_path(), "the packaged default")
+
+    def rules_path(self, override: Path | None = None) -> Path:
+        """The rules file in force (:meth:`rules_choice`)."""
+        return self.rules_choice(override).path
 
     def load_rules(self, path: Path | None = None) -> Rules:
         """Load a rules file; a refused file is one line naming file, line and key."""
@@ -106,6 +137,10 @@ class Root:
     def data_dir(self) -> Path:
         """``ALVH_DATA_DIR``, created if needed; refused in one line if it cannot be used."""
         return usable_dir(self.settings.data_dir, "ALVH_DATA_DIR")
+
+    def chart_dir(self) -> Path:
+        """Where the console channel writes the charts it cannot show."""
+        return self.settings.data_dir.absolute() / "charts"
 
     def open_delivery_store(self) -> Store:
         """The store of subscribers, the outbox and deliveries (and live market data).
@@ -212,11 +247,11 @@ class Root:
         standing = [Standing(s.channel.name, admin, frozenset({Topic.OPS}))
                     for s in setups for admin in s.admins]
         if not any(s.configured for s in setups):
-            channels.append(ConsoleChannel(console))
+            channels.append(ConsoleChannel(console, chart_dir=self.chart_dir()))
             standing.append(Standing(ConsoleChannel.name, ConsoleChannel.name, frozenset(Topic)))
             described.append("console: every alert is printed here")
         elif not standing:
-            channels.append(ConsoleChannel(console))
+            channels.append(ConsoleChannel(console, chart_dir=self.chart_dir()))
             standing.append(Standing(ConsoleChannel.name, ConsoleChannel.name,
                                      frozenset({Topic.OPS})))
             described.append("console: ops alerts (no admin address configured, e.g. "

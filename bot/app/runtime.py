@@ -80,16 +80,17 @@ async def run_service(
         queries = EngineQueries()
         delivery = root.delivery(delivery_store, console=out, metrics=metrics,
                                  queries=queries if settings.telegram_token else None)
-        watcher = RulesWatcher(settings.rules_file, rules)
+        choice = root.rules_choice()
+        watcher = RulesWatcher(rules.path or choice.path, rules)
         service = Service(
             cfg, store=store, calendar=root.calendar, watcher=watcher,
             fetch=root.fetcher(source, store, client, lambda: watcher.rules),
             sink=OutboxSink(delivery.outbox, delivery.worker), metrics=metrics,
         )
         queries.attach(service)
-        log.info("alvh run: source %s, data %s, rules %s", source,
+        log.info("alvh run: source %s, data %s, rules %s from %s", source,
                  settings.store_url_shown if source == "live" else "shipped snapshot",
-                 rules.sha256[:12])
+                 rules.sha256[:12], choice.describe())
         for line in delivery.described + settings.missing():
             log.info("alvh run: %s", line)
         if source == "snapshot":

@@ -224,7 +224,9 @@ class Service:
                        why: str) -> None:
         self.missed[session] = f"{'; '.join(problems)} (gave up: {why})"
         self.metrics.runs.labels("missed").inc()
-        ctx = Context(session, self.watcher.rules.sha256, {}, None, self.cfg.capital, late=late)
+        rules = self.watcher.rules
+        ctx = Context(session, rules.sha256, {}, None, self.cfg.capital, late=late,
+                      rules_file=rules.label)
         fresh = await asyncio.to_thread(check_freshness, self.store, self.calendar, session)
         await self.sink.publish([data_alert(ctx, fresh)])
         self.metrics.alerts.labels(Topic.OPS.value).inc()

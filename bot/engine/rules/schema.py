@@ -81,7 +81,12 @@ def _condition_validator(context: Context) -> Callable[[object, ValidationInfo],
     return validate
 
 
-_AS_TEXT: Final = PlainSerializer(str, return_type=str)
+def _as_text(value: object) -> str:
+    """A compiled condition serialises as the text the user wrote."""
+    return str(value)
+
+
+_AS_TEXT: Final = PlainSerializer(_as_text, return_type=str)
 _JSON_TEXT: Final = WithJsonSchema({"type": "string"})
 
 EnterCondition = Annotated[

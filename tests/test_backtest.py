@@ -400,7 +400,7 @@ def test_condor_skips_say_what_was_true_in_summary_files_and_page(capsys, tmp_pa
     assert check == {
         "name": "vix", "value": vix, "operator": "<", "threshold": "condor_max_vix",
         "threshold_value": 35.0, "passed": False, "negated": False, "no_data": False,
-        "missing": [], "text": f"vix = {vix:g} < condor_max_vix = 35 ✘",
+        "missing": [], "reasons": [], "text": f"vix = {vix:g} < condor_max_vix = 35 ✘",
         "observed": f"vix = {vix:g} ≥ condor_max_vix = 35"}
     # The tally counts the sessions the files list with that reason.
     assert int(tally[1]) == sum(

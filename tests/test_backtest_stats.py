@@ -202,7 +202,7 @@ def test_an_unpriced_layer_has_no_pnl(calendar):
 # ------------------------------------------------------------------ breadth sources
 
 
-def test_source_periods_and_the_sessions_a_change_blinds(calendar):
+def test_source_periods(calendar):
     labels = series([0.0] * 12, calendar, D(2016, 1, 4)).astype(object)
     labels[:] = ["nyse"] * 5 + ["synthetic"] * 4 + [MISSING] + ["synthetic"] * 2
     labels = labels.astype(str)
@@ -213,14 +213,21 @@ def test_source_periods_and_the_sessions_a_change_blinds(calendar):
         (MISSING, days[9], days[9], 1), ("synthetic", days[10], days[11], 2)]
     assert periods[1].kind.startswith("SYNTHETIC") and periods[0].kind == "NYSE"
     assert periods[2].label == "no breadth data"
-    # window 3: a change at row c blinds rows c..c+1 (the window must start at c).
-    wins = blind_windows(labels, 3)
-    assert [(w.change_on, w.first, w.last, w.sessions) for w in wins] == [
-        (days[5], days[5], days[6], 2), (days[9], days[9], days[10], 2),
-        (days[10], days[10], days[11], 2)]
-    clipped = blind_windows(labels, 3, start=days[6], end=days[9])
-    assert [(w.first, w.last, w.sessions) for w in clipped] == [
-        (days[6], days[6], 1), (days[9], days[9], 1)]
+
+
+def test_blind_windows_are_the_runs_the_frame_calls_not_evaluable(calendar):
+    days = series([0.0] * 12, calendar, D(2016, 1, 4)).index
+    frame = pd.DataFrame({"ad_divergence_days": [0.0, 3, np.nan, np.nan, 4, 0, 0, np.nan,
+                                                 np.nan, np.nan, 7, 8]}, index=days)
+    frame["not_evaluable"] = [{"ad_divergence_days": f"why {i}"} if pd.isna(v) else {}
+                              for i, v in enumerate(frame["ad_divergence_days"])]
+    d = [ts.date() for ts in days]
+    wins = blind_windows(frame)
+    assert [(w.first, w.last, w.sessions, w.reason) for w in wins] == [
+        (d[2], d[3], 2, "why 2"), (d[7], d[9], 3, "why 7")]
+    clipped = blind_windows(frame, start=d[3], end=d[8])
+    assert [(w.first, w.last, w.sessions, w.reason) for w in clipped] == [
+        (d[3], d[3], 1, "why 3"), (d[7], d[8], 2, "why 7")]
 
 
 # ------------------------------------------------------------------ progress

@@ -33,3 +33,21 @@ def test_empty_frame_is_refused():
 
     with pytest.raises(ValueError, match="no sessions"):
         render_chart(pd.DataFrame())
+
+
+def test_divergence_panels_state_length_and_streak_or_why_not():
+    import math
+
+    import pandas as pd
+
+    from bot.engine.chart import measures_text
+
+    row = pd.Series({"ad_divergence_days": 30.0, "ad_divergence_streak": 26.0,
+                     "not_evaluable": {}})
+    assert measures_text(row, "ad") == "A/D divergence: length 30, streak 26"
+    assert measures_text(pd.Series({"macd_divergence_days": 0.0, "macd_divergence_streak": 0.0,
+                                    "not_evaluable": {}}), "macd") == "MACD divergence: none"
+    why = "2 imputed breadth sessions in the 63-session divergence window, at most 1 allowed"
+    gone = pd.Series({"ad_divergence_days": math.nan, "ad_divergence_streak": math.nan,
+                      "not_evaluable": {"ad_divergence_days": why}})
+    assert measures_text(gone, "ad") == f"A/D divergence: not evaluable ({why})"

@@ -121,6 +121,50 @@ def test_too_many_imputed_sessions_make_the_ad_divergence_not_evaluable(store, c
     assert RunRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
 
 
+def test_a_rejected_breadth_row_is_imputed_and_named_as_rejected(store, calendar):
+    """The snapshot's Unicorn row of 2004-02-27 is a partial-day count (1,637 issues against a
+    median of 3,064): the store rejects it, the frame imputes the session and says why."""
+    from bot.engine.indicators import NOT_EVALUABLE
+
+    frame = indicator_frame(store, calendar, RULES, D(2003, 1, 2), D(2004, 3, 31))
+    day = pd.Timestamp("2004-02-27")
+    assert bool(frame.loc[day, "ad_imputed"]) and pd.isna(frame.loc[day, "advancers"])
+    why = frame.loc[day, NOT_EVALUABLE]["advancers"]
+    assert why.startswith("imputed: the row was rejected (partial-day count: advancers + "
+                          "decliners 1,637 < 80% of the 21-session median 3,064)")
+    after = frame.loc["2004-03-01"]
+    assert after["breadth_window_imputed"] == "2004-02-27 (rejected)"
+    assert after["ad_imputed_sessions"] == 1 and not pd.isna(after["ad_divergence_days"])
+
+
+def test_vix3m_before_its_history_is_not_evaluable_not_a_refusal(store, calendar):
+    """DESIGN.md §4: a series whose history starts after t is not evaluable for t (shown so,
+    never 0), not stale: 2009-09-17 is evaluated, and says why VIX3M is missing."""
+    day = D(2009, 9, 17)
+    res = evaluate_day(store, calendar, RULES, day, capital=2_000_000)
+    assert res.evaluation is not None, res.freshness.problems()
+    (vix3m,) = [c for c in res.freshness.checks if c.series == "VIX3M"]
+    assert vix3m.ok and vix3m.starts == D(2009, 9, 18)
+    assert vix3m.describe(day) == (
+        "VIX3M: not evaluable for 2009-09-17 (its history starts 2009-09-18)")
+    alerts = _alerts(store, res)
+    summary = next(a for a in alerts if a.kind == "daily_summary")
+    assert ("VIX3M not evaluable (no VIX3M history up to this session)  ratio not evaluable "
+            "(no VIX3M history up to this session)") in summary.text
+    # Before 2015 no CPI/PPI calendar is shipped: every alert says those blackouts cannot
+    # be applied (a watched kind with no known event blacks nothing out).
+    for alert in alerts:
+        assert ("⚠ The CPI blackout cannot be applied: the CPI calendar starts 2015-01-16"
+                in alert.text), alert.kind
+        assert "⚠ The PPI blackout cannot be applied: the PPI calendar starts" in alert.text
+    # With no VIX3M row at all, the series is missing data: refused.
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("delete from bars where symbol = 'VIX3M'"))
+    refused = evaluate_day(store, calendar, RULES, day, capital=2_000_000)
+    assert refused.evaluation is None
+    assert "VIX3M: no data at all" in refused.freshness.problems()
+
+
 def test_the_session_itself_needs_its_own_breadth_row(store, calendar):
     with store.engine.begin() as conn:
         conn.execute(sa.text("delete from breadth where session = '2026-02-27'"))
@@ -269,6 +313,41 @@ def test_indicators_command_prints_the_rules_vocabulary(snapshot_dir, monkeypatc
     # DESIGN.md §4 pinned values.
     assert frame.loc["2018-12-24", "macd"] == pytest.approx(-77.496788, abs=1e-6)
     assert frame.loc["2018-12-31", "rsi"] == pytest.approx(41.709268, abs=1e-6)
+    for col in ("ad_divergence_streak", "macd_divergence_streak", "mcclellan_oscillator",
+                "summation_index", "ad_imputed_sessions", "not_evaluable"):
+        assert col in frame.columns
+
+
+def test_indicators_command_shows_not_evaluable_with_the_reason(snapshot_dir, monkeypatch):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(snapshot_dir))
+    code, text = run_cli("indicators", "--from", "2009-09-16", "--to", "2009-09-18",
+                         "--csv", "--source", "snapshot")
+    assert code == 0
+    frame = pd.read_csv(io.StringIO(text), index_col="session", keep_default_na=False)
+    # VIX3M starts 2009-09-18: before, the cells say so (never 0 or blank) and why.
+    assert list(frame["vix3m"]) == ["not evaluable", "not evaluable", "26.54"]
+    assert list(frame["vix_term_ratio"][:2]) == ["not evaluable", "not evaluable"]
+    assert "vix3m, vix_term_ratio: no VIX3M history up to this session" in (
+        frame.loc["2009-09-17", "not_evaluable"])
+    assert "vix3m" not in frame.loc["2009-09-18", "not_evaluable"]
+    # No CPI calendar before 2015: not evaluable, and the blackout says it cannot apply.
+    assert set(frame["sessions_to_cpi"]) == {"not evaluable"}
+    assert set(frame["blackout_unapplied"]) == {"CPI, PPI"}
+    code, table = run_cli("indicators", "--from", "2009-09-17", "--to", "2009-09-17",
+                          "--source", "snapshot")
+    assert code == 0 and "not evaluable" in table and "NaN" not in table
+    assert "<NA>" not in table
+
+
+def test_run_once_json_says_why_a_value_is_not_evaluable(snapshot_dir, monkeypatch):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(snapshot_dir))
+    code, text = run_cli("run-once", "--source", "snapshot", "--date", "2009-09-17",
+                         "--dry-run", "--json")
+    assert code == 0
+    record = json.loads(text)
+    assert record["values"]["vix3m"] is None and record["values"]["vix_term_ratio"] is None
+    assert record["not_evaluable"]["vix3m"] == "no VIX3M history up to this session"
+    assert record["not_evaluable"]["sessions_to_cpi"] == "the CPI calendar starts 2015-01-16"
 
 
 def test_calendar_for_indicators_is_exchange_based(calendar: SessionCalendar):

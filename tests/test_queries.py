@@ -131,6 +131,34 @@ async def test_commands_show_the_engine_state(store, calendar, tmp_path):
     assert "Health: ok" in health and "last_evaluated_session" in health
 
 
+async def test_status_and_why_show_not_evaluable_with_the_reason(store, calendar, tmp_path):
+    """Two breadth sessions missing in the window: /status and /why say the A/D divergence is
+    not evaluable and why (never 0), and name the imputed sessions and breadth sources."""
+    import sqlalchemy as sa
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "delete from breadth where session in ('2026-02-10', '2026-02-11')"))
+    rules_path = tmp_path / "alvh.yaml"
+    rules_path.write_text(default_rules_path().read_text())
+    svc = service(store, calendar, outbox_sink(store), rules_path,
+                  dt.datetime(2026, 2, 27, 21, 0, tzinfo=ET))
+    q = EngineQueries(svc)
+    await svc.run_session(LAST)
+    why_text = ("2 imputed breadth sessions in the 63-session divergence window, at most 1 "
+                "allowed: 2026-02-10, 2026-02-11")
+    status = await q.status()
+    assert f"A/D divergence length: not evaluable ({why_text})" in status
+    assert f"A/D divergence streak: not evaluable ({why_text})" in status
+    assert "MACD divergence length: 0" in status  # evaluable: a real 0
+    assert ("Imputed breadth in the window (no accepted NYSE row; the A/D line carries flat): "
+            "2026-02-10, 2026-02-11") in status
+    assert "Breadth in the A/D divergence window: snapshot:tradingview" in status
+    why = await q.why()
+    assert (f"ad_divergence_days = not evaluable &gt; ad_min_days = 10 ✘ not evaluable "
+            f"(ad_divergence_days: {why_text})") in why
+
+
 def run_cli(*argv: str) -> tuple[int, str]:
     out = io.StringIO()
     with redirect_stdout(out):

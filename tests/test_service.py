@@ -367,3 +367,43 @@ async def test_source_failures_are_counted_by_series(store, calendar):
                fetch=failing)
     assert await svc.run_session(LAST) == "evaluated"  # the snapshot has the breadth already
     assert 'alvh_source_failures_total{series="BREADTH"} 1.0' in svc.metrics.render().decode()
+
+
+async def test_each_session_gets_an_evening_refetch_of_its_final_breadth(store, calendar):
+    """WSJ revises breadth after the close: the live service fetches it again at the
+    configured time (20:00 ET by default) on the day of each scheduled session."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    asked: list[dt.date] = []
+
+    async def final(session: dt.date) -> list[str]:
+        asked.append(session)
+        return []
+
+    path = default_rules_path()
+    cfg = ServiceConfig(
+        run_delay=DELAY, deadline=dt.timedelta(hours=4), poll_interval=dt.timedelta(minutes=15),
+        catchup_sessions=5, capital=2_000_000, source="live",
+        final_breadth_time=dt.time(20, 0),
+    )
+    clock = Clock(dt.datetime(2026, 11, 27, 9, 0, tzinfo=ET))  # the day after Thanksgiving
+    svc = Service(cfg, store=store, calendar=calendar,
+                  watcher=RulesWatcher(path, load_rules(path)), fetch=no_fetch, sink=Sink(),
+                  clock=clock, sleep=clock.sleep, final_breadth=final)
+    svc._scheduler = AsyncIOScheduler(timezone=ET)
+    svc._scheduler.start(paused=True)
+    try:
+        session, _ = svc.schedule_next()
+        job = svc._scheduler.get_job("breadth-final")
+        assert session == D(2026, 11, 27)  # a 13:00 early close
+        assert job is not None and list(job.args) == [session]
+        assert job.trigger.run_date == dt.datetime(2026, 11, 27, 20, 0, tzinfo=ET)
+        await job.func(*job.args)
+        assert asked == [session]
+        # Scheduled with the next session: at 21:00 on Monday that is Tuesday's.
+        clock.now = dt.datetime(2026, 11, 30, 21, 0, tzinfo=ET)
+        svc.schedule_next()
+        job = svc._scheduler.get_job("breadth-final")
+        assert list(job.args) == [D(2026, 12, 1)]
+    finally:
+        svc._scheduler.shutdown(wait=False)

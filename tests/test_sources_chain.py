@@ -187,7 +187,8 @@ def test_default_chain_shapes() -> None:
     names = {s: [src.name for src in chain] for s, chain in default_chains().items()}
     assert names == {
         "SPX": ["yahoo", "fred"], "VIX": ["cboe", "fred"], "VIX3M": ["cboe", "fred"],
-        "VIX6M": ["cboe"], BREADTH: ["wsj"], "FOMC": ["fed"], "CPI": [], "PPI": []}
+        "VIX6M": ["cboe"], BREADTH: ["wsj", "mcclellan", "tradingview"], "FOMC": ["fed"],
+        "CPI": [], "PPI": []}
     keyed = default_chains(stooq_api_key=SecretStr("k"), fred_api_key=SecretStr("f"),
                            calendar_dir=SNAP / "calendar")
     assert [s.name for s in keyed["SPX"]] == ["yahoo", "fred", "stooq"]
@@ -301,3 +302,20 @@ async def test_shipped_calendar_that_ran_out_fails(ctx) -> None:
         await missing.fetch(ctx, Window(D(2026, 1, 1), D(2026, 1, 1)))
     assert cpi.name == "file:cpi_releases.csv"
 
+
+
+async def test_a_refused_row_leaves_its_session_to_the_next_source(ctx, calendar) -> None:
+    """The breadth screen runs before a row counts: a partial-day count from the first
+    source makes the chain ask the next, and is kept only when nobody has better."""
+    days = sessions(calendar)
+    first = Canned("first", days)
+    second = Canned("second", [days[-1]])
+    refused = {days[-1]: "partial-day count"}
+    filled = await fetch_filled("X", ctx, [first, second], WINDOW,
+                                check=lambda row: refused.get(row.session) if row.source == "first"
+                                else None)
+    assert filled.by_source == {"first": days[:-1], "second": [days[-1]]}
+    assert f"first {days[-1]}: refused, partial-day count" in filled.notes
+    alone = await fetch_filled("X", ctx, [Canned("first", days)], WINDOW,
+                               check=lambda row: refused.get(row.session))
+    assert [r.session for r in alone.rows] == days and alone.missing == []

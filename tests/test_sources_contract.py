@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from bot.market.sources.fed import PATH as FED_PATH
 from bot.market.sources.fed import FedCalendar
 from bot.market.sources.fred import FredReleaseDates, FredSeries
 from bot.market.sources.http import RetryPolicy
+from bot.market.sources.mcclellan import PAGE as MC_PAGE
+from bot.market.sources.mcclellan import McClellanPage
 from bot.market.sources.stooq import Stooq
 from bot.market.sources.vx_settlement import VxSettlements
 from bot.market.sources.wsj import PAGE as WSJ_PAGE
@@ -64,6 +67,8 @@ class Case:
     stale_headers: dict[str, str] | None = None
     stale_error: type[SourceError] = SourceDataError
     stale_says: str = "stale"
+    html_says: str = "HTML page instead of"
+    """A source whose answer *is* an HTML page says what its page lacks instead."""
 
 
 def drop_last_line(body: bytes) -> bytes:
@@ -115,6 +120,7 @@ FED = (RECORDED / "fed_calendar_2026-10.json").read_bytes()
 RELEASES = (RECORDED / "fred_release_dates_10.json").read_bytes()
 VX = (FIX / "vx_settlement" / "settlement_2026-09-01.csv").read_bytes()
 CHAIN = (FIX / "cboe_options" / "spx_chain_2026-08-18.json").read_bytes()
+MCCLELLAN = (RECORDED / "mcclellan_breadth_2024-06-17.txt").read_bytes()
 SETTLED = {"Content-Disposition": "attachment; filename=FuturesSettlements_2026-09-01.csv"}
 TODAY = D(2026, 9, 25)
 
@@ -132,6 +138,11 @@ CASES = [
          lambda ctx, url: WsjDiary(url).fetch(ctx, window(D(2026, 7, 27), D(2026, 7, 27),
                                                            D(2026, 7, 27))),
          now=dt.datetime(2026, 7, 27, 18, 0, tzinfo=ET)),
+    Case("mcclellan", MC_PAGE, MCCLELLAN, MCCLELLAN.replace(b"06/17/2024", b"06/14/2024"),
+         lambda ctx, url: McClellanPage(url).fetch(ctx, window(D(2024, 6, 17), D(2024, 6, 17),
+                                                                D(2024, 6, 17))),
+         now=dt.datetime(2024, 6, 17, 21, 0, tzinfo=ET),
+         html_says="no 'NYSE: MM/DD/YYYY' on the page"),
     Case("fed", FED_PATH, FED, fed_without_october(FED),
          lambda ctx, url: FedCalendar(url).fetch(ctx, window(TODAY, TODAY)),
          stale_says="no upcoming FOMC events after 2026-09-25"),
@@ -150,7 +161,8 @@ CASES = [
          lambda ctx, url: CboeChain(f"{url}/options/_SPX.json").fetch(ctx, D(2026, 8, 18)),
          stale_says="chain last traded 2026-08-17, not on session 2026-08-18"),
 ]
-"""Every HTTP source of the bot. (Shipped calendar files are not served over HTTP.)"""
+"""Every HTTP source of the bot. (Shipped calendar files are not served over HTTP;
+TradingView speaks WebSocket: tests/test_sources_breadth_fallbacks.py.)"""
 
 HTML = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body></body></html>"
 
@@ -235,7 +247,7 @@ async def test_a_redirect_is_followed(case, server, client, calendar, sleeps) ->
 
 async def test_an_html_page_is_not_data(case, server, client, calendar, sleeps) -> None:
     server.route(case.path, Reply(200, HTML, {"Content-Type": "text/html"}))
-    with pytest.raises(SourceDataError, match="HTML page instead of"):
+    with pytest.raises(SourceDataError, match=re.escape(case.html_says)):
         await case.call(ctx_for(case, client, calendar, sleeps), server.url)
     assert len(server.requests_to(case.path)) == 1  # a wrong answer is not retried
 

@@ -47,7 +47,10 @@ def encode(data: dict[str, Any]) -> bytes:
 def test_recorded_answer(calendar: SessionCalendar) -> None:
     parsed = parse_wsj_diary(BODY, calendar=calendar)
     assert parsed.source == "wsj" and parsed.dropped == ()
-    (b,) = parsed.rows
+    before, b = parsed.rows
+    # previousClose: the session before, final figures.
+    assert (before.session, before.advancers, before.decliners, before.unchanged) == (
+        dt.date(2026, 7, 24), 1652, 1073, 108)
     assert (b.session, b.advancers, b.decliners, b.unchanged) == (DAY, 1729, 1022, 82)
     # The unstarred (all-venue) volume rows, not the starred NYSE-floor ones.
     assert b.adv_volume == 3_626_095_086 and b.dec_volume == 1_394_651_972
@@ -57,7 +60,7 @@ def test_recorded_answer(calendar: SessionCalendar) -> None:
 def test_nyse_is_found_by_label_not_position(calendar: SessionCalendar) -> None:
     data = diary()
     data["data"]["instrumentSets"].reverse()  # NYSE American, NASDAQ, then NYSE
-    (b,) = parse_wsj_diary(encode(data), calendar=calendar).rows
+    b = parse_wsj_diary(encode(data), calendar=calendar).rows[-1]
     assert (b.advancers, b.decliners) == (1729, 1022)
 
 
@@ -67,7 +70,7 @@ def test_volume_rows_reusing_issue_ids_do_not_confuse(calendar: SessionCalendar)
     row(data, "Adv. volume*")["id"] = "advances"
     row(data, "Decl. volume*")["id"] = "declines"
     row(data, "Adv. volume")["id"] = "advances"
-    (b,) = parse_wsj_diary(encode(data), calendar=calendar).rows
+    b = parse_wsj_diary(encode(data), calendar=calendar).rows[-1]
     assert (b.advancers, b.decliners, b.adv_volume) == (1729, 1022, 3_626_095_086)
 
 
@@ -99,7 +102,7 @@ def test_no_nyse_table(calendar: SessionCalendar) -> None:
 def test_comma_numbers_and_non_numeric(calendar: SessionCalendar) -> None:
     data = diary()
     row(data, "Advances")["latestClose"] = "2,001"
-    assert parse_wsj_diary(encode(data), calendar=calendar).rows[0].advancers == 2001
+    assert parse_wsj_diary(encode(data), calendar=calendar).rows[-1].advancers == 2001
     row(data, "Advances")["latestClose"] = "n/a"
     with pytest.raises(
         SourceDataError, match="non-numeric advances latestClose 'n/a' on 2026-07-27"
@@ -108,9 +111,17 @@ def test_comma_numbers_and_non_numeric(calendar: SessionCalendar) -> None:
 
 
 def test_placeholder_zeros(calendar: SessionCalendar) -> None:
+    """Before the table is filled the latest figures are 0 and 0: that row is dropped
+    with why; the previous session's final figures are still good."""
     data = diary()
     row(data, "Advances")["latestClose"] = "0"
     row(data, "Declines")["latestClose"] = "0"
+    parsed = parse_wsj_diary(encode(data), calendar=calendar)
+    assert [b.session for b in parsed.rows] == [dt.date(2026, 7, 24)]
+    assert [(d.date, d.reason) for d in parsed.dropped] == [
+        (DAY, "placeholder figures on 2026-07-27: 0 advances and 0 declines")]
+    for name in ("Advances", "Declines"):
+        row(data, name)["previousClose"] = "0"
     with pytest.raises(SourceDataError, match="placeholder figures on 2026-07-27"):
         parse_wsj_diary(encode(data), calendar=calendar)
 
@@ -202,6 +213,25 @@ def test_the_diary_serves_only_the_latest_session(calendar: SessionCalendar,
     ctx = make_ctx(client, calendar, now=EVENING)
     wsj = WsjDiary()
     assert wsj.serves(ctx, Window(DAY, DAY, DAY)) is None
-    assert wsj.serves(ctx, Window(dt.date(2026, 7, 24), DAY)) == (
-        "wsj gives only the latest closed session (2026-07-27..2026-07-27)")
-    assert wsj.clip(ctx, Window(dt.date(2026, 7, 20), DAY, DAY)) == Window(DAY, DAY, DAY)
+    assert wsj.serves(ctx, Window(dt.date(2026, 7, 24), DAY)) is None
+    assert wsj.serves(ctx, Window(dt.date(2026, 7, 23), DAY)) == (
+        "wsj gives only the latest 2 closed sessions (2026-07-24..2026-07-27)")
+    assert wsj.clip(ctx, Window(dt.date(2026, 7, 20), DAY, DAY)) == Window(
+        dt.date(2026, 7, 24), DAY, DAY)
+
+
+async def test_after_the_next_open_the_session_comes_from_previous_close(
+        server: LocalServer, calendar: SessionCalendar, client: httpx.AsyncClient) -> None:
+    """A catch-up run at 10:00 the next morning: the diary is dated the 28th, its latest
+    figures are live, and the 27th's final figures sit in previousClose. Derived from the
+    recorded body: the 27th's recorded figures moved to previousClose, live ones made up."""
+    data = diary()
+    data["data"]["timestamp"] = "Tuesday, July 28, 2026"
+    for name, live in (("Advances", "1,104"), ("Declines", "1,533"), ("Unchanged", "61")):
+        row(data, name)["previousClose"] = row(data, name)["latestClose"]
+        row(data, name)["latestClose"] = live
+    server.route(PAGE, encode(data))
+    ctx = make_ctx(client, calendar, now=dt.datetime(2026, 7, 28, 10, 0, tzinfo=ET))
+    parsed = await WsjDiary(server.url).fetch(ctx, Window(DAY, DAY, DAY))
+    (b,) = parsed.rows
+    assert (b.session, b.advancers, b.decliners, b.unchanged) == (DAY, 1729, 1022, 82)

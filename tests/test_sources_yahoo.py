@@ -16,7 +16,7 @@ from bot.kernel.sessions import ET, SessionCalendar
 from bot.market.sources.base import SourceContext, Window
 from bot.market.sources.files import NOT_A_SESSION
 from bot.market.sources.http import BROWSER_USER_AGENT
-from bot.market.sources.yahoo import NOT_FINAL, YahooChart, parse_yahoo_chart
+from bot.market.sources.yahoo import NOT_FINAL, NULL_ROW, YahooChart, parse_yahoo_chart
 
 BODY = (
     Path(__file__).parent / "fixtures" / "recorded" / "yahoo_chart_gspc_2026-02.json"
@@ -80,12 +80,55 @@ def test_newest_row_with_close_but_null_open_is_kept(calendar: SessionCalendar) 
     assert (last.session, last.open, last.close, last.volume) == (END, None, 6878.88, None)
 
 
-@pytest.mark.parametrize("field", ["close", "open", "high", "low"])
-def test_null_price_elsewhere_is_an_error(field: str, calendar: SessionCalendar) -> None:
+def test_a_past_null_row_is_dropped_and_the_rest_kept(calendar: SessionCalendar) -> None:
+    """July 2026: Yahoo served null OHLC on past sessions for weeks; refusing the whole
+    answer would have left SPX unavailable. The session is dropped with its reason."""
+    data = chart()
+    for name in ("open", "high", "low", "close", "volume"):
+        quote(data)[name][3] = None
+    parsed = parse_yahoo_chart(encode(data), calendar=calendar)
+    assert [(d.date, d.reason) for d in parsed.dropped] == [(D(2026, 2, 12), NULL_ROW)]
+    assert len(parsed.rows) == 13 and parsed.rows[-1].session == END
+
+
+@pytest.mark.parametrize("field", ["open", "high", "low"])
+def test_a_close_without_open_high_or_low_is_kept_close_only(
+        field: str, calendar: SessionCalendar) -> None:
     data = chart()
     quote(data)[field][3] = None
-    with pytest.raises(SourceDataError, match=f"yahoo: null {field} on 2026-02-12"):
-        parse_yahoo_chart(encode(data), calendar=calendar)
+    row = next(b for b in parse_yahoo_chart(encode(data), calendar=calendar).rows
+               if b.session == D(2026, 2, 12))
+    assert getattr(row, field) is None and row.close == quote(chart())["close"][3]
+
+
+def with_duplicate_newest(close_delta: float = 0.0, volume: int = 5_129_731_000) -> bytes:
+    """The recorded answer with the newest session listed again, as Yahoo does just
+    after the close (pandas-datareader #610, yfinance #1070): a second row stamped at
+    the close, the same prices and a later volume. Derived from the recorded body."""
+    data = chart()
+    result = data["chart"]["result"][0]
+    close_stamp = int(dt.datetime(2026, 2, 27, 16, 0, 2, tzinfo=ET).timestamp())
+    result["timestamp"].append(close_stamp)
+    q = quote(data)
+    for name in ("open", "high", "low", "close"):
+        q[name].append(q[name][-1] + (close_delta if name == "close" else 0.0))
+    q["volume"].append(volume)
+    return encode(data)
+
+
+def test_a_duplicated_newest_row_keeps_the_later_one(calendar: SessionCalendar) -> None:
+    parsed = parse_yahoo_chart(with_duplicate_newest(), calendar=calendar)
+    assert len(parsed.rows) == 14 and parsed.dropped == ()
+    assert (parsed.rows[-1].session, parsed.rows[-1].close) == (END, 6878.88)
+    assert parsed.rows[-1].volume == 5_129_731_000
+
+
+def test_duplicates_that_disagree_are_both_dropped(calendar: SessionCalendar) -> None:
+    parsed = parse_yahoo_chart(with_duplicate_newest(close_delta=12.5), calendar=calendar)
+    assert parsed.rows[-1].session == D(2026, 2, 26)
+    (drop,) = parsed.dropped
+    assert drop.date == END and drop.reason == (
+        "listed twice with different closes (6878.88 and 6891.38): neither kept")
 
 
 def test_non_numeric_value(calendar: SessionCalendar) -> None:
@@ -128,12 +171,15 @@ def test_arrays_of_different_length_are_truncation(calendar: SessionCalendar) ->
         parse_yahoo_chart(encode(data), calendar=calendar)
 
 
-def test_duplicate_session(calendar: SessionCalendar) -> None:
+def test_a_past_session_listed_twice_with_two_closes_is_dropped(
+        calendar: SessionCalendar) -> None:
     data = chart()
     stamps = data["chart"]["result"][0]["timestamp"]
-    stamps[-1] = stamps[-2] + 3600
-    with pytest.raises(SourceDataError, match="duplicate date 2026-02-26"):
-        parse_yahoo_chart(encode(data), calendar=calendar)
+    stamps[-1] = stamps[-2] + 3600  # the 27th's prices restamped onto the 26th
+    parsed = parse_yahoo_chart(encode(data), calendar=calendar)
+    assert [d.date for d in parsed.dropped] == [D(2026, 2, 26)]
+    assert "listed twice with different closes" in parsed.dropped[0].reason
+    assert parsed.rows[-1].session == D(2026, 2, 25)
 
 
 def test_weekend_bar_dropped_and_reported(calendar: SessionCalendar) -> None:

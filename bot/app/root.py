@@ -19,8 +19,9 @@ Two stores, on purpose:
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -190,6 +191,13 @@ class Root:
         endpoints = self.endpoints()
         return LiveFetcher(SourceContext(client, self.calendar), self.chains(endpoints), store,
                            endpoints=endpoints, etp_symbol=lambda: etp_symbol(rules()))
+
+    @staticmethod
+    def final_breadth(fetch: Fetcher) -> Callable[[dt.date], Awaitable[list[str]]] | None:
+        """The live fetcher's evening re-fetch of final breadth figures (None: snapshot)."""
+        from bot.market.fetch import LiveFetcher
+
+        return fetch.refresh_final if isinstance(fetch, LiveFetcher) else None
 
     def endpoints(self) -> Endpoints:
         """Every source's base URL: the service's own, or the ``ALVH_*_URL`` setting."""

@@ -70,6 +70,7 @@ async def run_service(
         deadline=dt.timedelta(minutes=settings.data_deadline_minutes),
         poll_interval=POLL_INTERVAL, catchup_sessions=settings.catchup_sessions,
         capital=settings.capital, source=source,
+        final_breadth_time=dt.time.fromisoformat(settings.breadth_final_time),
     )
     async with contextlib.AsyncExitStack() as stack:
         client = await stack.enter_async_context(root.http_client())
@@ -82,10 +83,11 @@ async def run_service(
                                  queries=queries if settings.telegram_token else None)
         choice = root.rules_choice()
         watcher = RulesWatcher(rules.path or choice.path, rules)
+        fetch = root.fetcher(source, store, client, lambda: watcher.rules)
         service = Service(
-            cfg, store=store, calendar=root.calendar, watcher=watcher,
-            fetch=root.fetcher(source, store, client, lambda: watcher.rules),
+            cfg, store=store, calendar=root.calendar, watcher=watcher, fetch=fetch,
             sink=OutboxSink(delivery.outbox, delivery.worker), metrics=metrics,
+            final_breadth=root.final_breadth(fetch),
         )
         queries.attach(service)
         log.info("alvh run: source %s, data %s, rules %s from %s", source,

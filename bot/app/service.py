@@ -54,6 +54,8 @@ class ServiceConfig:
     capital: float
     source: Literal["live", "snapshot"]
     rules_poll_seconds: float = 30.0
+    final_breadth_time: dt.time | None = None
+    """ET time of day of the re-fetch of each session's final breadth figures (live)."""
     tick_seconds: float = 60.0
     """The watchdog: how often the plan is recomputed."""
     late_after: dt.timedelta = dt.timedelta(minutes=5)
@@ -83,8 +85,11 @@ class Service:
         metrics: Metrics | None = None,
         clock: Callable[[], dt.datetime] = _now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        final_breadth: Callable[[dt.date], Awaitable[object]] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.final_breadth = final_breadth
+        """Re-fetches a session's final breadth figures (the live fetcher's), or None."""
         self.store, self.calendar, self.watcher = store, calendar, watcher
         self.fetch, self.sink = fetch, sink
         self.evaluator = SessionEvaluator(store, calendar, rules=lambda: watcher.rules,
@@ -395,7 +400,21 @@ class Service:
                 max_instances=1,
             )
         log.info("next evaluation: session %s at %s", session, when.isoformat())
+        self._schedule_final_breadth(session)
         return p.next_run
+
+    def _schedule_final_breadth(self, session: dt.date) -> None:
+        """The evening re-fetch of ``session``'s breadth, whose figures WSJ revises."""
+        at = self.cfg.final_breadth_time
+        if self._scheduler is None or self.final_breadth is None or at is None:
+            return
+        when = dt.datetime.combine(session, at, tzinfo=ET)
+        if when <= self.calendar.close_time(session) or when <= self.clock():
+            return
+        self._scheduler.add_job(self.final_breadth, "date", run_date=when, args=[session],
+                                id="breadth-final", replace_existing=True,
+                                misfire_grace_time=int(self.cfg.deadline.total_seconds()),
+                                coalesce=True, max_instances=1)
 
     async def tick(self, session: dt.date | None = None) -> None:
         """The watchdog (and the date job): make sure every due session is being run.

@@ -106,9 +106,15 @@ class Settings(BaseSettings):
     cboe_url: str | None = None
     stooq_url: str | None = None
     wsj_url: str | None = None
+    mcclellan_url: str | None = None
+    tradingview_url: str | None = Field(None, description="WebSocket base, wss://...")
     fed_url: str | None = None
     vx_settlement_url: str | None = Field(None, description="full URL of the CSV endpoint")
     cboe_chain_url: str | None = Field(None, description="full URL of _SPX.json")
+    breadth_final_time: str = Field(
+        "20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="HH:MM ET: when each session's NYSE breadth is fetched again for the "
+                    "final figures")
     # --- end of the market data block --------------------------------------------
 
     @field_validator("database_url")
@@ -160,8 +166,8 @@ class Settings(BaseSettings):
 
     def source_urls(self) -> dict[str, str]:
         """The base URLs set (``Endpoints`` field name -> URL); unset ones are left out."""
-        names = ("yahoo", "fred_graph", "fred_api", "cboe", "stooq", "wsj", "fed",
-                 "vx_settlement", "cboe_chain")
+        names = ("yahoo", "fred_graph", "fred_api", "cboe", "stooq", "wsj", "mcclellan",
+                 "tradingview", "fed", "vx_settlement", "cboe_chain")
         urls = {n: getattr(self, f"{n}_url") for n in names}
         return {n: u for n, u in urls.items() if u}
 

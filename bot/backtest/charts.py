@@ -137,8 +137,8 @@ def chart_breadth(result: BacktestResult, summary: Summary) -> str:
     for b in summary.blind_windows:
         ax.axvspan(_x(b.first), _x(b.last), color="grey", alpha=0.15, lw=0)
     ax.set_title("A/D line by breadth source, re-based to 0 at each change (levels are not "
-                 "comparable across sources)\ngrey: no A/D divergence possible (window spans a "
-                 "change of source)", fontsize=10)
+                 "comparable across sources)\ngrey: A/D divergence not evaluable (synthetic "
+                 "breadth or too many imputed sessions in the window)", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     _date_axis(ax)
     return _png(fig)

@@ -44,9 +44,7 @@ def _rows(result: BacktestResult, s: Summary) -> dict[str, list[list[Any]]]:
     """Every table's rows, formatted (the template only lays them out)."""
     return {
         "sources": [[x.first, x.last, x.sessions, x.label] for x in s.source_periods],
-        "blind": [[b.first, b.last, b.sessions,
-                   f"{b.before or 'no data'} → {b.after or 'no data'} on {b.change_on}"]
-                  for b in s.blind_windows],
+        "blind": [[b.first, b.last, b.sessions, b.reason] for b in s.blind_windows],
         "layers": [[r.session, r.action, r.layer, r.detail] for r in s.layer_rows],
         "triggers": [[t.session, f"{t.close:.2f}", price(t.vix),
                       *(pct(t.max_drawdown[h]) + ("" if t.complete(h) else "*") for h in HORIZONS),

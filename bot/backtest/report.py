@@ -115,9 +115,8 @@ def stats_json(result: BacktestResult, s: Summary) -> dict[str, Any]:
              "source": x.source or None, "kind": x.kind} for x in s.source_periods
         ],
         "no_divergence_windows": [
-            {"change_on": b.change_on.isoformat(), "before": b.before or None,
-             "after": b.after or None, "first": b.first.isoformat(),
-             "last": b.last.isoformat(), "sessions": b.sessions} for b in s.blind_windows
+            {"first": b.first.isoformat(), "last": b.last.isoformat(), "sessions": b.sessions,
+             "reason": b.reason} for b in s.blind_windows
         ],
     }
 

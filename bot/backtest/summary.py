@@ -29,6 +29,7 @@ from bot.backtest.stats import (
     trigger_outcomes,
 )
 from bot.engine.evaluate import Evaluation, LayerAction
+from bot.engine.indicators import NOT_EVALUABLE
 from bot.kernel.models import is_synthetic
 from bot.kernel.sessions import SessionCalendar
 
@@ -75,19 +76,20 @@ class SourcePeriod:
 
 @dataclass(frozen=True, slots=True)
 class BlindWindow:
-    """Sessions after a change of breadth source on which no A/D divergence can hold.
+    """A run of sessions on which the A/D divergence is not evaluable, and why.
 
-    The divergence window must lie inside one source run (the indicators
-    refuse a window that spans a change), so for ``window - 1`` sessions
-    after a change ``ad_divergence_days`` is 0 whatever the market does.
+    From the indicator frame itself (DESIGN.md §4): a divergence window with
+    more imputed breadth sessions than the rules allow, NYSE and synthetic
+    breadth in one window, or a breadth history that does not fill the window.
+    ``reason`` is the first session's (the imputed dates move with the window).
+    NYSE sources (Unicorn, TradingView, WSJ, …) are one segment: a change
+    between them blinds nothing.
     """
 
-    change_on: dt.date
-    before: str
-    after: str
     first: dt.date
     last: dt.date
     sessions: int
+    reason: str
 
 
 def source_periods(labels: pd.Series[str]) -> list[SourcePeriod]:
@@ -106,28 +108,25 @@ def source_periods(labels: pd.Series[str]) -> list[SourcePeriod]:
 
 
 def blind_windows(
-    labels: pd.Series[str], window: int, start: dt.date | None = None, end: dt.date | None = None
+    frame: pd.DataFrame, start: dt.date | None = None, end: dt.date | None = None
 ) -> list[BlindWindow]:
-    """Where a change of breadth source (or a missing session) rules a divergence out.
-
-    ``labels`` should include the warm-up before ``start``: a change shortly
-    before the range still blinds its first sessions. Windows are clipped to
-    ``start..end``.
-    """
-    days = [ts.date() for ts in pd.DatetimeIndex(labels.index)]
-    values = [str(v) for v in labels.tolist()]
+    """Runs of ``start..end`` sessions whose ``ad_divergence_days`` is not evaluable."""
+    rows = frame.loc[pd.Timestamp(start) if start else None : pd.Timestamp(end) if end else None]
+    unknown = rows["ad_divergence_days"].isna().tolist()
+    days = [ts.date() for ts in pd.DatetimeIndex(rows.index)]
+    why = rows[NOT_EVALUABLE].tolist() if NOT_EVALUABLE in rows.columns else [{}] * len(rows)
     out: list[BlindWindow] = []
-    for c in range(1, len(values)):
-        if values[c] == values[c - 1]:
+    i = 0
+    while i < len(unknown):
+        if not unknown[i]:
+            i += 1
             continue
-        last_i = min(len(values) - 1, c + window - 2)
-        first, last = days[c], days[last_i]
-        if (start is not None and last < start) or (end is not None and first > end):
-            continue
-        lo = max(first, start) if start else first
-        hi = min(last, end) if end else last
-        n = sum(1 for d in days[c : last_i + 1] if lo <= d <= hi)
-        out.append(BlindWindow(days[c], values[c - 1], values[c], lo, hi, n))
+        j = i
+        while j + 1 < len(unknown) and unknown[j + 1]:
+            j += 1
+        out.append(BlindWindow(days[i], days[j], j - i + 1,
+                               str(why[i].get("ad_divergence_days", "not evaluable"))))
+        i = j + 1
     return out
 
 
@@ -281,7 +280,6 @@ def summarize(
     sessions = [ts.date() for ts in close.dropna().index]
     outcomes_ep = episodes_preceded(episodes, triggers, sessions, lead=params.lead_sessions,
                                     hedged=hedged)
-    labels = result.frame["breadth_source"].astype(str)
     return Summary(
         start=result.start, end=result.end, sessions=len(evs), params=params, layer_rows=rows,
         action_counts={a: counts[a] for a in CHANGE_ACTIONS},
@@ -292,7 +290,6 @@ def summarize(
         hedged_by_count=dict(sorted(by_count.items())),
         periods=layer_periods(evs, result.frame, calendar),
         source_periods=source_periods(replayed["breadth_source"].astype(str)),
-        blind_windows=blind_windows(labels, result.rules.indicators.divergence.window,
-                                    result.start, result.end),
+        blind_windows=blind_windows(result.frame, result.start, result.end),
         notes=result.notes,
     )

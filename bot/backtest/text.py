@@ -115,15 +115,14 @@ def breadth_lines(summary: Summary, window: int) -> list[str]:
     for sp in summary.source_periods:
         out.append(f"  {sp.first}..{sp.last}  {sp.sessions:>5} sessions  {sp.label}")
     out.append(
-        f"A/D divergences are counted only inside one source period: a {window}-session window "
-        "that spans a change of source (or a missing session) yields no divergence."
+        f"NYSE sources are one segment; a {window}-session window holding NYSE and synthetic "
+        "breadth, or more imputed (missing or rejected) sessions than max_imputed_sessions, "
+        "makes the A/D divergence not evaluable:"
     )
     if summary.blind_windows:
         for b in summary.blind_windows:
-            before = b.before or "no data"
-            after = b.after or "no data"
-            out.append(f"  no A/D divergence possible {b.first}..{b.last} ({b.sessions} "
-                       f"sessions): {before} -> {after} on {b.change_on}")
+            out.append(f"  A/D divergence not evaluable {b.first}..{b.last} ({b.sessions} "
+                       f"sessions): {b.reason}")
     else:
-        out.append("  (no change of source inside the range)")
+        out.append("  (evaluable on every session of the range)")
     return out

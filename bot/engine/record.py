@@ -28,8 +28,8 @@ class CheckRecord:
     shows (the rule and ✔/✘) and ``observed`` what was true (``vix = 70.2 ≥
     condor_max_vix = 35``). A bare flag (``blackout``) has no operator and no
     threshold; ``negated`` says it sits under a ``not``. ``no_data`` (with the
-    names in ``missing``): the value could not be computed, and the check did
-    not pass.
+    names in ``missing`` and, per name, ``name: why`` in ``reasons``): a value
+    was not evaluable, and the check did not pass (DESIGN.md §4).
     """
 
     text: str
@@ -43,18 +43,20 @@ class CheckRecord:
     no_data: bool = False
     missing: tuple[str, ...] = ()
     observed: str = ""
+    reasons: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, c: CheckLike) -> CheckRecord:
         return cls(c.describe(), c.left, _plain(c.left_value), c.op, c.right,
                    _plain(c.right_value), c.passed, c.negated, c.holds is None,
-                   tuple(c.missing), c.observed())
+                   tuple(c.missing), c.observed(), tuple(c.reasons))
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "operator": self.operator,
                 "threshold": self.threshold, "threshold_value": self.threshold_value,
                 "passed": self.passed, "negated": self.negated, "no_data": self.no_data,
-                "missing": list(self.missing), "text": self.text, "observed": self.observed}
+                "missing": list(self.missing), "reasons": list(self.reasons),
+                "text": self.text, "observed": self.observed}
 
     @classmethod
     def from_json(cls, d: object) -> CheckRecord:
@@ -65,7 +67,8 @@ class CheckRecord:
         return cls(str(d.get("text", "")), str(d.get("name", "")), d.get("value"),
                    d.get("operator"), d.get("threshold"), d.get("threshold_value"),
                    bool(d.get("passed")), bool(d.get("negated")), bool(d.get("no_data")),
-                   tuple(str(m) for m in d.get("missing", [])), str(d.get("observed", "")))
+                   tuple(str(m) for m in d.get("missing", [])), str(d.get("observed", "")),
+                   tuple(str(r) for r in d.get("reasons", [])))
 
 
 @dataclass(frozen=True, slots=True)

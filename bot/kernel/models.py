@@ -131,12 +131,18 @@ class SeriesCheck:
     imputed: tuple[dt.date, ...] = ()
     """Sessions without a row that the series' own rule imputes (NYSE breadth, DESIGN.md §4):
     reported, not a refusal."""
+    starts: dt.date | None = None
+    """Set when the series' history starts after the session (VIX3M before 2009-09-18): its
+    values are not evaluable for it, which is said, not a refusal (DESIGN.md §4)."""
 
     @property
     def ok(self) -> bool:
         return not self.missing and not self.stale
 
     def describe(self, session: dt.date) -> str:
+        if self.starts is not None:
+            return (f"{self.series}: not evaluable for {session} (its history starts "
+                    f"{self.starts})")
         if self.last is None:
             return f"{self.series}: no data at all"
         parts = []

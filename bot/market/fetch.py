@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.engine.breadth_screen import MEDIAN_SESSIONS, BreadthScreen
 from bot.kernel.errors import DataIncomplete, SourceError
-from bot.kernel.models import BREADTH, EventKind, Symbol
-from bot.kernel.sessions import ET
-from bot.market.sources.base import Source, SourceContext, Window
+from bot.kernel.models import BREADTH, Breadth, EventKind, Symbol
+from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.sources.base import Reach, Source, SourceContext, Window
 from bot.market.sources.cboe_options import CboeChain, OptionChain
 from bot.market.sources.chain import Endpoints, Filled, fetch_filled, fetch_first
 from bot.market.sources.vx_settlement import VxSettlements
@@ -83,6 +84,7 @@ async def fetch_session(
     deep = cal.offset(session, -(HISTORY_SESSIONS - 1))
     report = FetchReport(session)
     jobs: dict[str, Awaitable[Any]] = {}
+    windows: dict[str, Window] = {}
     for series in (*(s.value for s in Symbol), BREADTH):
         last, _ = store.latest(series, on_or_before=session)
         if last == session:
@@ -91,14 +93,11 @@ async def fetch_session(
         # A store with nothing before the window (a first run, a long outage)
         # gets years of history, or freshness could never be satisfied.
         begin = start if last is not None and last >= start else deep
-        window = Window(begin, session, expect=session)
-        needed = None
-        if series == BREADTH:
-            # Breadth is not re-fetched where the store has it: most of its
-            # sources give one session, and history comes from back-fill.
-            have = set(store.sessions_present(BREADTH))
-            needed = [d for d in cal.sessions_between(begin, session) if d not in have]
-        jobs[series] = fetch_filled(series, ctx, chains.get(series, ()), window, needed=needed)
+        window = windows[series] = Window(begin, session, expect=session)
+        have = {d for d in store.sessions_present(series) if begin <= d <= session}
+        check = StoreScreen(store, cal, begin) if series == BREADTH else None
+        jobs[series] = fetch_filled(series, ctx, chains.get(series, ()), window, have=have,
+                                    check=check)
     for kind in EventKind:
         chain = chains.get(kind.value, ())
         if not chain:
@@ -119,17 +118,45 @@ async def fetch_session(
         if isinstance(res, Filled):
             _store(store, name, res.rows)
             report.used[name] = res.sources
-            if res.missing:
-                report.missing[name] = res.missing
-            if session in res.missing:
+            # Still missing = not in the store after the write (a source's gap in a
+            # session the store already had is no news; a rejected breadth row is).
+            have = set(store.sessions_present(name))
+            still = [d for d in cal.sessions_between(windows[name].start, session)
+                     if d not in have]
+            if still:
+                report.missing[name] = still
+            if session in still:
                 report.failed[name] = "; ".join(f"{n}: {why}" for n, why in res.failures) or (
-                    f"no source has {session}")
+                    f"no source has an accepted row for {session}")
             report.notes += [f"{name}: {note}" for note in res.notes]
         else:
             parsed, _failures = res
             _store(store, name, parsed.rows)
             report.used[name] = parsed.source
     return report
+
+
+class StoreScreen:
+    """The breadth screen (DESIGN §4) against what the store has accepted, for a chain.
+
+    A fetched row is judged before it counts, so a partial-day count from one
+    source makes the chain ask the next; the store screens again on write
+    (in session order), which is what decides what is kept.
+    """
+
+    def __init__(self, store: Store, calendar: SessionCalendar, first: dt.date) -> None:
+        start = max(calendar.first, calendar.offset(first, -2 * MEDIAN_SESSIONS))
+        frame = store.breadth(start)
+        self.totals = {ts.date(): int(a) + int(d) for ts, a, d in
+                       zip(frame.index, frame["advancers"], frame["decliners"], strict=True)}
+
+    def __call__(self, row: Breadth) -> str | None:
+        before = sorted(d for d in self.totals if d < row.session)[-MEDIAN_SESSIONS:]
+        reason = BreadthScreen([self.totals[d] for d in before]).check(row.advancers,
+                                                                         row.decliners)
+        if reason is None:
+            self.totals[row.session] = row.advancers + row.decliners
+        return reason
 
 
 def _store(store: Store, series: str, rows: Sequence[Any]) -> None:
@@ -218,6 +245,36 @@ class LiveFetcher:
         self.ctx, self.chains, self.store = ctx, chains, store
         self.endpoints = endpoints or Endpoints()
         self.etp_symbol = etp_symbol
+
+    async def refresh_final(self, session: dt.date) -> list[str]:
+        """Fetch ``session``'s NYSE breadth again for the *final* figures (around 20:00 ET).
+
+        The WSJ diary revises its figures after the close; the row stored at
+        close + delay may be preliminary. Asked of the sources that serve the
+        latest session (the diary, then the McClellan page, which waits for
+        the final numbers itself); the store logs a revision with both values.
+        The evaluation already made is not redone: the revised row serves the
+        A/D line of every later session.
+        """
+        chain = [s for s in self.chains.get(BREADTH, ()) if s.reach is Reach.LATEST]
+        try:
+            filled = await fetch_filled(BREADTH, self.ctx, chain,
+                                        Window(session, session, session),
+                                        check=StoreScreen(self.store, self.ctx.calendar, session))
+        except SourceError as exc:
+            line = f"BREADTH final figures for {session}: FAILED: {exc.reason}"
+            log.warning("%s", line)
+            return [line]
+        before = self.store.breadth(session, session)
+        written = self.store.upsert_breadth(filled.rows)
+        what = ("revised (the change is logged with both values)" if written.changed
+                else "new" if written.inserted else "unchanged")
+        if written.rejected:
+            what += "; REJECTED by the breadth screen"
+        line = (f"BREADTH final figures for {session} from {filled.sources}: {what}"
+                + ("" if len(before) else " (no row before)"))
+        log.info("%s", line)
+        return [line]
 
     async def __call__(self, session: dt.date) -> tuple[list[str], Extras]:
         report = await fetch_session(self.ctx, self.chains, self.store, session)

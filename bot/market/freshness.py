@@ -13,6 +13,12 @@ divergence window on the bridged line when it holds at most the rules'
 ``max_imputed_sessions`` imputed sessions, and call it not evaluable (saying
 which sessions) when it holds more: reported here, never a refusal of the
 whole session, whose other decisions do not depend on breadth.
+
+Not evaluable is not stale (DESIGN.md §4): a series other than SPX and breadth
+whose stored history starts *after* D (VIX3M before 2009-09-18) makes its
+values not evaluable for D, which the evaluation says; it does not refuse D.
+A series with no row at all, or none up to D and none after, is missing data
+and refuses D.
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ def check_freshness(
         raise ValueError(f"{session} is not an NYSE session")
     checks = []
     for series, n in lookback.items():
+        if series not in (Symbol.SPX, BREADTH):
+            later = _starts_after(store, series, session)
+            if later is not None:
+                checks.append(SeriesCheck(str(series), None, None, (), False, starts=later))
+                continue
         start = calendar.offset(session, -(n - 1))
         wanted = calendar.sessions_between(start, session)
         if series == BREADTH:
@@ -63,3 +74,12 @@ def check_freshness(
                         imputed=imputed)
         )
     return Freshness(session, tuple(checks))
+
+
+def _starts_after(store: Store, series: str, session: dt.date) -> dt.date | None:
+    """The first session of ``series`` when its whole history comes after ``session``."""
+    if store.latest(series, on_or_before=session)[0] is not None:
+        return None
+    if store.latest(series)[0] is None:
+        return None  # no data at all: missing, not "starts later"
+    return min(store.sessions_present(series))

@@ -94,12 +94,14 @@ def indicator_frame(
     for event in store.events():
         into = scheduled if event.scheduled else unscheduled
         into.setdefault(event.kind.value, []).append(event.date)
+    refused = store.breadth_rejected(start, end)
+    rejected = pd.Series({pd.Timestamp(r.session): r.reason for r in refused}, dtype=object)
     frame = compute_frame(
         spx_close=spx["close"], advancers=breadth["advancers"], decliners=breadth["decliners"],
         breadth_source=breadth["source"], vix=vix["close"], vix3m=vix3m["close"],
         vix6m=vix6m["close"], events_by_kind=scheduled, unscheduled_by_kind=unscheduled,
         sessions=sessions, calendar_sessions=calendar.session_index(calendar.first, calendar.last),
-        params=indicator_params(rules),
+        params=indicator_params(rules), rejected_breadth=rejected,
     )
     return with_blackout(frame, rules)
 

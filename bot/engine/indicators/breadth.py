@@ -15,6 +15,8 @@ NYSE figures.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 import numpy as np
@@ -34,6 +36,7 @@ MAX_LISTED: Final = 10
 """How many imputed sessions a description spells out before summarising."""
 
 WINDOW_COLUMNS: Final = ("imputed_count", "imputed_dates", "sources", "mixed")
+EMPTY: Final[Mapping[pd.Timestamp, str]] = MappingProxyType({})
 
 
 def window_count(flags: BoolArray, window: int) -> IntArray:
@@ -87,15 +90,19 @@ def missing_sessions(series: pd.Series[Any], sessions: pd.DatetimeIndex) -> pd.D
     return sessions[np.isnan(values)]
 
 
-def listed(days: pd.DatetimeIndex, limit: int = MAX_LISTED) -> str:
-    """``2024-06-17, 2024-06-18`` (at most ``limit`` dates, then "and N more")."""
-    shown = ", ".join(str(d.date()) for d in days[:limit])
+def listed(
+    days: pd.DatetimeIndex, limit: int = MAX_LISTED, notes: Mapping[pd.Timestamp, str] = EMPTY
+) -> str:
+    """``2024-06-17, 2025-03-04 (rejected)`` (at most ``limit`` dates, then "and N more")."""
+    shown = ", ".join(str(d.date()) + (f" ({notes[d]})" if d in notes else "")
+                      for d in days[:limit])
     more = len(days) - limit
     return shown + (f" and {more} more" if more > 0 else "")
 
 
 def breadth_window(
-    imputed: pd.Series[bool], sources: pd.Series[Any], window: int
+    imputed: pd.Series[bool], sources: pd.Series[Any], window: int,
+    notes: Mapping[pd.Timestamp, str] = EMPTY,
 ) -> pd.DataFrame:
     """What the ``window`` sessions ending at each t hold (one row per session).
 
@@ -133,7 +140,7 @@ def breadth_window(
     positions = np.flatnonzero(flags)
     for i in np.flatnonzero(count).tolist():
         inside = positions[(positions > i - window) & (positions <= i)]
-        dates[i] = listed(pd.DatetimeIndex(index[inside]))
+        dates[i] = listed(pd.DatetimeIndex(index[inside]), notes=notes)
     return pd.DataFrame(
         {"imputed_count": count, "imputed_dates": dates, "sources": joined, "mixed": mixed},
         index=index,

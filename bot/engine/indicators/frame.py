@@ -268,7 +268,7 @@ def _momentum(
 
 def _breadth(
     frame: pd.DataFrame, advancers: pd.Series[Any], decliners: pd.Series[Any],
-    source: pd.Series[str], params: IndicatorParams, why: Reasons,
+    source: pd.Series[str], rejected: pd.Series[Any], params: IndicatorParams, why: Reasons,
 ) -> None:
     """A/D line (bridged over imputed sessions), its divergence and the McClellan indicators."""
     sessions = require_session_index(frame.index, "sessions")
@@ -280,11 +280,16 @@ def _breadth(
     frame["ad_line"] = ad_line(frame["advancers"], frame["decliners"], sessions)
     frame["ad_imputed"] = imputed
     before = absent(frame["ad_line"], "NYSE breadth")
+    refused = rejected.reindex(sessions).fillna("").astype(str).to_numpy()
+    why.add(("advancers", "decliners"), imputed.to_numpy() & (refused != ""),
+            np.array([f"imputed: the row was rejected ({r}); the A/D line carries flat"
+                      for r in refused], dtype=object))
     why.add(("advancers", "decliners"), imputed.to_numpy(),
-            "imputed: no accepted NYSE breadth row for this session (the A/D line carries flat)")
+            "imputed: no NYSE breadth row for this session (the A/D line carries flat)")
     why.add(("advancers", "decliners", "ad_line"), before != "", before)
 
-    held = breadth_window(imputed, source, window)
+    notes = {day: "rejected" for day, text in zip(sessions, refused, strict=True) if text}
+    held = breadth_window(imputed, source, window, notes)
     frame["ad_imputed_sessions"] = held["imputed_count"].astype(np.float64)
     frame["breadth_window_sources"] = held["sources"]
     frame["breadth_window_imputed"] = held["imputed_dates"]
@@ -311,6 +316,12 @@ def _breadth(
          f"{most} allowed: {d}" if t else "" for c, d, t in zip(count, dates, too_many,
                                                                 strict=True)],
         dtype=object))
+    spx = np.cumsum(~frame["close"].isna().to_numpy())
+    if (spx > 0).any():
+        first_spx = sessions[int(np.argmax(spx > 0))].date()
+        why.add(ad_names, (spx < window) & frame["ad_divergence_days"].isna().to_numpy(),
+                f"SPX history starts {first_spx}: the {window}-session divergence window is "
+                "not full yet")
     why.add(ad_names, frame["ad_divergence_days"].isna().to_numpy(),
             f"SPX closes missing in the {window}-session divergence window")
 
@@ -406,6 +417,7 @@ def compute_frame(
     calendar_sessions: pd.DatetimeIndex,
     params: IndicatorParams | None = None,
     unscheduled_by_kind: Mapping[str, EventDates] | None = None,
+    rejected_breadth: pd.Series[Any] | None = None,
 ) -> pd.DataFrame:
     """All indicator columns (``FRAME_COLUMNS`` then ``INFO_COLUMNS``) on ``sessions``.
 
@@ -419,6 +431,8 @@ def compute_frame(
     ``unscheduled_by_kind`` to those known only from their own date (an
     emergency FOMC action), which never count for a session before them. A
     kind not given is not evaluable. ``breadth_source`` is "" where unknown.
+    ``rejected_breadth`` (reason by session) names the sessions whose row was
+    rejected as a partial-day count, so an imputed session says so.
     """
     params = params or IndicatorParams()
     require_session_index(sessions, "sessions")
@@ -436,7 +450,8 @@ def compute_frame(
     why.add(("close",), close.isna().to_numpy(), absent(close, "SPX"))
     _momentum(frame, close, calendar, params, why)
     source = _labels(breadth_source, sessions)
-    _breadth(frame, advancers, decliners, source, params, why)
+    rejected = rejected_breadth if rejected_breadth is not None else pd.Series(dtype=object)
+    _breadth(frame, advancers, decliners, source, rejected, params, why)
     _divergence(frame, "macd", frame["macd_hist"], params)
 
     for name, series, label in (("vix", vix, "VIX"), ("vix3m", vix3m, "VIX3M"),

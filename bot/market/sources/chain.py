@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -40,7 +40,9 @@ from bot.market.sources.cboe_options import URL as CBOE_CHAIN_URL
 from bot.market.sources.fed import FED_BASE, FedCalendar
 from bot.market.sources.files import parse_event_csv
 from bot.market.sources.fred import FRED_API_BASE, FRED_GRAPH_BASE, FredReleaseDates, FredSeries
+from bot.market.sources.mcclellan import MCCLELLAN_BASE, McClellanPage
 from bot.market.sources.stooq import STOOQ_BASE, Stooq
+from bot.market.sources.tradingview import TRADINGVIEW_BASE, TradingViewBreadth
 from bot.market.sources.vx_settlement import BASE_URL as VX_SETTLEMENT_URL
 from bot.market.sources.wsj import WSJ_BASE, WsjDiary
 from bot.market.sources.yahoo import YAHOO_BASE, YahooChart
@@ -106,7 +108,7 @@ class Filled(Generic[R]):
     by_source: dict[str, list[dt.date]] = field(default_factory=dict)
     """Which sessions each source gave, in the chain's order."""
     missing: list[dt.date] = field(default_factory=list)
-    """Sessions of the window no source gave."""
+    """Sessions of the window no source gave and the store does not have."""
     failures: list[tuple[str, str]] = field(default_factory=list)
     """``(source, reason)`` of each source that failed or could not serve the window."""
     notes: list[str] = field(default_factory=list)
@@ -129,29 +131,35 @@ async def fetch_filled(
     sources: Sequence[Source[R]],
     window: Window,
     *,
-    needed: Sequence[dt.date] | None = None,
+    have: Collection[dt.date] = (),
+    check: Callable[[R], str | None] | None = None,
 ) -> Filled[R]:
-    """Every session of ``window`` (or just ``needed``), each from the first source that has it.
+    """Every session of ``window``, each from the first source that has it.
 
-    The first source is asked for the whole window; the sessions its answer
-    lacks (left out, dropped as null rows, not closed yet) are asked of the
-    next source, and so on (DESIGN.md §3: never refuse a whole answer for one
-    bad row; fill those dates from the next source in the chain). A source
-    that fails its freshness check for ``window.expect`` gives nothing and the
-    next is asked for everything still missing. Raises like
-    :func:`fetch_first` when no source gave any row.
+    The first source that can answer is asked for the whole window (it may
+    revise what the store holds); the sessions its answer lacks (left out,
+    dropped as null rows, not closed yet) and the store does not ``have`` are
+    asked of the next source, and so on (DESIGN.md §3: never refuse a whole
+    answer for one bad row; fill those dates from the next source in the
+    chain). A source that fails its freshness check for ``window.expect``
+    gives nothing, and the next is asked for everything still missing.
+    ``check`` (the breadth screen, DESIGN §4) judges each row before it counts:
+    a row it refuses leaves its session to the next source, and is kept only
+    when no source has a better one (the store then records it as rejected).
+    Raises like :func:`fetch_first` when no source gave any row.
     """
-    want = sorted(needed) if needed is not None else ctx.calendar.sessions_between(
-        window.start, window.end)
-    remaining = set(want)
+    stored = set(have)
+    held: dict[dt.date, R] = {}
+    remaining = set(ctx.calendar.sessions_between(window.start, window.end))
     out: Filled[R] = Filled()
     got: dict[dt.date, R] = {}
     temporary = False
     for source in sources:
-        if not remaining:
+        wanted = remaining - stored if got or out.failures else remaining
+        if not wanted:
             break
-        expect = window.expect if window.expect in remaining else None
-        ask = source.clip(ctx, Window(min(remaining), max(remaining), expect))
+        expect = window.expect if window.expect in wanted else None
+        ask = source.clip(ctx, Window(min(wanted), max(wanted), expect))
         if ask is None:
             out.failures.append((source.name, source.serves(ctx, window) or "nothing to ask"))
             continue
@@ -163,14 +171,25 @@ async def fetch_filled(
             log.warning("%s: source %s failed: %s", series, source.name, exc.reason)
             continue
         for row in parsed.rows:
-            if row.session in remaining:
-                got[row.session] = row
-                remaining.discard(row.session)
-                out.by_source.setdefault(source.name, []).append(row.session)
+            if row.session not in remaining:
+                continue
+            refused = check(row) if check is not None else None
+            if refused is not None:
+                held.setdefault(row.session, row)
+                out.notes.append(f"{source.name} {row.session}: refused, {refused}")
+                continue
+            got[row.session] = row
+            remaining.discard(row.session)
+            out.by_source.setdefault(source.name, []).append(row.session)
         out.notes += [f"{source.name} {d.date}: {d.reason}" for d in parsed.dropped
-                      if d.date in remaining or d.date in got]
+                      if ask.start <= d.date <= ask.end]
+    for day, row in held.items():
+        if day in remaining:  # nothing better: stored, and flagged rejected by the store
+            got[day] = row
+            remaining.discard(day)
+            out.by_source.setdefault(row.source, []).append(day)
     out.rows = [got[d] for d in sorted(got)]
-    out.missing = sorted(remaining)
+    out.missing = sorted(remaining - stored)
     if len(out.by_source) > 1:
         log.info("%s: filled from %s", series, out.sources)
     if got:
@@ -196,6 +215,8 @@ class Endpoints:
     cboe: str = CBOE_BASE
     stooq: str = STOOQ_BASE
     wsj: str = WSJ_BASE
+    mcclellan: str = MCCLELLAN_BASE
+    tradingview: str = TRADINGVIEW_BASE
     fed: str = FED_BASE
     vx_settlement: str = VX_SETTLEMENT_URL
     cboe_chain: str = CBOE_CHAIN_URL
@@ -209,8 +230,10 @@ class Endpoints:
         from urllib.parse import urlsplit
 
         full_urls = ("vx_settlement", "cboe_chain")
+        ws_url = "ws" + base_url.removeprefix("http")  # the WebSocket source, same server
         return cls(**{f.name: base_url + urlsplit(str(f.default)).path if f.name in full_urls
-                      else base_url for f in fields(cls)})
+                      else ws_url if f.name == "tradingview" else base_url
+                      for f in fields(cls)})
 
 
 def default_chains(
@@ -224,8 +247,10 @@ def default_chains(
 
     SPX: Yahoo (OHLC) → FRED SP500 (close only) → Stooq (only with a key).
     VIX: Cboe → FRED VIXCLS; VIX3M: Cboe → FRED VXVCLS; VIX6M: Cboe only.
-    NYSE breadth: the WSJ diary. FOMC: the Fed → the shipped file; CPI/PPI:
-    FRED release dates (only with a key) → the shipped file.
+    NYSE breadth: the WSJ diary (the latest two sessions) → the McClellan page
+    (the latest session) → TradingView's daily bars (history, back-fill).
+    FOMC: the Fed → the shipped file; CPI/PPI: FRED release dates (only with a
+    key) → the shipped file.
     """
     e = endpoints
     spx: list[Source[Any]] = [YahooChart(e.yahoo), FredSeries(Symbol.SPX, e.fred_graph)]
@@ -237,7 +262,8 @@ def default_chains(
         if symbol is not Symbol.VIX6M:
             chain.append(FredSeries(symbol, e.fred_graph))
         chains[symbol.value] = chain
-    chains[BREADTH] = [WsjDiary(e.wsj)]
+    chains[BREADTH] = [WsjDiary(e.wsj), McClellanPage(e.mcclellan),
+                       TradingViewBreadth(e.tradingview)]
     for kind in EventKind:
         events: list[Source[Any]] = []
         if kind is EventKind.FOMC:

@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from bot.kernel.errors import SourceDataError
-from bot.kernel.models import Breadth, Parsed
+from bot.kernel.models import Breadth, Dropped, Parsed
 from bot.kernel.sessions import SessionCalendar
 from bot.market.sources.base import BreadthSource, Reach, SourceContext, Window
 from bot.market.sources.body import load_json
@@ -103,25 +103,41 @@ def _count(rows: Sequence[Mapping[str, object]], row_id: str, column: str, day: 
     return value
 
 
-def _volume(rows: Sequence[Mapping[str, object]], name: str, day: dt.date) -> float | None:
+def _volume(
+    rows: Sequence[Mapping[str, object]], name: str, column: str, day: dt.date
+) -> float | None:
     matches = [r for r in rows if _display(r.get("name")) == name]
     if not matches:
         return None
     if len(matches) > 1:
         raise _fail(f"NYSE table has {len(matches)} {name!r} rows; refusing to guess")
-    raw = matches[0].get("latestClose")
+    raw = matches[0].get(column)
     try:
         return float(str(raw).replace(",", "").strip())
     except ValueError:
         raise _fail(f"non-numeric {name} {raw!r} on {day}") from None
 
 
-def parse_wsj_diary(body: bytes | str, *, calendar: SessionCalendar) -> Parsed[Breadth]:
-    """The diary JSON to one :class:`Breadth` row for ``data.timestamp``.
+def _row(rows: Sequence[Mapping[str, object]], counts: Mapping[str, int], column: str,
+         day: dt.date) -> Breadth:
+    volumes = {field: _volume(rows, name, column, day) for field, name in _VOLUMES.items()}
+    return Breadth(session=day, advancers=counts["advances"], decliners=counts["declines"],
+                   source=SOURCE, unchanged=counts["unchanged"],
+                   adv_volume=volumes["adv_volume"], dec_volume=volumes["dec_volume"])
 
-    Refused: a timestamp that is not a session, 0 advancers and 0 decliners
-    (the table before it is filled), and latest figures identical to the
-    previous close in all three counts (yesterday's table under today's date).
+
+def parse_wsj_diary(body: bytes | str, *, calendar: SessionCalendar) -> Parsed[Breadth]:
+    """The diary JSON to :class:`Breadth` rows: ``data.timestamp``'s session from
+    ``latestClose``, and the session before it from ``previousClose``.
+
+    After the next open the diary is dated the new session and its latest
+    figures are live (dropped later as not closed), while the previous
+    session's *final* figures are in ``previousClose``: that is how a
+    catch-up run after the open still gets D. Refused: a timestamp that is
+    not a session, and latest figures identical to the previous close in all
+    three counts (yesterday's table under today's date: neither can be
+    trusted). Latest figures of 0 and 0 (the table before it is filled) drop
+    that row, with its reason, and keep the previous session's.
     """
     data = load_json(body, SOURCE)
     root = data.get("data") if isinstance(data, Mapping) else None
@@ -135,10 +151,9 @@ def parse_wsj_diary(body: bytes | str, *, calendar: SessionCalendar) -> Parsed[B
         raise _fail("unexpected JSON: no 'data.instrumentSets' list")
     rows = _nyse_table(sets)
     latest = {k: _count(rows, k, "latestClose", day) for k in _COUNTS}
-    if latest["advances"] == 0 and latest["declines"] == 0:
-        raise _fail(f"placeholder figures on {day}: 0 advances and 0 declines")
+    before = calendar.previous_session(day)
     try:
-        previous = {k: _count(rows, k, "previousClose", day) for k in _COUNTS}
+        previous = {k: _count(rows, k, "previousClose", before) for k in _COUNTS}
     except SourceDataError:
         previous = None
     if previous == latest:
@@ -146,24 +161,26 @@ def parse_wsj_diary(body: bytes | str, *, calendar: SessionCalendar) -> Parsed[B
             f"yesterday's figures presented as today's: latest close equals previous close "
             f"({latest['advances']} adv, {latest['declines']} dec, {latest['unchanged']} unch)"
         )
-    volumes = {field: _volume(rows, name, day) for field, name in _VOLUMES.items()}
-    row = Breadth(
-        session=day,
-        advancers=latest["advances"],
-        decliners=latest["declines"],
-        source=SOURCE,
-        unchanged=latest["unchanged"],
-        adv_volume=volumes["adv_volume"],
-        dec_volume=volumes["dec_volume"],
-    )
-    return Parsed(SOURCE, (row,))
+    out: list[Breadth] = []
+    dropped: list[Dropped] = []
+    if previous is not None and (previous["advances"] or previous["declines"]):
+        out.append(_row(rows, previous, "previousClose", before))
+    if latest["advances"] == 0 and latest["declines"] == 0:
+        dropped.append(Dropped(day, f"placeholder figures on {day}: 0 advances and 0 declines"))
+    else:
+        out.append(_row(rows, latest, "latestClose", day))
+    if not out:
+        raise _fail(f"placeholder figures on {day}: 0 advances and 0 declines")
+    return Parsed(SOURCE, tuple(out), tuple(dropped))
 
 
 class WsjDiary(BreadthSource):
-    """Today's NYSE breadth from the Markets Diary (no date parameter: ``LATEST``)."""
+    """The latest session's NYSE breadth from the Markets Diary, and the session before
+    it from ``previousClose`` (no date parameter: ``LATEST``, two sessions)."""
 
     name = SOURCE
     reach = Reach.LATEST
+    recent = 2
 
     def __init__(self, base_url: str = WSJ_BASE) -> None:
         super().__init__(base_url)

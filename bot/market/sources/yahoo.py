@@ -5,11 +5,25 @@ Daily bars are stamped at the session open (09:30 ET) in epoch seconds; the
 session date is taken in America/New_York, never UTC (a UTC date would be
 right by luck at 13:30Z and wrong for any bar stamped after 20:00 ET).
 
-Nulls: Yahoo fills the price arrays with ``null`` where it has no value.
-On the *newest* row a null close means the day is not final yet: that row is
-dropped with a reason, and a live fetch then fails as stale. Anywhere else a
-null price is a damaged answer and the whole answer is refused. Null volume
-is kept as ``None``: index volume is informational only.
+Quirks of the real service, each survived without refusing good data
+(public reports: pandas-datareader #610, yfinance #573 and #1070,
+yahooquery #123 and #127):
+
+* **Nulls.** Yahoo fills the price arrays with ``null`` where it has no value.
+  On the newest row a null close means the day is not final yet; on a past
+  row (July 2026: for weeks) the session is damaged. Either way the row is
+  dropped with its reason, the rest of the answer is kept, and the chain
+  fills that session from the next source. A close with null open, high or
+  low is kept as a close-only bar; null volume is kept as ``None`` (index
+  volume is informational only).
+* **The newest session listed twice** just after the close: the 09:30 bar
+  and a "live" bar stamped at the close, same prices, another volume. When
+  the closes agree the later row is kept (it matches Yahoo's own page);
+  duplicates whose closes disagree are both dropped with the two values,
+  since neither can be trusted.
+* **The live bar during the session** carries the live price under the
+  session's 09:30 stamp; :class:`bot.market.sources.base.BarSource` drops
+  any bar of a session that has not closed.
 """
 
 from __future__ import annotations
@@ -31,6 +45,9 @@ SOURCE = "yahoo"
 YAHOO_BASE = "https://query1.finance.yahoo.com"
 SPX_TICKER = "^GSPC"
 NOT_FINAL = "close not yet available (null newest close)"
+NULL_ROW = "null close: Yahoo left the session empty"
+CLOSE_TOLERANCE = 0.005
+"""Two listings of one session whose closes agree to the cent are the same print."""
 _PRICES = ("open", "high", "low", "close")
 
 
@@ -102,46 +119,37 @@ def parse_yahoo_chart(
         if isinstance(stamp, bool) or not isinstance(stamp, int):
             raise SourceDataError(SOURCE, f"bad timestamp {stamp!r}")
         days.append(dt.datetime.fromtimestamp(stamp, tz=ET).date())
-    order = sorted(range(len(days)), key=days.__getitem__)
-    seen: set[dt.date] = set()
-    for day in days:
-        if day in seen:
-            raise SourceDataError(SOURCE, f"duplicate date {day}")
-        seen.add(day)
-
-    rows: list[Bar] = []
-    dropped: list[Dropped] = []
-    newest = days[order[-1]]
-    for i in order:
-        day = days[i]
+    rows: dict[dt.date, Bar] = {}
+    dropped: dict[dt.date, Dropped] = {}
+    newest = max(days)
+    # In the answer's order: of two rows for one date the later one wins.
+    for i, day in enumerate(days):
         if not is_session(calendar, day, SOURCE):
-            dropped.append(Dropped(day, NOT_A_SESSION))
+            dropped[day] = Dropped(day, NOT_A_SESSION)
             continue
         prices = {n: _number(columns[n][i], n, day) for n in _PRICES}
         volume = _number(columns["volume"][i], "volume", day)
         close = prices["close"]
         if close is None:
-            if day == newest:
-                dropped.append(Dropped(day, NOT_FINAL))
-                continue
-            raise SourceDataError(SOURCE, f"null close on {day}")
-        if day != newest:
-            for name in ("open", "high", "low"):
-                if prices[name] is None:
-                    raise SourceDataError(SOURCE, f"null {name} on {day}")
-        rows.append(
-            Bar(
-                symbol=symbol,
-                session=day,
-                close=close,
-                source=SOURCE,
-                open=prices["open"],
-                high=prices["high"],
-                low=prices["low"],
-                volume=volume,
-            )
-        )
-    return Parsed(SOURCE, tuple(rows), tuple(dropped))
+            if day in rows:
+                continue  # a null duplicate: the row already read stands
+            dropped.setdefault(day, Dropped(day, NOT_FINAL if day == newest else NULL_ROW))
+            continue
+        # A close without open/high/low is kept as close-only (like FRED's rows).
+        bar = Bar(symbol=symbol, session=day, close=close, source=SOURCE,
+                  open=prices["open"], high=prices["high"], low=prices["low"], volume=volume)
+        earlier = rows.get(day)
+        if earlier is not None and abs(earlier.close - bar.close) > CLOSE_TOLERANCE:
+            del rows[day]
+            dropped[day] = Dropped(day, f"listed twice with different closes ({earlier.close} "
+                                        f"and {bar.close}): neither kept")
+            continue
+        if day in dropped and dropped[day].reason.startswith("listed twice"):
+            continue
+        dropped.pop(day, None)  # a null copy followed by a full one
+        rows[day] = bar
+    return Parsed(SOURCE, tuple(rows[d] for d in sorted(rows)),
+                  tuple(dropped[d] for d in sorted(dropped)))
 
 
 def _epoch(day: dt.date) -> int:

@@ -486,7 +486,7 @@ def test_too_many_fields_is_malformed(calendar: SessionCalendar) -> None:
 
 
 def test_bad_date_mid_file_names_line(calendar: SessionCalendar) -> None:
-    with pytest.raises(SourceDataError, match="bad date '13/27/2022' on line 3"):
+    with pytest.raises(SourceDataError, match="invalid date '13/27/2022' on line 3: no such day"):
         parse_cboe_csv(CBOE.replace("05/27/2022", "13/27/2022"), "VIX", "cboe", calendar)
 
 

@@ -126,6 +126,7 @@ async def test_commands_show_the_engine_state(store, calendar, tmp_path):
     assert "session(s) with different decisions" in preview
     rules_path.write_text("version: 1\nnonsense: [")
     assert "does not load" in await q.preview()
+    await svc.tick()  # the watchdog's tick: the next run queued
     health = await q.health()
     assert "Health: ok" in health and "last_evaluated_session" in health
 

@@ -47,6 +47,22 @@ if TYPE_CHECKING:
 MarketSource = Literal["live", "snapshot"]
 
 
+LOCAL_RULES = Path("rules") / "alvh.yaml"
+"""The rules file a user edits in place: used when it exists in the working directory
+and ``ALVH_RULES_FILE`` is not set (``alvh rules init`` writes it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RulesChoice:
+    """The rules file in force and why that one."""
+
+    path: Path
+    why: str
+
+    def describe(self) -> str:
+        return f"{os.fspath(self.path)} ({self.why})"
+
+
 @dataclass
 class Delivery:
     """The outbox, the worker that drains it, and the channels it sends through."""
@@ -81,11 +97,26 @@ class Root:
             raise ConfigError(f"unknown market source {chosen!r}: live or snapshot")
         return "snapshot" if chosen == "snapshot" else "live"
 
-    def rules_path(self, override: Path | None = None) -> Path:
-        """The rules file in force: ``override``, else ``ALVH_RULES_FILE``, else the default."""
+    def rules_choice(self, override: Path | None = None) -> RulesChoice:
+        """Which rules file is in force, and why (see :data:`LOCAL_RULES`).
+
+        ``override`` (a command's FILE argument), else ``ALVH_RULES_FILE``, else
+        ``./rules/alvh.yaml`` when it exists in the working directory (the file
+        in front of a user who edits it), else the packaged default.
+        """
+        if override is not None:
+            return RulesChoice(override, "given on the command line")
+        if self.settings.rules_file is not None:
+            return RulesChoice(self.settings.rules_file, "ALVH_RULES_FILE")
+        if LOCAL_RULES.is_file():
+            return RulesChoice(LOCAL_RULES, "./rules/alvh.yaml in the working directory")
         from bot.engine.rules import default_rules_path
 
-        return override or self.settings.rules_file or default_rules_path()
+        return RulesChoice(default_rules_path(), "the packaged default")
+
+    def rules_path(self, override: Path | None = None) -> Path:
+        """The rules file in force (:meth:`rules_choice`)."""
+        return self.rules_choice(override).path
 
     def load_rules(self, path: Path | None = None) -> Rules:
         """Load a rules file; a refused file is one line naming file, line and key."""
@@ -104,19 +135,37 @@ class Root:
             raise ConfigError(f"rules file refused: {str(exc).splitlines()[0]}") from None
 
     # ---------------------------------------------------------------- stores
+    def data_dir(self) -> Path:
+        """``ALVH_DATA_DIR``, created if needed; refused in one line if it cannot be used."""
+        return usable_dir(self.settings.data_dir, "ALVH_DATA_DIR")
+
+    def chart_dir(self) -> Path:
+        """Where the console channel writes the charts it cannot show."""
+        return self.settings.data_dir.absolute() / "charts"
+
     def open_delivery_store(self) -> Store:
-        """The store of subscribers, the outbox and deliveries (and live market data)."""
+        """The store of subscribers, the outbox and deliveries (and live market data).
+
+        A bad ``ALVH_DATABASE_URL`` (not a URL, an unknown kind of database, a
+        driver that is not installed, a database that cannot be opened) is a
+        ConfigError naming the variable, with any password masked.
+        """
         from bot.store import open_store
 
-        return open_store(self.settings.store_url)
+        if not self.settings.database_url:
+            self.data_dir()
+        try:
+            return open_store(self.settings.store_url)
+        except Exception as exc:  # every failure to open becomes one line
+            raise ConfigError(database_problem(self.settings.store_url, exc,
+                                               bool(self.settings.database_url))) from None
 
     def open_market_store(self, source: MarketSource) -> Store:
         """Market data and runs: the snapshot's own store, or the live store."""
         if source == "snapshot":
             from bot.market.snapshot import open_snapshot_store
 
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            return open_snapshot_store(self.settings.data_dir, self.calendar)
+            return open_snapshot_store(self.data_dir(), self.calendar)
         return self.open_delivery_store()
 
     @contextlib.contextmanager
@@ -206,11 +255,11 @@ class Root:
         standing = [Standing(s.channel.name, admin, frozenset({Topic.OPS}))
                     for s in setups for admin in s.admins]
         if not any(s.configured for s in setups):
-            channels.append(ConsoleChannel(console))
+            channels.append(ConsoleChannel(console, chart_dir=self.chart_dir()))
             standing.append(Standing(ConsoleChannel.name, ConsoleChannel.name, frozenset(Topic)))
             described.append("console: every alert is printed here")
         elif not standing:
-            channels.append(ConsoleChannel(console))
+            channels.append(ConsoleChannel(console, chart_dir=self.chart_dir()))
             standing.append(Standing(ConsoleChannel.name, ConsoleChannel.name,
                                      frozenset({Topic.OPS})))
             described.append("console: ops alerts (no admin address configured, e.g. "
@@ -262,6 +311,54 @@ class _LateOps:
     def __call__(self, alert: Any, channel: str, recipient: str, detail: str) -> None:
         if self._report is not None:
             self._report(alert, channel, recipient, detail)
+
+
+def usable_dir(path: Path, variable: str) -> Path:
+    """``path`` as a directory this process can write, created if missing, or ConfigError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{variable}={path}: is a file, not a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"{variable}={path}: cannot create it ({exc.strerror})") from None
+    if not path.is_dir():
+        raise ConfigError(f"{variable}={path}: is not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{variable}={path}: this user may not write there")
+    return path
+
+
+_DRIVER_PACKAGES = {"psycopg": "'alvh[postgres]'", "psycopg2": "psycopg2-binary",
+                    "pymysql": "pymysql", "MySQLdb": "mysqlclient", "asyncpg": "asyncpg"}
+
+
+def database_problem(url: str, exc: Exception, from_setting: bool) -> str:
+    """One line for a store that cannot be opened: which URL (password masked) and why."""
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import make_url
+
+    where = "ALVH_DATABASE_URL" if from_setting else "the default store"
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return (f"{where}: not a database URL (expected e.g. sqlite:////var/lib/alvh/alvh.sqlite "
+                "or postgresql+psycopg://user:password@host/alvh)")
+    if isinstance(exc, sa_exc.NoSuchModuleError):
+        kind = shown.split(":", 1)[0]
+        return f"{where}={shown}: unknown kind of database {kind!r}"
+    if isinstance(exc, ImportError):
+        module = exc.name or "its driver"
+        package = _DRIVER_PACKAGES.get(module, module)
+        return (f"{where}={shown}: the database driver is not installed (Python module "
+                f"{module!r}; install it with `pip install {package}`)")
+    if isinstance(exc, sa_exc.DBAPIError):
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"{where}={shown}: cannot open the database ({detail})"
+    if isinstance(exc, OSError):
+        return f"{where}={shown}: cannot open the database ({exc.strerror or exc})"
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    return f"{where}={shown}: cannot open the database ({type(exc).__name__}: {exc})"
 
 
 def etp_symbol(rules: Rules) -> str | None:

@@ -238,17 +238,19 @@ def upcoming_events(store: Store, after: dt.date, limit: int = 3) -> list[tuple[
 
 def day_alerts(
     store: Store, result: DayResult, rules_sha256: str, capital: float, *,
-    late: bool = False, chart: bool = True,
+    late: bool = False, chart: bool = True, rules_file: str = "",
 ) -> list[Alert]:
     """The alerts of an evaluated session (the daily job, catch-up, run-once).
 
-    ``chart=False`` skips rendering the summary's PNG (a dry run prints text).
+    ``chart=False`` skips rendering the summary's PNG (a dry run prints text);
+    ``rules_file`` names the rules file beside its hash in every footer.
     """
     ev = result.evaluation
     if ev is None:
         raise ValueError(f"{result.session} was not evaluated: {result.freshness.problems()}")
     ctx = Context(result.session, rules_sha256, result.sources, result.breadth_source, capital,
-                  late=late, replayed_from=result.replayed_from, replayed=result.replayed)
+                  late=late, replayed_from=result.replayed_from, replayed=result.replayed,
+                  rules_file=rules_file)
     upcoming = upcoming_events(store, result.session)
     png = None
     if chart:

@@ -102,7 +102,8 @@ class SessionEvaluator:
         if result.evaluation is None:
             return run
         run.alerts = await asyncio.to_thread(
-            day_alerts, self.store, result, rules.sha256, self.capital, late=late, chart=chart)
+            day_alerts, self.store, result, rules.sha256, self.capital, late=late, chart=chart,
+            rules_file=rules.label)
         run.outcome = "evaluated"
         if sink is None:
             return run

@@ -46,11 +46,11 @@ def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
         session = _session(args, root, source, store)
         if args.dry_run:
             run = asyncio.run(_evaluate(root, source, store, rules, session, sink=None))
-            return _report(args, root, source, run, out, rules.sha256, delivered="")
+            return _report(args, root, source, run, out, rules, delivered="")
         from bot.app.lock import DataDirLock
 
         # Beside a running `alvh run` this refuses (use /rundate) instead of sharing its outbox.
-        with DataDirLock(root.settings.data_dir):
+        with DataDirLock(root.data_dir()):
             delivery_store = root.open_delivery_store()
             try:
                 # With --json, stdout carries the JSON only; console alerts go to stderr.
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
                              f"delivery(ies) sent, {left} left for the next run")
             finally:
                 delivery_store.close()
-        return _report(args, root, source, run, out, rules.sha256, delivered=delivered)
+        return _report(args, root, source, run, out, rules, delivered=delivered)
 
 
 class _Sink:
@@ -116,7 +116,7 @@ async def _evaluate(
 
 def _report(
     args: argparse.Namespace, root: Root, source: MarketSource, run: SessionRun, out: TextIO,
-    rules_sha256: str, *, delivered: str,
+    rules: Any, *, delivered: str,
 ) -> int:
     from bot.engine.compose import Context, data_alert
     from bot.engine.record import RunRecord
@@ -135,7 +135,8 @@ def _report(
     result = run.result
     assert result is not None  # noqa: S101 - set unless "already"
     if result.evaluation is None:
-        ctx = Context(session, rules_sha256, result.sources, None, root.settings.capital)
+        ctx = Context(session, rules.sha256, result.sources, None, root.settings.capital,
+                      rules_file=rules.label)
         if args.json:
             out.write(json.dumps({"session": session.isoformat(), "complete": False,
                                   "problems": result.freshness.problems()}, indent=2) + "\n")

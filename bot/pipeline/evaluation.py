@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -197,6 +197,7 @@ def replay(
     explain_quiet: bool = False,
     condors: CondorGate | None = None,
     fresh: FreshnessIndex | None = None,
+    rows: Mapping[dt.date, Mapping[str, Value]] | None = None,
 ) -> list[Evaluation]:
     """Evaluate every session ``start..end`` in order, carrying the layer state.
 
@@ -206,10 +207,17 @@ def replay(
     run refuses them: no decision and no step of the state (the layer state
     carries over a refused session unchanged). ``condors`` (a sweep) says on
     which GO sessions the condor is worth pricing; nothing else depends on it.
+    ``rows`` (``dict(frame_rows(frame))``) saves converting the frame again when
+    one frame is replayed many times (a sweep); they are read, never changed.
     """
     state = state or LayerState()
     out: list[Evaluation] = []
-    for day, values in frame_rows(frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]):
+    if rows is None:
+        picked: Iterable[tuple[dt.date, Mapping[str, Value]]] = frame_rows(
+            frame.loc[pd.Timestamp(start) : pd.Timestamp(end)])
+    else:
+        picked = ((d, rows[d]) for d in calendar.sessions_between(start, end) if d in rows)
+    for day, values in picked:
         if fresh is not None and not fresh.complete(day):
             continue
         ev = evaluate_session(day, values, state, rules, calendar=calendar, capital=capital,

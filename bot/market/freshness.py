@@ -124,7 +124,7 @@ class FreshnessIndex:
                 frame = (store.breadth(first, end) if name == BREADTH
                          else store.bars(name, first, end))
             frame = frame.loc[pd.Timestamp(first) : pd.Timestamp(end)]
-            rows = dict(zip((d.date() for d in pd.DatetimeIndex(frame.index)),
+            rows = dict(zip(pd.DatetimeIndex(frame.index).date.tolist(),
                             frame["source"].astype(str).tolist(), strict=True))
             before = store.latest(name, on_or_before=first - dt.timedelta(days=1))
             series[name] = _Series(days, rows, before, store.first(name))

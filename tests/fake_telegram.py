@@ -22,10 +22,22 @@ and malformed HTML in parse mode HTML ("can't parse entities: ..."): only
 Telegram's tags are accepted, tags must nest and close, ``&`` must start one
 of the supported entities.
 
-Faults on demand (``fail``): a status with a description and optional
+Telegram's limits, enforced by default as the FAQ states them ("avoid sending
+more than one message per second" to a chat, "no more than 20 messages per
+minute" to a group, "not more than 30 messages per second" overall): a send
+beyond them is answered 429 with ``retry_after``, exactly like Telegram, and
+counted in ``limited`` (``FakeTelegram(limits=None)`` turns them off for
+tests that are not about limits; ``Limits(...)`` scales them).
+
+Faults on demand: ``fail`` (a status with a description and optional
 ``retry_after``, for one chat or all, for the next N calls or forever, and
-delays that make the client time out. ``rate_limit(n)`` answers 429 to any
-send beyond n in the last second.
+delays that make the client time out), ``flood_all`` (a bot-wide 429 mode:
+every send refused for a while), ``down(seconds)`` (connection refused, and
+the open connections dropped, for N seconds), ``bad_gateway(every=n)`` (every
+n-th request answered 502 with nginx's HTML page).
+
+Error bodies are the real ones Telegram sends, from ``fixtures/telegram``
+(see its PROVENANCE.md).
 """
 
 from __future__ import annotations
@@ -36,13 +48,16 @@ import email.parser
 import email.policy
 import itertools
 import json
+import math
 import re
+import socket
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -62,6 +77,37 @@ JSON_FIELDS = frozenset(
 )
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+RECORDED = Path(__file__).parent / "fixtures" / "telegram"
+"""Real Bot API error bodies (see PROVENANCE.md there)."""
+
+
+def recorded(name: str) -> bytes:
+    """A recorded answer, byte for byte."""
+    return (RECORDED / name).read_bytes()
+
+
+def error_body(status: int, description: str, retry_after: int | None = None) -> dict[str, Any]:
+    """Telegram's error envelope, with the recorded body where one exists.
+
+    429 is the recorded answer with its wait replaced, 403 "blocked" and 401
+    are served as recorded, anything else in the same envelope.
+    """
+    if status == 429 and retry_after is not None:
+        body: dict[str, Any] = json.loads(recorded("429_too_many_requests.json"))
+        body["description"] = f"Too Many Requests: retry after {retry_after}"
+        body["parameters"]["retry_after"] = retry_after
+        return body
+    for name in ("403_blocked.json", "401_unauthorized.json", "400_cant_parse_entities.json"):
+        body = json.loads(recorded(name))
+        if body["error_code"] == status and (body["description"] == description or status == 400):
+            body["description"] = description
+            if retry_after is not None:
+                body["parameters"] = {"retry_after": retry_after}
+            return body
+    body = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return body
 
 # ---------------------------------------------------------------------------- HTML
 
@@ -226,12 +272,37 @@ class Fault:
         return self.remaining is None or self.remaining > 0
 
 
+# ---------------------------------------------------------------------------- limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's flood limits (Bots FAQ, "My bot is hitting limits")."""
+
+    chat_interval: float = 1.0
+    """Seconds between two messages to one private chat."""
+    group_per_minute: int = 20
+    """Messages to one group (negative chat id) in any 60 s."""
+    per_second: int = 30
+    """Messages in any 1 s, all chats together."""
+    group_window: float = 60.0
+
+
+@dataclass
+class _Windows:
+    """Accepted sends, for the limits: the whole bot, and each chat."""
+
+    overall: collections.deque[float] = field(default_factory=collections.deque)
+    chats: dict[int, collections.deque[float]] = field(default_factory=dict)
+
+
 # ---------------------------------------------------------------------------- server
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
+    allow_reuse_address = True
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Clients hanging up (timeouts, a stopped updater) are expected."""
@@ -240,34 +311,65 @@ class _Server(ThreadingHTTPServer):
 class FakeTelegram:
     """See the module docstring."""
 
-    def __init__(self, *, token: str | None = None, long_poll_max: float = 0.2) -> None:
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        long_poll_max: float = 0.2,
+        limits: Limits | None = Limits(),
+    ) -> None:
         self.token = token
         """If set, any other token is answered 401 Unauthorized."""
         self.long_poll_max = long_poll_max
+        self.limits = limits
         self.calls: list[Call] = []
         self.sent: list[Sent] = []
         self.faults: list[Fault] = []
-        self.rate_per_second: int | None = None
-        self.rate_retry_after = 1
-        self.rate_limited = 0
+        self.limited: collections.Counter[str] = collections.Counter()
+        """429s answered because a limit was exceeded, by limit (chat, group, overall, flood)."""
+        self.bad_gateways = 0
+        self.refused_while_down = 0
         self._lock = threading.RLock()
         self._updates_cv = threading.Condition(self._lock)
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
-        self._window: collections.deque[float] = collections.deque()
+        self._windows = _Windows()
+        self._flood_until = 0.0
+        self._flood_retry_after = 1
+        self._gateway_every = 0
+        self._gateway_methods: frozenset[str] | None = None
+        self._requests = 0
         self._stopping = threading.Event()
-        self._httpd = _Server(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        # Down mode: no listening socket, every open connection dropped.
+        self._gate = threading.Condition(threading.Lock())
+        self._down = False
+        self._active = 0
+        self._connections: set[socket.socket] = set()
+        self._up_timer: threading.Timer | None = None
+        self._address: tuple[str, int] = ("127.0.0.1", 0)
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._listen()
 
     # -- lifecycle ------------------------------------------------------------
+    def _listen(self) -> None:
+        self._httpd = _Server(self._address, self._handler())
+        self._address = ("127.0.0.1", int(self._httpd.server_address[1]))
+
+    def _serve(self) -> None:
+        httpd = self._httpd
+        assert httpd is not None
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self._address
+        return f"http://{host}:{port}"
 
     @property
     def base_url(self) -> str:
@@ -278,16 +380,17 @@ class FakeTelegram:
         return f"{self.url}/file/bot"
 
     def start(self) -> FakeTelegram:
-        self._thread.start()
+        self._serve()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._up_timer is not None:
+            self._up_timer.cancel()
         with self._updates_cv:
             self._updates_cv.notify_all()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._close_listener()
+        self._drop_connections()
 
     def __enter__(self) -> FakeTelegram:
         return self.start()
@@ -299,6 +402,60 @@ class FakeTelegram:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _close_listener(self) -> None:
+        httpd, thread = self._httpd, self._thread
+        self._httpd = self._thread = None
+        if httpd is not None:
+            if thread is not None:
+                httpd.shutdown()
+            httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def _drop_connections(self) -> None:
+        with self._gate:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # -- down mode ------------------------------------------------------------
+    def down(self, seconds: float | None = None) -> None:
+        """Telegram unreachable: connections refused (and open ones dropped) until
+        :meth:`up`, or for ``seconds``.
+
+        Requests already being answered finish first, so a message is either
+        delivered with its answer or not delivered at all: what a test then
+        counts is what the client did, not a race inside the fake.
+        """
+        with self._gate:
+            self._down = True
+            with self._updates_cv:
+                self._updates_cv.notify_all()
+            while self._active:
+                self._gate.wait(0.05)
+        self._close_listener()
+        self._drop_connections()
+        if seconds is not None:
+            self._up_timer = threading.Timer(seconds, self.up)
+            self._up_timer.daemon = True
+            self._up_timer.start()
+
+    def up(self) -> None:
+        """Reachable again, on the same port."""
+        with self._gate:
+            if not self._down or self._stopping.is_set():
+                return
+            self._listen()
+            self._down = False
+        self._serve()
+
+    @property
+    def is_down(self) -> bool:
+        return self._down
 
     # -- what users do --------------------------------------------------------
     def user_says(
@@ -421,11 +578,20 @@ class FakeTelegram:
     ) -> Fault:
         return self.fail(200, "", delay=delay, times=times, chat_id=chat_id, deliver=deliver)
 
-    def rate_limit(self, per_second: int | None, *, retry_after: int = 1) -> None:
-        """Answer 429 to any send beyond ``per_second`` in the last second (None: off)."""
+    def flood_all(self, *, retry_after: int = 5, seconds: float | None = None) -> None:
+        """Bot-wide flood control: every send refused with 429 for ``seconds``
+        (default: ``retry_after``), as when the bot as a whole went too fast."""
         with self._lock:
-            self.rate_per_second = per_second
-            self.rate_retry_after = retry_after
+            self._flood_retry_after = retry_after
+            self._flood_until = time.monotonic() + (retry_after if seconds is None else seconds)
+
+    def bad_gateway(self, every: int | None, *, methods: Iterable[str] | None = None) -> None:
+        """Answer every ``every``-th request (of ``methods``, default all) with
+        nginx's 502 page, as api.telegram.org does in a partial outage; None: off."""
+        with self._lock:
+            self._gateway_every = every or 0
+            self._gateway_methods = frozenset(methods) if methods is not None else None
+            self._requests = 0
 
     # -- assertions -----------------------------------------------------------
     def calls_to(self, method: str, chat_id: int | None = None) -> list[Call]:
@@ -453,16 +619,20 @@ class FakeTelegram:
 
     # -- the API --------------------------------------------------------------
     def _answer(
-        self, token: str, method: str, params: dict[str, Any], files: dict[str, bytes]
-    ) -> tuple[int, dict[str, Any], float]:
-        """(status, JSON body, delay before answering)."""
-        now = time.monotonic()
+        self, token: str, method: str, params: dict[str, Any], files: dict[str, bytes],
+        now: float | None = None,
+    ) -> tuple[int, dict[str, Any] | bytes, float]:
+        """(status, JSON body or raw HTML, delay before answering). ``now``: when the
+        request arrived (its first line), which is what the limits count."""
+        now = time.monotonic() if now is None else now
         chat_id = _int(params.get("chat_id"))
-        status, body, delay = self._dispatch(token, method, params, files, chat_id, now)
+        try:
+            status, body, delay = self._dispatch(token, method, params, files, chat_id, now)
+        except _BadRequest as exc:
+            status, body, delay = 400, error_body(400, str(exc)), 0.0
+        description = body.get("description", "") if isinstance(body, dict) else "Bad Gateway"
         with self._lock:
-            self.calls.append(
-                Call(method, params, files, status, body.get("description", ""), token, now)
-            )
+            self.calls.append(Call(method, params, files, status, description, token, now))
         return status, body, delay
 
     def _dispatch(
@@ -473,10 +643,16 @@ class FakeTelegram:
         files: dict[str, bytes],
         chat_id: int | None,
         now: float,
-    ) -> tuple[int, dict[str, Any], float]:
+    ) -> tuple[int, dict[str, Any] | bytes, float]:
         if self.token is not None and token != self.token:
-            return 401, _error(401, "Unauthorized"), 0.0
+            return 401, error_body(401, "Unauthorized"), 0.0
         with self._lock:
+            if self._gateway_every and (self._gateway_methods is None
+                                        or method in self._gateway_methods):
+                self._requests += 1
+                if self._requests % self._gateway_every == 0:
+                    self.bad_gateways += 1
+                    return 502, recorded("502_bad_gateway.html"), 0.0
             fault = next((f for f in self.faults if f.matches(method, chat_id)), None)
             if fault is not None and fault.after > 0:
                 fault.after -= 1
@@ -491,24 +667,55 @@ class FakeTelegram:
                 result = self._deliver(method, params, files, chat_id, now)
             return 200, {"ok": True, "result": result}, fault.delay
         if fault is not None:
-            extra = {"retry_after": fault.retry_after} if fault.retry_after else None
-            return fault.status, _error(fault.status, fault.description, extra), 0.0
-        if method in SEND_METHODS and self.rate_per_second is not None:
-            with self._lock:
-                while self._window and self._window[0] <= now - 1.0:
-                    self._window.popleft()
-                if len(self._window) >= self.rate_per_second:
-                    self.rate_limited += 1
-                    retry = self.rate_retry_after
-                    body = _error(
-                        429, f"Too Many Requests: retry after {retry}", {"retry_after": retry}
-                    )
-                    return 429, body, 0.0
-                self._window.append(now)
+            return fault.status, error_body(fault.status, fault.description,
+                                            fault.retry_after), 0.0
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
-            return 404, _error(404, "Not Found"), 0.0
-        return 200, {"ok": True, "result": handler(params, files, chat_id, now)}, 0.0
+            return 404, error_body(404, "Not Found"), 0.0
+        if method not in SEND_METHODS:
+            return 200, {"ok": True, "result": handler(params, files, chat_id, now)}, 0.0
+        refusal = self._reserve(chat_id, now)
+        if refusal is not None:
+            return 429, refusal, 0.0
+        try:
+            return 200, {"ok": True, "result": handler(params, files, chat_id, now)}, 0.0
+        except _BadRequest:
+            self._release(chat_id, now)  # a refused message does not count
+            raise
+
+    def _reserve(self, chat_id: int | None, now: float) -> dict[str, Any] | None:
+        """Count a send against the limits, or the 429 Telegram answers instead."""
+        with self._lock:
+            if now < self._flood_until:
+                self.limited["flood"] += 1
+                return error_body(429, "", self._flood_retry_after)
+            limits = self.limits
+            if limits is None:
+                return None
+            overall = self._windows.overall
+            while overall and overall[0] <= now - 1.0:
+                overall.popleft()
+            chat = self._windows.chats.setdefault(chat_id or 0, collections.deque())
+            group = chat_id is not None and chat_id < 0
+            span = limits.group_window if group else limits.chat_interval
+            while chat and chat[0] <= now - span:
+                chat.popleft()
+            allowed = limits.group_per_minute if group else 1
+            if len(chat) >= allowed:
+                self.limited["group" if group else "chat"] += 1
+                return error_body(429, "", max(1, math.ceil(chat[0] + span - now)))
+            if len(overall) >= limits.per_second:
+                self.limited["overall"] += 1
+                return error_body(429, "", 1)
+            overall.append(now)
+            chat.append(now)
+            return None
+
+    def _release(self, chat_id: int | None, now: float) -> None:
+        with self._lock:
+            for window in (self._windows.overall, self._windows.chats.get(chat_id or 0)):
+                if window is not None and now in window:
+                    window.remove(now)
 
     def _deliver(
         self,
@@ -681,37 +888,63 @@ class FakeTelegram:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                with fake._gate:
+                    fake._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with fake._gate:
+                    fake._connections.discard(self.connection)
+                try:
+                    super().finish()
+                except OSError:
+                    pass
+
             def _serve(self) -> None:
+                self.arrived = time.monotonic()
+                with fake._gate:
+                    if fake._down:  # arrived on a connection being dropped
+                        fake.refused_while_down += 1
+                        self.close_connection = True
+                        return
+                    fake._active += 1
+                try:
+                    self._answer()
+                finally:
+                    with fake._gate:
+                        fake._active -= 1
+                        fake._gate.notify_all()
+
+            def _answer(self) -> None:
                 path = urllib.parse.urlsplit(self.path).path
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 m = re.fullmatch(r"/bot([^/]*)/([A-Za-z]+)", path)
                 if m is None:
-                    self._reply(404, _error(404, "Not Found"))
+                    self._reply(404, error_body(404, "Not Found"))
                     return
                 token, method = m.group(1), m.group(2)
                 params, files = _parse_body(self.headers.get("Content-Type", ""), body)
-                try:
-                    status, payload, delay = fake._answer(token, method, params, files)
-                except _BadRequest as exc:
-                    status, payload, delay = 400, _error(400, str(exc)), 0.0
-                    with fake._lock:
-                        fake.calls.append(
-                            Call(method, params, files, 400, str(exc), token, time.monotonic())
-                        )
+                status, payload, delay = fake._answer(token, method, params, files,
+                                                      self.arrived)
                 if delay and fake._stopping.wait(delay):
                     return
                 self._reply(status, payload)
 
-            def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode("utf-8")
+            def _reply(self, status: int, payload: dict[str, Any] | bytes) -> None:
+                if isinstance(payload, bytes):
+                    data, ctype = payload, "text/html"
+                else:
+                    data, ctype = json.dumps(payload).encode("utf-8"), "application/json"
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Server", "nginx/1.18.0")
+                    self.send_header("Content-Type", ctype)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
+                except OSError:
                     self.close_connection = True
 
             do_GET = do_POST = _serve
@@ -724,15 +957,6 @@ class FakeTelegram:
 
 class _BadRequest(Exception):
     pass
-
-
-def _error(
-    status: int, description: str, parameters: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
-    if parameters:
-        body["parameters"] = parameters
-    return body
 
 
 def _int(value: Any) -> int | None:
@@ -773,3 +997,68 @@ def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[st
             except ValueError:
                 pass
     return params, files
+
+
+# ---------------------------------------------------------------------------- in a process
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a :class:`FakeTelegramProcess` saw: plain tuples, cheap to pickle."""
+
+    calls: list[tuple[str, int | None, int, float]]
+    """(method, chat_id, status, arrived at) per request."""
+    sent: list[tuple[int, str, str, float]]
+    """(chat_id, method, visible text, arrived at) per message shown to a user."""
+    limited: dict[str, int]
+    bad_gateways: int
+
+
+def _serve_in_child(conn: Any, limits: Limits | None, faults: list[tuple[str, dict[str, Any]]],
+                    token: str | None) -> None:
+    with FakeTelegram(limits=limits, token=token) as fake:
+        for name, kwargs in faults:
+            getattr(fake, name)(**kwargs)
+        conn.send(fake.base_url)
+        while conn.recv() == "report":
+            with fake._lock:
+                conn.send(Report(
+                    [(c.method, c.chat_id, c.status, c.at) for c in fake.calls],
+                    [(s.chat_id, s.method, s.text, s.at) for s in fake.sent],
+                    dict(fake.limited), fake.bad_gateways))
+
+
+class FakeTelegramProcess:
+    """The fake Bot API in a child process, as Telegram runs on machines of its own.
+
+    For tests and benchmarks about timing: in-process, the fake's threads and the
+    bot's event loop share one interpreter lock, and under load the fake would
+    measure arrivals in bunches that never left the bot that way. ``faults`` are
+    calls made on the fake before it serves, e.g. ``[("flood", {"chat_id": 7})]``.
+    Timestamps are ``time.monotonic()``, one clock for every process of the machine.
+    """
+
+    def __init__(self, *, limits: Limits | None = Limits(), token: str | None = None,
+                 faults: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        import multiprocessing
+
+        self._here, there = multiprocessing.Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_serve_in_child, args=(there, limits, faults or [], token), daemon=True)
+        self.base_url = ""
+
+    def __enter__(self) -> FakeTelegramProcess:
+        self._process.start()
+        self.base_url = self._here.recv()
+        return self
+
+    def report(self) -> Report:
+        self._here.send("report")
+        report: Report = self._here.recv()
+        return report
+
+    def __exit__(self, *exc: object) -> None:
+        self._here.send("stop")
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()

@@ -11,9 +11,20 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from _delivery import TOKEN, FastTelegram, fast_worker, make_alert, store_at, telegram_setup
+from _delivery import (
+    FAST_LIMITS,
+    TOKEN,
+    FastTelegram,
+    fast_worker,
+    make_alert,
+    store_at,
+    telegram_setup,
+)
 from fake_telegram import FakeTelegram
+from pydantic import SecretStr
 
+from bot.app.root import Root
+from bot.app.settings import Settings
 from bot.delivery.channels.telegram import TelegramChannel
 from bot.delivery.outbox import Outbox, Subscribers
 from bot.kernel.alerts import Topic
@@ -25,7 +36,7 @@ SECRET = TOKEN.split(":")[1]
 
 @pytest.fixture
 def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
+    with FakeTelegram(limits=FAST_LIMITS) as server:
         yield server
 
 
@@ -75,7 +86,7 @@ async def test_a_blocked_user_is_deactivated_and_never_retried(
     async with telegram_setup(fake, tmp_path / "a.sqlite") as (_store, outbox, subs, channel):
         _subscribe(subs, [8, 9], Topic.HEDGE, Topic.CONDOR)
         outbox.enqueue([make_alert(), make_alert(Topic.CONDOR, "condor_go", "")])
-        worker = fast_worker(outbox, [channel], max_attempts=5)
+        worker = fast_worker(outbox, [channel])
         async with asyncio.timeout(10):
             await worker.drain()
         # A later alert creates nothing for the deactivated user.
@@ -98,7 +109,7 @@ async def test_server_errors_and_timeouts_are_retried(fake: FakeTelegram, tmp_pa
     async with telegram_setup(fake, tmp_path / "a.sqlite") as (_store, outbox, subs, channel):
         _subscribe(subs, [10, 11])
         outbox.enqueue([make_alert()])
-        worker = fast_worker(outbox, [channel], max_attempts=3)
+        worker = fast_worker(outbox, [channel])
         async with asyncio.timeout(10):
             await worker.drain()
     assert [c.status for c in fake.calls_to("sendMessage", 10)] == [500, 500, 200]
@@ -110,15 +121,15 @@ async def test_server_errors_and_timeouts_are_retried(fake: FakeTelegram, tmp_pa
     assert "TimedOut" in (rows["11"].last_error or "")
 
 
-async def test_giving_up_tells_the_admins_once(
+async def test_a_refused_message_tells_the_admins_once(
     fake: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     for name in ("", "httpx", "telegram"):  # other tests may have quietened these
         caplog.set_level(logging.DEBUG, logger=name)
     # As the entry point must: PTB logs its API URL (token included) at DEBUG.
     caplog.handler.addFilter(RedactingFilter([TOKEN]))
-    fake.server_error(chat_id=12, times=None)
-    fake.server_error(chat_id=13, times=None)
+    fake.fail(400, "Bad Request: wrong file identifier", chat_id=12, times=None)
+    fake.fail(400, "Bad Request: wrong file identifier", chat_id=13, times=None)
     async with telegram_setup(fake, tmp_path / "a.sqlite", admins=(ADMIN,)) as (
         _store,
         outbox,
@@ -128,16 +139,15 @@ async def test_giving_up_tells_the_admins_once(
         _subscribe(subs, [12, 13])
         alert = make_alert()
         outbox.enqueue([alert])
-        worker = fast_worker(outbox, [channel], max_attempts=3)
+        worker = fast_worker(outbox, [channel])
         async with asyncio.timeout(10):
             await worker.drain()
-    assert len(fake.calls_to("sendMessage", 12)) == 3
+    assert len(fake.calls_to("sendMessage", 12)) == 1  # permanent: never retried
     rows = {d.recipient: d for d in outbox.queue.rows()}
     assert rows["12"].status == rows["13"].status == "failed"
-    assert rows["12"].failures == 3
     (ops,) = fake.sent_to(ADMIN)  # one report for the alert, not one per recipient
     assert "Delivery failed" in ops.text
-    assert "Internal Server Error" in ops.text
+    assert "wrong file identifier" in ops.text.lower()
     assert alert.key in ops.text
     # The bot token is never in the database, the ops message or the logs.
     assert all(SECRET not in (d.last_error or "") for d in rows.values())
@@ -145,6 +155,34 @@ async def test_giving_up_tells_the_admins_once(
     assert any("Set Bot API URL" in r.getMessage() for r in caplog.records)
     assert any(r.name == "httpx" for r in caplog.records)
     assert SECRET not in caplog.text
+
+
+async def test_transient_failures_never_end_a_delivery_before_it_expires(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """500 forever for two chats: retried with backoff, never "failed"; once the alert
+    is older than max_age, expired, and the admins told once (their chat works)."""
+    fake.server_error(chat_id=12, times=None)
+    fake.server_error(chat_id=13, times=None)
+    async with telegram_setup(fake, tmp_path / "a.sqlite", admins=(ADMIN,)) as (
+        _store, outbox, subs, channel,
+    ):
+        _subscribe(subs, [12, 13, 14])
+        alert = make_alert()
+        outbox.enqueue([alert])
+        worker = fast_worker(outbox, [channel], max_age=dt.timedelta(seconds=1.5))
+        async with asyncio.timeout(15):
+            await worker.drain()
+    attempts = len(fake.calls_to("sendMessage", 12))
+    assert attempts >= 5  # kept trying for the alert's whole useful life
+    rows = {d.recipient: d for d in outbox.queue.rows() if d.alert_key == alert.key}
+    assert rows["12"].status == rows["13"].status == "expired"
+    assert rows["14"].status == "sent"
+    assert rows["12"].failures == attempts
+    (ops,) = fake.sent_to(ADMIN)  # one report for the alert and channel
+    assert "Delivery expired" in ops.text and "2 recipient(s)" in ops.text
+    assert "Internal Server Error" in ops.text
+    assert worker.stats.expired == 2
 
 
 async def test_failures_of_ops_alerts_do_not_loop(fake: FakeTelegram, tmp_path: Path) -> None:
@@ -157,12 +195,12 @@ async def test_failures_of_ops_alerts_do_not_loop(fake: FakeTelegram, tmp_path: 
     ):
         _subscribe(subs, [14])
         outbox.enqueue([make_alert()])
-        worker = fast_worker(outbox, [channel], max_attempts=2)
-        async with asyncio.timeout(10):
+        worker = fast_worker(outbox, [channel], max_age=dt.timedelta(seconds=1))
+        async with asyncio.timeout(15):
             await worker.drain()
         keys = {d.alert_key for d in outbox.queue.rows()}
     assert len(keys) == 2  # the alert and one ops alert about it, nothing more
-    assert set(_statuses(outbox).values()) == {"failed"}
+    assert set(_statuses(outbox).values()) == {"expired"}
 
 
 async def test_refused_html_reaches_the_user_as_plain_text_and_the_admins_hear_of_it(
@@ -195,7 +233,7 @@ async def test_a_restart_resumes_pending_and_in_flight_deliveries(
     outbox = Outbox(first.engine, channels=("telegram",))
     outbox.enqueue([make_alert()])
     in_flight = outbox.queue.rows()[0]
-    outbox.queue.mark_sending(in_flight.id)  # the process died during this send
+    outbox.queue.claim(in_flight.id, late=False)  # the process died during this send
     first.close()
 
     async with telegram_setup(fake, path) as (_store, again, _subs, channel):
@@ -295,3 +333,30 @@ async def test_telegram_limits_are_class_attributes() -> None:
     assert TelegramChannel.MAX_MESSAGE_LENGTH == 4096
     assert TelegramChannel.MAX_CAPTION_LENGTH == 1024
     assert FastTelegram.MESSAGES_PER_SECOND > TelegramChannel.MESSAGES_PER_SECOND
+
+
+async def test_the_bot_as_built_tells_the_admins_of_a_plain_text_fallback(
+    tmp_path: Path, no_alvh_env: pytest.MonkeyPatch
+) -> None:
+    """The composition root's wiring, not a test's: the channel's note about refused HTML
+    becomes one ops alert that reaches the admin chat (Telegram's real limits)."""
+    with FakeTelegram() as fake:
+        settings = Settings(_env_file=None, data_dir=tmp_path, telegram_token=SecretStr(TOKEN),
+                            telegram_base_url=fake.base_url, admin_chat_ids=[ADMIN])
+        store = store_at(Path(settings.store_url.removeprefix("sqlite:///")))
+        try:
+            _subscribe(Subscribers(store.engine), [15, 16])
+            delivery = Root(settings).delivery(store)
+            (telegram,) = [c for c in delivery.channels if c.name == "telegram"]
+            delivery.outbox.enqueue([make_alert(html="<b>unclosed", text="Layer 1 (plain)")])
+            async with telegram.bot:  # type: ignore[attr-defined]
+                async with asyncio.timeout(20):
+                    await delivery.worker.drain()
+        finally:
+            store.close()
+    assert [s.text for s in fake.sent_to(15)] == ["Layer 1 (plain)"]
+    assert [s.text for s in fake.sent_to(16)] == ["Layer 1 (plain)"]
+    (ops,) = fake.sent_to(ADMIN)  # once for the alert, not once per chat
+    assert ops.text.startswith("Channel problem (telegram)")
+    assert "can't parse entities" in ops.text.lower() and "plain text" in ops.text
+    assert make_alert().key in ops.text

@@ -22,14 +22,17 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
 from bot.delivery.channels import DeliveryRejected, DeliveryUnavailable, RecipientGone
-from bot.delivery.channels.email import EmailChannel
+from bot.delivery.channels import email as email_channel
+from bot.delivery.channels.email import EmailChannel, default_sender
 from bot.delivery.dispatch import Backoff, DeliveryWorker
 from bot.delivery.outbox import Outbox, Subscribers
 from bot.kernel.alerts import Topic
+from bot.kernel.errors import ConfigError
 
 USER = "alvh-bot"
 PASSWORD = "app-password-SECRET-123"
 SENDER = "alvh@example.com"
+LINK = "https://alvh.example.test/unsubscribe?t=7.c2lnbmVk"
 
 
 @dataclass
@@ -125,6 +128,7 @@ async def test_plain_smtp_with_auth_login(tmp_path: Path) -> None:
         channel = EmailChannel(
             "127.0.0.1", port, sender=SENDER, security="none",
             user=USER, password=SecretStr(PASSWORD), timeout=5,
+            unsubscribe=lambda address: LINK if address == "ann@example.org" else None,
         )  # fmt: skip
         alert = make_alert(text="Layer 1 added: buy 2 VX (plain)")
         await channel.send("ann@example.org", alert)
@@ -139,9 +143,100 @@ async def test_plain_smtp_with_auth_login(tmp_path: Path) -> None:
     html = message.get_body(("html",))
     assert plain is not None and "Layer 1 added: buy 2 VX (plain)" in plain.get_content()
     assert html is not None and alert.html in html.get_content()
-    unsubscribe = message["List-Unsubscribe"].strip()
-    assert unsubscribe.startswith("<mailto:alvh@example.com?subject=unsubscribe")
-    assert "unsubscribe" in plain.get_content()
+    # One-click unsubscribe (RFC 8058): an HTTPS link, the POST marker, and the footer.
+    assert message["List-Unsubscribe"].strip() == f"<{LINK}>"
+    assert message["List-Unsubscribe-Post"].strip() == "List-Unsubscribe=One-Click"
+    assert LINK in plain.get_content()
+    assert f'href="{LINK}"' in html.get_content()
+    assert "mailto:" not in message.as_string()
+
+
+async def test_an_admin_copy_has_no_unsubscribe_link() -> None:
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        channel = EmailChannel("127.0.0.1", port, sender=SENDER, security="none", timeout=5,
+                               unsubscribe=lambda address: None)
+        await channel.send("admin@example.org", make_alert(Topic.OPS, "delivery_failed"))
+    ((_, message, _),) = mailbox.messages
+    assert message["List-Unsubscribe"] is None and message["List-Unsubscribe-Post"] is None
+    plain = message.get_body(("plain",))
+    assert plain is not None and "as an admin of this bot" in plain.get_content()
+
+
+UTF8_USER = "trader@example.org"
+UTF8_PASSWORD = "pässwörd"
+
+
+@dataclass
+class Utf8Mailbox(Mailbox):
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        login, password = auth_data.login.decode("utf-8"), auth_data.password.decode("utf-8")
+        self.logins.append((mechanism, login))
+        return AuthResult(success=(login, password) == (UTF8_USER, UTF8_PASSWORD), handled=False)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+async def test_a_utf8_password_authenticates(mechanism: str) -> None:
+    """RFC 4616: AUTH PLAIN carries UTF-8 (smtplib alone raises UnicodeEncodeError)."""
+    mailbox = Utf8Mailbox()
+    other = "LOGIN" if mechanism == "PLAIN" else "PLAIN"
+    server = {"authenticator": mailbox, "auth_exclude_mechanism": [other],
+              "auth_require_tls": False}
+    with smtp_server(mailbox, **server) as port:
+        channel = EmailChannel("127.0.0.1", port, sender=SENDER, security="none",
+                               user=UTF8_USER, password=SecretStr(UTF8_PASSWORD), timeout=5)
+        await channel.send("ann@example.org", make_alert())
+        wrong = EmailChannel("127.0.0.1", port, sender=SENDER, security="none",
+                             user=UTF8_USER, password=SecretStr("pässwört"), timeout=5)
+        with pytest.raises(DeliveryRejected, match="535") as info:
+            await wrong.send("ann@example.org", make_alert())
+    assert mailbox.logins == [(mechanism, UTF8_USER)] * 2
+    ((_, _, details),) = mailbox.messages
+    assert details["authenticated"] is True
+    text = str(info.value)
+    assert not set("äöt") & set(text.split("535")[0])  # no character of the password…
+    assert "pässwört" not in text and "position" not in text  # …nor where it failed
+
+
+@dataclass
+class CramOnly(Mailbox):
+    """A server whose only mechanism is CRAM-MD5 (which needs ASCII credentials)."""
+
+    async def auth_CRAM__MD5(self, server: Any, args: list[str]) -> AuthResult:
+        await server.challenge_auth("<1896.697170952@alvh.example>", encode_to_b64=True)
+        return AuthResult(success=False, handled=False)
+
+
+async def test_a_utf8_password_the_server_cannot_take_is_one_clean_line() -> None:
+    mailbox = CramOnly()
+    server = {"authenticator": mailbox, "auth_exclude_mechanism": ["PLAIN", "LOGIN"],
+              "auth_require_tls": False}
+    with smtp_server(mailbox, **server) as port:
+        channel = EmailChannel("127.0.0.1", port, sender=SENDER, security="none",
+                               user=UTF8_USER, password=SecretStr(UTF8_PASSWORD), timeout=5)
+        with pytest.raises(DeliveryRejected) as info:
+            await channel.send("ann@example.org", make_alert())
+    text = str(info.value)
+    assert text == ("email: the user name or password cannot be sent with the "
+                    "authentication methods this server offers")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_the_default_sender_is_never_an_ip_literal(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert default_sender("ALVH <alerts@example.com>", None) == "ALVH <alerts@example.com>"
+    assert default_sender(None, "bot@mail.example.com") == "bot@mail.example.com"
+    monkeypatch.setattr(email_channel, "_host_name", lambda: "alvh-1.example.net")
+    assert default_sender(None, "alvh-bot") == "alvh@alvh-1.example.net"
+    for host in ("127.0.0.1", "::1", "localhost", "myhost", "box.local"):
+        monkeypatch.setattr(email_channel, "_host_name", lambda host=host: host)
+        with pytest.raises(ConfigError, match="ALVH_SMTP_FROM: required"):
+            default_sender(None, None)
+    for bad in ("alvh@127.0.0.1", "alvh@[10.0.0.1]", "not-an-address"):
+        with pytest.raises(ConfigError, match="ALVH_SMTP_FROM: not a usable sender"):
+            default_sender(bad, None)
 
 
 async def test_starttls_with_a_trusted_self_signed_certificate(

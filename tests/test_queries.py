@@ -214,12 +214,12 @@ def test_a_delivery_is_claimed_by_one_process_only(store):
     alert = Alert(LAST, Topic.SUMMARY, "daily_summary", "", "t", "text", "<b>t</b>")
     a.enqueue([alert])
     (row,) = a.queue.rows()
-    assert not b.queue.mark_sending(row.id)  # not B's: another process left it
-    assert a.queue.mark_sending(row.id)  # A claims it...
-    assert not a.queue.mark_sending(row.id)  # ...once
+    assert not b.queue.claim(row.id, late=False)  # not B's: another process left it
+    assert a.queue.claim(row.id, late=False)  # A claims it...
+    assert not a.queue.claim(row.id, late=False)  # ...once
     assert b.queue.recover() == 1  # A "died": B adopts the row
-    assert not a.queue.mark_sending(row.id)  # and A can no longer send it
-    assert b.queue.mark_sending(row.id)
+    assert not a.queue.claim(row.id, late=False)  # and A can no longer send it
+    assert b.queue.claim(row.id, late=False)
 
 
 def test_run_once_refuses_beside_a_running_bot(snapshot_dir, no_alvh_env, capsys):

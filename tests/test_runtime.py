@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import re
 import shlex
@@ -31,6 +32,7 @@ from bot.app.settings import Settings
 from bot.delivery.outbox import Subscribers
 from bot.engine.rules import load_default_rules
 from bot.kernel.alerts import Topic
+from bot.kernel.errors import ConfigError
 from bot.market.snapshot import STORE_NAME
 from bot.store import open_store
 
@@ -167,3 +169,83 @@ async def test_telegram_subscriber_gets_alerts_and_commands_answer(settings, sna
     assert any("Status after 2026-02-27" in t and "SPX: 6878.88" in t for t in texts)
     assert any("Why · 2026-02-27" in t and "layer1: not added" in t for t in texts)
     assert TOKEN not in caplog.text
+
+
+async def _healthz(port: int) -> tuple[int, dict]:
+    async with httpx.AsyncClient(timeout=2) as client:
+        r = await client.get(f"http://127.0.0.1:{port}/healthz")
+        return r.status_code, r.json()
+
+
+async def test_alvh_run_starts_without_telegram_and_delivers_when_it_comes_back(
+    settings, snapshot_dir, caplog
+):
+    """Telegram unreachable at start: the bot runs anyway (scheduler, health), polling
+    retries, /healthz shows the channel down, the logs name the server and not the
+    token; when Telegram is back the subscriber gets every alert exactly once."""
+    store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
+    main_store = open_store(settings.store_url)
+    Subscribers(main_store.engine).subscribe("telegram", "501", [Topic.SUMMARY, Topic.CONDOR])
+    main_store.close()
+    port = free_port()
+    with FakeTelegram(token=TOKEN) as fake:
+        fake.down()  # unreachable before the bot even starts
+        s = settings.model_copy(update={
+            "telegram_token": SecretStr(TOKEN), "telegram_base_url": fake.base_url,
+            "http_port": port,
+        })
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_service(Root(s), store, load_default_rules(), stop=stop))
+        try:
+            body: dict = {}
+            for _ in range(300):
+                assert not task.done(), task.result()
+                try:
+                    status, body = await _healthz(port)
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+                    continue
+                if (body.get("last_evaluated_session") and body["deliveries"]["pending"]
+                        and body["channels"]["telegram"]["status"] == "down"):
+                    break
+                await asyncio.sleep(0.1)
+            assert body["last_evaluated_session"] == "2026-02-27"  # the scheduler ran
+            assert body["channels"]["telegram"]["status"] == "down"
+            assert "127.0.0.1" in body["channels"]["telegram"]["last_error"]
+            assert body["deliveries"]["pending"] >= 2 and status == 200  # not late yet
+            fake.up()
+            await fake.wait_until(lambda: len(fake.sent_to(501)) >= 2, within=60)
+            for _ in range(100):
+                status, body = await _healthz(port)
+                if body["channels"]["telegram"]["status"] == "up" and \
+                        body["deliveries"]["pending"] == 0:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+        titles = ("🦅 CONDOR GO · 2026-02-27", "📊 ALVH daily · 2026-02-27")
+        per_alert = collections.Counter(t for m in fake.sent_to(501) for t in titles
+                                        if t in m.text)
+    store.close()
+    assert status == 200 and body["deliveries"]["pending"] == 0
+    assert body["channels"]["telegram"]["status"] == "up"
+    assert per_alert == {"🦅 CONDOR GO · 2026-02-27": 1, "📊 ALVH daily · 2026-02-27": 1}
+    reach = [r.getMessage() for r in caplog.records if "cannot reach the Bot API" in r.getMessage()]
+    assert reach and f"at {fake.base_url.split('//')[1].split('/')[0]}" in reach[0]
+    assert "ALVH_TELEGRAM_TOKEN" not in caplog.text  # not blamed on the token
+    assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
+
+
+async def test_a_rejected_token_stops_alvh_run_with_one_line(settings, snapshot_dir, caplog):
+    store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
+    with FakeTelegram(token="999:the-right-one") as fake:
+        s = settings.model_copy(update={
+            "telegram_token": SecretStr(TOKEN), "telegram_base_url": fake.base_url,
+        })
+        with pytest.raises(ConfigError) as info:
+            await asyncio.wait_for(run_service(Root(s), store, load_default_rules()), 60)
+    store.close()
+    assert str(info.value) == ("ALVH_TELEGRAM_TOKEN: Telegram rejected the bot token "
+                               "(401 Unauthorized); copy it again from @BotFather")
+    assert TOKEN.split(":")[1] not in caplog.text

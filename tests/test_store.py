@@ -171,13 +171,42 @@ def test_migrations_4_and_5_upgrade_a_store_made_before_them(tmp_path):
     try:
         (event,) = store.events()
         assert event.date.isoformat() == "2020-03-15" and event.scheduled is True
-        assert store.schema_version() == 5
+        assert store.schema_version() == MIGRATIONS[-1][0]
         (bad,) = store.breadth_rejected()
         assert (bad.session, bad.advancers, bad.decliners) == (days[30], 218, 287)
         assert "partial-day count: advancers + decliners 505 < 80% of the 21-session median " \
                "2,800" in bad.reason
         accepted = store.breadth()
         assert len(accepted) == len(days) - 1 and days[30] not in accepted.index.date
+    finally:
+        store.close()
+
+
+def test_migration_6_adds_delivery_parts_to_an_older_outbox(tmp_path):
+    """Deliveries made before part-by-part delivery count as "no part sent yet"."""
+    import sqlalchemy as sa
+
+    from bot.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    store = open_store(url)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO alerts VALUES ('k', '2026-02-27', 'summary', 'd', '', "
+                             "'t', 'x', '<b>x</b>', NULL, 0, '2026-02-27T21:20:00.000000+00:00')"))
+        conn.execute(sa.text("ALTER TABLE deliveries DROP COLUMN parts_sent"))
+        conn.execute(sa.text("ALTER TABLE deliveries DROP COLUMN fallback_at"))
+        conn.execute(sa.text("INSERT INTO deliveries (alert_key, channel, recipient, status, "
+                             "attempts, failures, next_attempt_at, updated_at, late_delivery, "
+                             "boot, resumed) VALUES ('k', 'telegram', '5', 'pending', 0, 0, "
+                             "'x', 'x', 0, 'b', 0)"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 6"))
+    store.close()
+    store = open_store(url)
+    try:
+        assert store.schema_version() == 6
+        with store.engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT parts_sent, fallback_at FROM deliveries")).one()
+        assert tuple(row) == (0, None)
     finally:
         store.close()
 

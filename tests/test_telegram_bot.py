@@ -9,11 +9,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from _delivery import TOKEN, store_at
+from _delivery import FAST_LIMITS, TOKEN, FastTelegram, store_at
 from fake_telegram import FakeTelegram, Sent, parse_html
 from pydantic import SecretStr
-from telegram.ext import ExtBot
-from telegram.request import HTTPXRequest
+from telegram import Bot
 
 from bot.app.telegram import Access, build_application, start_bot, stop_bot
 from bot.delivery.outbox import Subscribers
@@ -62,15 +61,15 @@ class StubQueries:
         return "no changes"
 
 
-def ext_bot(token: str, fake: FakeTelegram) -> ExtBot[None]:
-    """The bot the Telegram channel would build, pointed at the fake server."""
-    return ExtBot(token, base_url=fake.base_url, base_file_url=fake.base_file_url,
-                  get_updates_request=HTTPXRequest(read_timeout=3.0))
+def ext_bot(token: str, fake: FakeTelegram) -> Bot:
+    """The bot the Telegram channel builds (paced, observed), pointed at the fake server;
+    Telegram's limits scaled as in the fake (``FAST_LIMITS``)."""
+    return FastTelegram.connect(token, base_url=fake.base_url, read_timeout=3.0).bot
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram(token=TOKEN) as server:
+    with FakeTelegram(token=TOKEN, limits=FAST_LIMITS) as server:
         yield server
 
 
@@ -286,3 +285,38 @@ async def test_a_rejected_token_is_a_config_error_without_the_token(tmp_path: Pa
         store.close()
     assert "rejected" in str(info.value)
     assert TOKEN.split(":")[1] not in str(info.value)
+
+
+async def test_in_groups_only_our_own_commands_are_answered(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running(fake, tmp_path / "a.sqlite") as _:
+        fake.user_says(-400, "/status@otherbot", user_id=401)  # another bot's command
+        fake.user_says(-400, "/frobnicate", user_id=401)  # unknown, maybe another bot's
+        fake.user_says(-400, "/frobnicate@otherbot", user_id=401)
+        ours = await say(fake, -400, "/status@alvh_test_bot", user_id=401)
+        unknown = await say(fake, -400, "/frobnicate@alvh_test_bot", user_id=401)
+        mine = await say(fake, 402, "/frobnicate")  # a private chat: always answered
+    assert "Status" in ours.text
+    assert unknown.text.startswith("Unknown command /frobnicate@alvh_test_bot")
+    assert mine.text.startswith("Unknown command /frobnicate")
+    assert len(fake.sent_to(-400)) == 2  # nothing for the three that were not ours
+
+
+async def test_a_reply_refused_by_flood_control_arrives_after_retry_after(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """Three /status, each reply answered once with 429 retry_after 1: all three arrive."""
+    chats = (501, 502, 503)
+    async with running(fake, tmp_path / "a.sqlite") as _:
+        for chat in chats:
+            fake.flood(retry_after=1, chat_id=chat)
+            fake.user_says(chat, "/status")
+        for chat in chats:
+            await fake.wait_sent(chat, 1, within=10)
+    for chat in chats:
+        refused, accepted = fake.calls_to("sendMessage", chat)
+        assert refused.status == 429 and accepted.status == 200
+        assert accepted.at - refused.at >= 0.95  # retry_after honoured
+        (reply,) = fake.sent_to(chat)
+        assert "Status" in reply.text

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
+from bot.app.health import Health
 from bot.app.scheduler import fire_time
 from bot.app.service import Service
 from bot.engine.chart import render_chart
@@ -42,9 +44,13 @@ class EngineQueries:
 
     def __init__(self, service: Service | None = None) -> None:
         self._service = service
+        self._health: Callable[[], Health] | None = None
 
-    def attach(self, service: Service) -> None:
+    def attach(self, service: Service, health: Callable[[], Health] | None = None) -> None:
+        """The running service, and the bot's whole health (``/healthz``: the service's
+        and delivery's) for ``/health``; without it, the service's alone."""
         self._service = service
+        self._health = health
 
     @property
     def service(self) -> Service:
@@ -153,7 +159,7 @@ class EngineQueries:
         return "\n".join(lines)
 
     async def health(self) -> str:
-        h = self.service.health()
+        h = await asyncio.to_thread(self._health or self.service.health)
         lines = [f"<b>Health: {escape(str(h.body['status']))}</b>"]
         for key, value in h.body.items():
             if key != "status":

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from bot.app.settings import Settings
     from bot.delivery.channels.base import Channel
     from bot.delivery.dispatch import DeliveryWorker
-    from bot.delivery.outbox import Outbox
+    from bot.delivery.health import ChannelHealth
+    from bot.delivery.outbox import Outbox, Subscribers
+    from bot.delivery.unsubscribe import UnsubscribeLinks
     from bot.engine.rules import Rules
     from bot.kernel.sessions import SessionCalendar
     from bot.market.extras import Fetcher
@@ -64,6 +66,11 @@ class RulesChoice:
         return f"{os.fspath(self.path)} ({self.why})"
 
 
+UNSUBSCRIBE_KEY_FILE = "unsubscribe.key"
+"""In the data directory: the generated key of unsubscribe links, unless
+``ALVH_UNSUBSCRIBE_SECRET`` is set."""
+
+
 @dataclass
 class Delivery:
     """The outbox, the worker that drains it, and the channels it sends through."""
@@ -71,10 +78,14 @@ class Delivery:
     outbox: Outbox
     worker: DeliveryWorker
     channels: list[Channel]
+    health: ChannelHealth
+    subscribers: Subscribers
     described: list[str] = field(default_factory=list)
     """One line per channel: on, off and why (logged at start)."""
     telegram_app: Any = None
     """The python-telegram-bot ``Application`` when Telegram polling is on."""
+    links: UnsubscribeLinks | None = None
+    """One-click unsubscribe links (email configured), served on the HTTP server."""
 
 
 class Root:
@@ -244,19 +255,31 @@ class Root:
         With ``queries`` and a Telegram token, the Telegram command UI is built
         on the Telegram channel's bot (replies and alerts share one client).
         """
+        import datetime as dt
+
         from bot.delivery.channels.base import ChannelEnv, ChannelSetup
         from bot.delivery.channels.console import ConsoleChannel
+        from bot.delivery.channels.ratelimit import LocalPacer
         from bot.delivery.channels.registry import channel_classes
-        from bot.delivery.dispatch import DeliveryWorker
+        from bot.delivery.dispatch import Backoff, DeliveryWorker
+        from bot.delivery.health import ChannelHealth
         from bot.delivery.outbox import OpsReporter, Outbox, Standing, Subscribers
         from bot.kernel.alerts import Topic
 
-        ops = _LateOps()
-        env = ChannelEnv(console=console, report=ops)
+        settings = self.settings
+        subscribers = Subscribers(store.engine)
+        links = self.unsubscribe_links()
+        unsubscribe = None
+        if links is not None:
+            def unsubscribe(channel: str, address: str) -> str | None:
+                return links.for_address(subscribers, channel, address)
+
+        pacer, health = LocalPacer(), ChannelHealth()
+        env = ChannelEnv(console=console, pacer=pacer, health=health, unsubscribe=unsubscribe)
         setups: list[ChannelSetup] = []
         described: list[str] = []
         for cls in channel_classes():
-            built = cls.from_settings(self.settings, env)
+            built = cls.from_settings(settings, env)
             if isinstance(built, str):
                 described.append(built)
             else:
@@ -282,18 +305,16 @@ class Root:
         if telegram is not None and queries is not None:
             from bot.app.telegram import Access, build_application
 
-            settings = self.settings
             access = Access(
                 mode=settings.access_mode, invite_code=settings.invite_code,
                 allowlist=frozenset(settings.allowlist_chat_ids),
                 admins=frozenset(settings.admin_chat_ids),
             )
-            app = build_application(telegram.bot, subscribers=Subscribers(store.engine),
+            app = build_application(telegram.bot, subscribers=subscribers,
                                     queries=queries, access=access)
-            described = [("Telegram: on (long polling)" if line == "Telegram: on" else line)
+            described = [(line + " (long polling)" if line.startswith("Telegram: on") else line)
                          for line in described]
         outbox = Outbox(store.engine, channels=[c.name for c in channels], standing=standing)
-        ops.bind(OpsReporter(outbox))
         observer = None
         if metrics is not None:
             m = metrics
@@ -304,23 +325,55 @@ class Root:
                     m.delivery_latency.observe(latency)
                 m.pending.set(outbox.queue.unfinished())
 
-        worker = DeliveryWorker(outbox, channels, ops=OpsReporter(outbox), observer=observer)
-        return Delivery(outbox, worker, channels, described, app)
+        worker = DeliveryWorker(
+            outbox, channels, pacer=pacer, health=health, ops=OpsReporter(outbox),
+            observer=observer, backoff=Backoff(maximum=settings.delivery_retry_max_seconds),
+            max_age=dt.timedelta(hours=settings.delivery_max_age_hours),
+            stalled_after=dt.timedelta(minutes=settings.delivery_pending_alert_minutes),
+        )
+        return Delivery(outbox, worker, channels, health, subscribers, described, app, links)
+
+    def unsubscribe_links(self) -> UnsubscribeLinks | None:
+        """Signed unsubscribe links when email is on (``ALVH_PUBLIC_URL`` set).
+
+        The key is ``ALVH_UNSUBSCRIBE_SECRET``, else one generated on first use
+        into the data directory (readable by the bot only), so links in emails
+        already sent keep working across restarts.
+        """
+        settings = self.settings
+        if not settings.smtp_host or not settings.public_url:
+            return None
+        from bot.delivery.unsubscribe import UnsubscribeLinks
+
+        if settings.unsubscribe_secret is not None:
+            secret = settings.unsubscribe_secret.get_secret_value().encode("utf-8")
+            if len(secret) < 16:
+                raise ConfigError("ALVH_UNSUBSCRIBE_SECRET: at least 16 characters")
+        else:
+            secret = _generated_key(settings.data_dir / UNSUBSCRIBE_KEY_FILE)
+        return UnsubscribeLinks(secret, settings.public_url)
 
 
-class _LateOps:
-    """The channels' problem report, bound to the outbox once it exists (the outbox
-    needs the channel names, the channels need somewhere to report)."""
+def _generated_key(path: Path) -> bytes:
+    """32 random bytes kept in ``path`` (created 0600 on first use)."""
+    import secrets
 
-    def __init__(self) -> None:
-        self._report: Callable[[Any, str, str, str], None] | None = None
-
-    def bind(self, report: Callable[[Any, str, str, str], None]) -> None:
-        self._report = report
-
-    def __call__(self, alert: Any, channel: str, recipient: str, detail: str) -> None:
-        if self._report is not None:
-            self._report(alert, channel, recipient, detail)
+    try:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        raise ConfigError(f"{path}: not the hex key alvh wrote there; delete it to make a "
+                          "new one (links in emails already sent stop working)") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another alvh process made it a moment ago
+        return _generated_key(path)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(key.hex() + "\n")
+    return key
 
 
 def usable_dir(path: Path, variable: str) -> Path:

@@ -6,6 +6,11 @@ managers entered on one ``AsyncExitStack``. Entering in that order and leaving
 in reverse is what keeps shutdown safe by construction: the service stops
 first (no new alerts), then polling, then the worker finishes the sends in
 flight and parks the rest in the outbox, and health answers until the end.
+
+Telegram does not have to be reachable to start: polling connects in the
+background (:func:`bot.app.telegram.polling`), alerts wait in the outbox, and
+``/healthz`` shows the channel down meanwhile. Only a rejected token stops the
+bot, with one line (:class:`ConfigError`, exit 1).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import signal
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot.app.health import HealthServer
+from bot.app.delivery_status import delivery_health
+from bot.app.health import HealthServer, Route, merged
 from bot.app.lock import DataDirLock
 from bot.app.metrics import Metrics
 from bot.app.queries import EngineQueries
@@ -28,6 +34,7 @@ from bot.delivery.dispatch import DeliveryWorker
 from bot.delivery.outbox import Outbox
 from bot.engine.rules import Rules
 from bot.kernel.alerts import Alert
+from bot.kernel.errors import ConfigError
 from bot.pipeline.reload import RulesWatcher
 from bot.store import Store
 
@@ -56,9 +63,18 @@ async def run_service(
     root: Root, store: Store, rules: Rules, *, out: TextIO | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """``alvh run`` on ``store`` (the market store) until SIGTERM/SIGINT or ``stop``."""
+    """``alvh run`` on ``store`` (the market store) until SIGTERM/SIGINT or ``stop``.
+
+    Raises ``ConfigError`` (after a clean stop) when Telegram rejects the token.
+    """
     settings = root.settings
     stop = stop or asyncio.Event()
+    fatal: list[ConfigError] = []
+
+    def on_fatal(exc: ConfigError) -> None:
+        fatal.append(exc)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -89,7 +105,6 @@ async def run_service(
             sink=OutboxSink(delivery.outbox, delivery.worker), metrics=metrics,
             final_breadth=root.final_breadth(fetch),
         )
-        queries.attach(service)
         log.info("alvh run: source %s, data %s, rules %s from %s", source,
                  settings.store_url_shown if source == "live" else "shipped snapshot",
                  rules.sha256[:12], choice.describe())
@@ -99,18 +114,30 @@ async def run_service(
             end, _ = store.latest("SPX")
             log.warning("alvh run: snapshot mode: history ends %s; later sessions cannot be "
                         "evaluated and will be reported as missing data", end)
+        health = merged(service.health, delivery_health(
+            delivery.outbox.queue, delivery.health, delivery.worker.channel_names,
+            pending_alert=dt.timedelta(minutes=settings.delivery_pending_alert_minutes)))
+        queries.attach(service, health)
+        routes: dict[str, Route] = {}
+        if delivery.links is not None:
+            from bot.app.unsubscribe import UnsubscribeEndpoint
+
+            routes[delivery.links.PATH] = UnsubscribeEndpoint(delivery.subscribers,
+                                                              delivery.links)
         await stack.enter_async_context(
-            HealthServer(settings.http_host, settings.http_port, service.health, metrics.render))
+            HealthServer(settings.http_host, settings.http_port, health, metrics.render, routes))
         await stack.enter_async_context(delivery.worker.running(grace=STOP_GRACE_SECONDS))
         if delivery.telegram_app is not None:
             from bot.app.telegram import polling
 
-            await stack.enter_async_context(polling(delivery.telegram_app))
+            await stack.enter_async_context(polling(delivery.telegram_app, on_fatal=on_fatal))
         await stack.enter_async_context(service.running())
         await stop.wait()
         log.info("alvh run: stopping (finishing in-flight deliveries)")
     log.info("alvh run: stopped; %d deliveries pending for the next start",
              delivery.outbox.queue.unfinished())
+    if fatal:
+        raise fatal[0]
     return 0
 
 

@@ -90,6 +90,33 @@ class Settings(BaseSettings):
         description="space-separated Apprise URLs that receive ops alerts (they carry tokens)",
     )
 
+    # === delivery: retries, expiry, health, email sender and unsubscribe (issue 10) ===
+    delivery_max_age_hours: float = Field(
+        24.0, gt=0, le=24 * 14,
+        description="how long an alert is worth delivering; older undelivered ones expire "
+                    "and ops is told",
+    )
+    delivery_retry_max_seconds: float = Field(
+        300.0, ge=1, le=3600, description="cap of the backoff between two retries of a delivery"
+    )
+    delivery_pending_alert_minutes: int = Field(
+        30, ge=1, le=24 * 60,
+        description="/healthz answers 503 (and ops hears of an unreachable channel) when a "
+                    "delivery has waited this long",
+    )
+    admin_emails: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated addresses that receive ops by email"
+    )
+    public_url: str | None = Field(
+        None, description="https:// address where this bot's HTTP server is reachable "
+                          "(one-click unsubscribe links); required with ALVH_SMTP_HOST",
+    )
+    unsubscribe_secret: SecretStr | None = Field(
+        None, description="key that signs unsubscribe links; default: generated once "
+                          "into <data dir>/unsubscribe.key",
+    )
+    # === end of the delivery block ============================================
+
     # --- HTTP health/metrics and logging ---------------------------------------
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
@@ -164,6 +191,29 @@ class Settings(BaseSettings):
     def _ids(cls, value: Any) -> Any:
         return _split_ints(value)
 
+    @field_validator("admin_emails", mode="before")
+    @classmethod
+    def _emails(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """An HTTPS origin (a path prefix allowed): mail clients only follow HTTPS
+        one-click links (RFC 8058)."""
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("expected an https:// URL such as https://alvh.example.com "
+                             "(where this bot's HTTP server is reachable)")
+        return value
+
     def source_urls(self) -> dict[str, str]:
         """The base URLs set (``Endpoints`` field name -> URL); unset ones are left out."""
         names = ("yahoo", "fred_graph", "fred_api", "cboe", "stooq", "wsj", "mcclellan",
@@ -193,7 +243,8 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction filter."""
         values = (self.telegram_token, self.smtp_password, self.fred_api_key,
-                  self.stooq_api_key, self.invite_code, *self.apprise_admin_urls)
+                  self.stooq_api_key, self.invite_code, self.unsubscribe_secret,
+                  *self.apprise_admin_urls)
         out = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         if self.database_url:
             from sqlalchemy.engine import make_url
@@ -235,7 +286,7 @@ _MAY_HOLD_SECRETS = {"database_url"}
 """Not secrets, but a URL that failed to parse may carry a password we cannot mask."""
 
 _SECRET_FIELDS = {"telegram_token", "fred_api_key", "stooq_api_key", "smtp_password", "invite_code",
-                  "apprise_admin_urls"}
+                  "apprise_admin_urls", "unsubscribe_secret"}
 
 
 def load_settings(

@@ -122,11 +122,11 @@ deliveries = sa.Table(
     sa.Column("channel", sa.String(16), nullable=False),
     sa.Column("recipient", sa.String(320), nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
-    # pending | sending | sent | failed | skipped
+    # pending | sending | sent | failed | skipped | expired
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    # Calls to the channel's ``send``, rate-limited ones included.
+    # Calls to the channel (one per part), rate-limited ones included.
     sa.Column("failures", sa.Integer, nullable=False, default=0),
-    # Temporary failures other than flood control; the give-up counter.
+    # Temporary failures in a row (flood control excluded): the backoff counter.
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("next_attempt_at", sa.String(40), nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
@@ -136,6 +136,12 @@ deliveries = sa.Table(
     # Which process incarnation enqueued or last resumed the row.
     sa.Column("resumed", sa.Boolean, nullable=False, default=False),
     # Left unfinished by an earlier process and picked up after a restart.
+    sa.Column("parts_sent", sa.Integer, nullable=False, server_default="0"),
+    # Parts of the alert already delivered (Telegram: photo, then text), each
+    # recorded before the next is sent, so a retry resumes at the next part.
+    sa.Column("fallback_at", sa.Integer, nullable=True),
+    # The part from which the channel sends its fallback form (plain text after
+    # Telegram refused the HTML), or NULL.
     sa.UniqueConstraint("alert_key", "channel", "recipient", name="uq_delivery"),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
     sa.Index("ix_deliveries_recipient", "channel", "recipient", "status"),
@@ -188,6 +194,16 @@ def _m5_breadth_rejected(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE breadth ADD COLUMN rejected TEXT"))
 
 
+def _m6_delivery_parts(conn: sa.Connection) -> None:
+    # As in migration 4: a store created after this change already has the columns.
+    have = {c["name"] for c in sa.inspect(conn).get_columns("deliveries")}
+    if "parts_sent" not in have:
+        conn.execute(sa.text(
+            "ALTER TABLE deliveries ADD COLUMN parts_sent INTEGER NOT NULL DEFAULT 0"))
+    if "fallback_at" not in have:
+        conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN fallback_at INTEGER"))
+
+
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -196,4 +212,5 @@ MIGRATIONS: list[Migration] = [
     (3, "outbox, deliveries, subscribers", _m3_outbox),
     (4, "events: scheduled flag (point in time)", _m4_event_scheduled),
     (5, "breadth: rejected rows kept with their reason", _m5_breadth_rejected),
+    (6, "deliveries: parts sent and fallback, delivered part by part", _m6_delivery_parts),
 ]

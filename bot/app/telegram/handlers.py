@@ -9,6 +9,11 @@ an inline keyboard to toggle topics); the engine's views /status, /why,
 The views come from an injected ``BotQueries`` object, so this module knows
 nothing about indicators or rules and its handlers are tested with a stub.
 
+In groups the bot answers its own commands only: python-telegram-bot's
+``CommandHandler`` already ignores ``/status@otherbot``, and the catch-all for
+unknown commands ignores commands addressed to another bot, and bare unknown
+commands in groups (they may be any bot's).
+
 Safety rules the handlers follow: every subscription change is keyed by the
 chat the update came from, never by an argument, so no one can touch another
 chat's data; everything a user typed that is echoed back is escaped; errors
@@ -316,6 +321,12 @@ class BotCommands:
     async def unknown(self, update: Update, context: Context) -> None:
         message = update.effective_message
         word = (message.text or "").split()[0] if message and message.text else "?"
+        _, at, addressee = word.partition("@")
+        if at and addressee.lower() != (context.bot.username or "").lower():
+            return  # "/status@otherbot": another bot's command, not ours to answer
+        chat = update.effective_chat
+        if not at and chat is not None and chat.type != ChatType.PRIVATE:
+            return  # in a group, an unknown bare command may be any bot's
         word = word if len(word) <= 40 else word[:39] + "…"
         await reply(update, f"Unknown command {escape(word)}.\n\n{self._help_text(update)}")
 

@@ -1,20 +1,40 @@
-"""The python-telegram-bot ``Application``: built on the channel's bot, polled, stopped."""
+"""The python-telegram-bot ``Application``: built on the channel's bot, connected,
+polled, stopped.
+
+Telegram being unreachable at start is not a reason to stay down: the bot's
+scheduler, email and health run without it, so :func:`polling` connects in
+the background and keeps trying with backoff, saying which server it cannot
+reach (never the token, which is part of the Bot API URL). Only a rejected
+token (401) is fatal: no retry will fix it, so ``on_fatal`` gets one clear
+line and the runtime stops.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
 
 from telegram import Bot, BotCommand
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import ApplicationBuilder
 
 from bot.app.telegram.access import Access
 from bot.app.telegram.handlers import PUBLIC_COMMANDS, App, BotCommands, BotQueries
+from bot.delivery.channels.telegram import host_of
 from bot.delivery.outbox.subscribers import Subscribers
 from bot.kernel.errors import ConfigError
 from bot.kernel.redact import redact
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST = 2.0
+RETRY_MAX = 60.0
+REJECTED = ("ALVH_TELEGRAM_TOKEN: Telegram rejected the bot token (401 Unauthorized); "
+            "copy it again from @BotFather")
 
 
 def build_application(
@@ -27,7 +47,7 @@ def build_application(
     """An ``Application`` on ``bot`` with the handlers registered; not yet polling.
 
     ``bot`` is the Telegram channel's (a ``telegram.ext.ExtBot``): the command
-    replies and the alerts share one bot, one connection pool and one limiter.
+    replies and the alerts share one bot, one connection pool and one pacer.
     """
     app: App = ApplicationBuilder().bot(bot).job_queue(None).build()
     BotCommands(subscribers, queries, access).register(app)
@@ -35,24 +55,63 @@ def build_application(
 
 
 async def start_bot(app: App, *, poll_timeout: float = 10.0) -> None:
-    """Initialize, publish the command menu, and start long polling.
+    """Initialize (getMe), publish the command menu, and start long polling.
 
-    PTB words a rejected token as "The token `…` was rejected": the error is
-    re-raised as ``ConfigError`` with the token removed.
+    A rejected token is ``ConfigError`` (PTB words it "The token `…` was
+    rejected": the token never reaches the message); a network failure is
+    raised as the ``TelegramError`` it is, for :func:`connect` to retry.
+    Safe to call again after a failure part-way.
     """
-    token = app.bot.token
     try:
         await app.initialize()
         await app.bot.set_my_commands([BotCommand(name, what) for name, what in PUBLIC_COMMANDS])
-        await app.start()
+        if not app.running:
+            await app.start()
         if app.updater is None:  # pragma: no cover - ApplicationBuilder always makes one
             raise ConfigError("telegram: the application has no updater")
-        await app.updater.start_polling(
-            timeout=dt.timedelta(seconds=poll_timeout), drop_pending_updates=False
-        )
-    except TelegramError as exc:
-        message = redact(exc.message, token)
-        raise ConfigError(f"ALVH_TELEGRAM_TOKEN / Telegram: {message}") from None
+        if not app.updater.running:
+            await app.updater.start_polling(
+                timeout=dt.timedelta(seconds=poll_timeout), drop_pending_updates=False,
+                error_callback=_polling_error,
+            )
+    except InvalidToken:
+        raise ConfigError(REJECTED) from None
+
+
+def _polling_error(exc: TelegramError) -> None:
+    """PTB retries polling by itself; the channel health already records outages
+    (with one log line when Telegram goes down and when it is back)."""
+    if isinstance(exc, NetworkError):
+        log.debug("telegram: polling: %s", exc.message)
+    else:  # e.g. 409 Conflict: another process polls with the same token
+        log.warning("telegram: polling refused: %s", exc.message)
+
+
+async def connect(app: App, *, on_fatal: Callable[[ConfigError], None],
+                  rng: random.Random | None = None) -> None:
+    """:func:`start_bot` until it succeeds, with capped exponential backoff and jitter."""
+    where = host_of(app.bot.base_url)
+    rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+    delay = RETRY_FIRST
+    while True:
+        try:
+            await start_bot(app)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            on_fatal(exc)
+            return
+        except TelegramError as exc:
+            wait = delay * (0.5 + 0.5 * rng.random())
+            text = redact(exc.message, app.bot.token)
+            log.warning("telegram: cannot reach the Bot API at %s (%s: %s); polling retries "
+                        "in %.0f s, alerts wait in the outbox", where, type(exc).__name__,
+                        text, wait)
+            await asyncio.sleep(wait)
+            delay = min(RETRY_MAX, delay * 2)
+            continue
+        me = app.bot.username
+        log.info("telegram: connected to %s as @%s; long polling", where, me)
+        return
 
 
 async def stop_bot(app: App) -> None:
@@ -61,18 +120,34 @@ async def stop_bot(app: App) -> None:
         await app.updater.stop()
     if app.running:
         await app.stop()
-    await app.shutdown()
+    with contextlib.suppress(TelegramError, RuntimeError):
+        await app.shutdown()
 
 
 @contextlib.asynccontextmanager
-async def polling(app: App) -> AsyncIterator[App]:
-    """Long polling for the ``async with`` block (:func:`start_bot` / :func:`stop_bot`)."""
-    try:
-        await start_bot(app)
-    except BaseException:
-        await stop_bot(app)
-        raise
+async def polling(
+    app: App, *, on_fatal: Callable[[ConfigError], None] | None = None
+) -> AsyncIterator[App]:
+    """Connect and long-poll in the background for the ``async with`` block.
+
+    Without ``on_fatal`` the first attempt is made here and a rejected token
+    raises ``ConfigError`` at once; with it, everything happens in the
+    background and ``on_fatal`` is told.
+    """
+    if on_fatal is None:
+        try:
+            await start_bot(app)
+        except BaseException:
+            await stop_bot(app)
+            raise
+        task = None
+    else:
+        task = asyncio.create_task(connect(app, on_fatal=on_fatal), name="telegram-connect")
     try:
         yield app
     finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await stop_bot(app)

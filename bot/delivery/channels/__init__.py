@@ -1,11 +1,13 @@
-"""Delivery channels: Telegram, email, console. Each is a class with one async ``send``."""
+"""Delivery channels: Telegram, email, console, Apprise. Each is a class that sends one
+part of an alert at a time (``send_part``; one-part channels just write ``send``)."""
 
 from bot.delivery.channels.base import (
     BaseChannel,
     Channel,
     DeliveryRejected,
     DeliveryUnavailable,
-    ProblemReport,
+    PartSent,
+    Progress,
     Rate,
     RecipientGone,
     RetryLater,
@@ -16,7 +18,8 @@ __all__ = [
     "Channel",
     "DeliveryRejected",
     "DeliveryUnavailable",
-    "ProblemReport",
+    "PartSent",
+    "Progress",
     "Rate",
     "RecipientGone",
     "RetryLater",

@@ -150,7 +150,9 @@ class AppriseChannel(BaseChannel):
             return RecipientGone(message)
         if status is not None and 400 <= status < 500 and status != 408:
             return DeliveryRejected(message)
-        return DeliveryUnavailable(message)
+        # Each URL is a service of its own (a Discord webhook, an ntfy server…): one that
+        # fails says nothing about the others, so it never puts the channel in probing mode.
+        return DeliveryUnavailable(message, unreachable=False)
 
 
 def _failure_text(result: apprise.AppriseResult) -> str:

@@ -8,11 +8,20 @@ channel cannot invent a fifth behaviour by accident.
 ==========================  ===========================================
 error                       what the worker does
 ==========================  ===========================================
-``RetryLater(seconds)``     wait that long (and slow the whole channel)
-``DeliveryUnavailable``     retry with backoff; give up after N tries
+``RetryLater(seconds)``     hold that recipient (or the whole channel) that long
+``DeliveryUnavailable``     retry with backoff until the alert is too old
 ``RecipientGone``           deactivate that subscriber, never retry
 ``DeliveryRejected``        fail this delivery, tell the admins
 ==========================  ===========================================
+
+Transient is never terminal: a delivery that keeps meeting
+``DeliveryUnavailable`` stays pending until the alert is older than the
+worker's ``max_age``; only the two permanent errors end a delivery early.
+
+An alert may take several *parts* on a channel (Telegram: the chart as a
+photo, then the text). The worker asks for one part at a time
+(:meth:`Channel.send_part`) and records each one before asking for the next,
+so a crash or a retry never repeats a part already sent nor skips one.
 
 A channel is also a *plugin*: its class says what it is called, what an
 address looks like (and how to write it canonically, so one person is one
@@ -28,23 +37,42 @@ settings and its tests.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TextIO
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO
 
 from bot.kernel.alerts import Alert
 from bot.kernel.errors import ConfigError, PermanentError, TemporaryError
 
+if TYPE_CHECKING:
+    from bot.delivery.channels.ratelimit import Pacer
+    from bot.delivery.health import ChannelHealth
+
 
 class RetryLater(TemporaryError):
-    """Flood control: the service said when to try again."""
+    """Flood control: the service said when to try again.
 
-    def __init__(self, seconds: float, message: str = "") -> None:
+    ``recipient_only``: the refusal is about this recipient (Telegram's
+    per-chat limit), so only they wait; otherwise the whole channel does.
+    """
+
+    def __init__(self, seconds: float, message: str = "", *, recipient_only: bool = True) -> None:
         super().__init__(message or f"rate limited: retry after {seconds:g} s")
         self.seconds = float(seconds)
+        self.recipient_only = recipient_only
 
 
 class DeliveryUnavailable(TemporaryError):
-    """Timeouts, connection errors, 5xx, SMTP 4xx: the same send may work later."""
+    """Timeouts, connection errors, 5xx, SMTP 4xx: the same send may work later.
+
+    ``unreachable``: the service itself did not answer (connection refused,
+    timeout, 5xx), as opposed to a temporary refusal of one recipient (an
+    SMTP 450 for one mailbox): only the former counts against the channel's
+    health and puts it in probing mode.
+    """
+
+    def __init__(self, message: str = "", *, unreachable: bool = True) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class RecipientGone(PermanentError):
@@ -59,10 +87,30 @@ class InvalidAddress(ConfigError):
     """Not an address this channel can deliver to; the message says what is expected."""
 
 
-ProblemReport = Callable[[Alert, str, str, str], None]
-"""``report(alert, channel, recipient, detail)``: a delivery succeeded in a
-degraded way (e.g. HTML refused, sent as plain text) and the admins should
-know. Wired to the outbox's ``ops`` topic by the entry point."""
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far one delivery has got: durable, recorded after every part."""
+
+    sent: int = 0
+    """Parts already delivered."""
+    fallback_at: int | None = None
+    """The part from which on the channel sends its fallback form (Telegram:
+    plain text after the HTML was refused), or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartSent:
+    """What one successful :meth:`Channel.send_part` achieved."""
+
+    progress: Progress
+    done: bool
+    """True when this was the last part."""
+    note: str | None = None
+    """A degraded delivery the admins should hear of (e.g. "Telegram refused the
+    HTML (…); sent as plain text"); reported once per alert and channel."""
+
+
+ONE_PART = PartSent(Progress(1), done=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +131,14 @@ class ChannelEnv:
 
     console: TextIO | None = None
     """Where the console channel prints (None: ``sys.stdout`` at the time of writing)."""
-    report: ProblemReport | None = None
-    """How a channel tells the admins that a delivery succeeded in a degraded way."""
+    pacer: Pacer | None = None
+    """The pacer every send goes through (the Telegram channel puts its command
+    replies through it as well)."""
+    health: ChannelHealth | None = None
+    """Where a channel reports its service's reachability (the Telegram channel:
+    every Bot API request, long polling included)."""
+    unsubscribe: Callable[[str, str], str | None] | None = None
+    """``(channel, address) -> one-click unsubscribe URL`` (email), or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +159,8 @@ class Channel(Protocol):
     """The worker's view of a channel."""
 
     name: ClassVar[str]
+    reports_health: bool
+    """Does the channel report every request to the channel health itself?"""
 
     def overall_rate(self) -> Rate | None:
         """Limit across all recipients, or None."""
@@ -112,11 +168,8 @@ class Channel(Protocol):
     def recipient_rate(self, recipient: str) -> Rate | None:
         """Limit for one recipient, or None."""
 
-    def cost(self, alert: Alert) -> int:
-        """Messages this alert will take (rate-limit tokens)."""
-
-    async def send(self, recipient: str, alert: Alert) -> None:
-        """Deliver or raise one of the errors above."""
+    async def send_part(self, recipient: str, alert: Alert, progress: Progress) -> PartSent:
+        """Deliver the next part (``progress.sent``) or raise one of the errors above."""
 
     @classmethod
     def shown_address(cls, address: str) -> str:
@@ -124,13 +177,20 @@ class Channel(Protocol):
 
 
 class BaseChannel:
-    """Defaults: no limits, one message per alert, addresses taken as written."""
+    """Defaults: no limits, one part per alert, addresses taken as written.
+
+    A one-part channel implements :meth:`send`; a channel whose alerts take
+    several messages overrides :meth:`send_part`.
+    """
 
     name: ClassVar[str] = "base"
     plugin: ClassVar[bool] = False
     """True for channels the registry offers (subscribable, built from settings)."""
     address_hint: ClassVar[str] = "an address"
     """What an address looks like, for error messages and ``--help``."""
+    reports_health: bool = False
+    """True when the channel tells the channel health about every request itself
+    (Telegram built by ``connect``): the worker then does not count its sends twice."""
 
     @classmethod
     def from_settings(cls, settings: Any, env: ChannelEnv) -> ChannelSetup | str:
@@ -166,8 +226,13 @@ class BaseChannel:
     def recipient_rate(self, recipient: str) -> Rate | None:
         return None
 
-    def cost(self, alert: Alert) -> int:
-        return 1
+    async def send(self, recipient: str, alert: Alert) -> None:
+        """Deliver a whole alert (one-part channels implement this)."""
+        raise NotImplementedError
+
+    async def send_part(self, recipient: str, alert: Alert, progress: Progress) -> PartSent:
+        await self.send(recipient, alert)
+        return replace(ONE_PART, progress=Progress(1, progress.fallback_at))
 
 
 def late_banner(alert: Alert) -> str:

@@ -1,14 +1,21 @@
-"""The Telegram channel: one alert to one chat, in HTML parse mode.
+"""The Telegram channel: one alert to one chat, in HTML parse mode, part by part.
 
-An alert becomes a short plan of messages: the chart as a photo with a short
-caption (if there is one), then the HTML text split into parts that Telegram
-accepts. The plan is remembered per (chat, alert) until it completes, so a
-retry after a failure on part 3 resumes at part 3 instead of repeating parts
-1 and 2.
+An alert becomes a short plan of messages (its *parts*): the chart as a photo
+with the whole alert as its caption when it fits Telegram's 1,024 characters
+(one message instead of two: half the time against the limits), otherwise the
+chart with its title, then the HTML text split into parts Telegram accepts.
+The plan depends only on the alert (and on where a fallback began), so the
+delivery worker can record each part as sent and, after a crash or a retry,
+resume at the next one: no part is sent twice, none is skipped.
 
-If Telegram still refuses the HTML ("can't parse entities": a compose bug),
-the alert goes out as plain text so the user is not left without it, and the
-admins are told through the ``report`` hook.
+If Telegram refuses the HTML ("can't parse entities": a compose bug), that
+part and the rest go out as plain text, so the user is not left without the
+alert, and the part's result carries a note the worker reports to ``ops``.
+
+Every request goes through the bot's pacer and reachability observer
+(:mod:`bot.delivery.channels.telegram_requests`) when the channel is built by
+:meth:`TelegramChannel.connect`: the command UI shares that bot, so replies
+and alerts are paced together.
 
 python-telegram-bot's errors are translated here into the channel errors of
 ``bot.delivery.channels.base``; nothing outside this module knows about them.
@@ -16,13 +23,12 @@ python-telegram-bot's errors are translated here into the channel errors of
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
-import warnings
+import urllib.parse
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import SecretStr
 from telegram import Bot, LinkPreviewOptions
@@ -36,7 +42,6 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.delivery.channels.base import (
     BaseChannel,
@@ -45,12 +50,14 @@ from bot.delivery.channels.base import (
     DeliveryRejected,
     DeliveryUnavailable,
     InvalidAddress,
-    ProblemReport,
+    PartSent,
+    Progress,
     Rate,
     RecipientGone,
     RetryLater,
     late_banner,
 )
+from bot.delivery.channels.ratelimit import BROADCAST, LocalPacer, Pacer
 from bot.delivery.channels.telegram_html import (
     MAX_CAPTION,
     MAX_MESSAGE,
@@ -59,9 +66,18 @@ from bot.delivery.channels.telegram_html import (
     split_plain,
     to_plain,
     truncate_html,
+    u16len,
+)
+from bot.delivery.channels.telegram_requests import (
+    ObservedRequest,
+    PacedRequests,
+    retry_after_seconds,
 )
 from bot.kernel.alerts import Alert
 from bot.kernel.redact import redact
+
+if TYPE_CHECKING:
+    from bot.delivery.health import ChannelHealth
 
 log = logging.getLogger(__name__)
 
@@ -88,21 +104,15 @@ class TelegramSettings(Protocol):
     admin_chat_ids: list[int]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Message:
     html: str | None
     """Telegram HTML, or None for plain text."""
     plain: str
     photo: bytes | None = None
 
-
-@dataclass
-class _Plan:
-    messages: list[_Message]
-    done: int = 0
-    text_started: bool = False
-    fallback: bool = False
-    notes: list[str] = field(default_factory=list)
+    def as_plain(self) -> _Message:
+        return _Message(None, self.plain, self.photo)
 
 
 class TelegramChannel(BaseChannel):
@@ -119,13 +129,15 @@ class TelegramChannel(BaseChannel):
     """Per private chat: "avoid sending more than one message per second"."""
     GROUP_MESSAGES_PER_MINUTE: ClassVar[float] = 20.0
     """Per group: "bots are not able to send more than 20 messages per minute"."""
-    MAX_REMEMBERED_PLANS: ClassVar[int] = 10_000
+    MAX_REMEMBERED_PLANS: ClassVar[int] = 256
 
-    def __init__(self, bot: Bot, *, report: ProblemReport | None = None) -> None:
+    def __init__(self, bot: Bot, *, pacer: Pacer | None = None) -> None:
         self._bot = bot
-        self._report = report
-        self._plans: OrderedDict[tuple[str, str], _Plan] = OrderedDict()
-        self._costs: OrderedDict[str, int] = OrderedDict()
+        self._pacer = pacer or LocalPacer()
+        limiter = getattr(bot, "rate_limiter", None)
+        self._paced_bot = isinstance(limiter, PacedRequests)
+        """Does the bot pace requests itself (then the worker's pacing is flagged)?"""
+        self._plans: OrderedDict[tuple[str, bool, int | None], list[_Message]] = OrderedDict()
 
     @property
     def bot(self) -> Bot:
@@ -134,18 +146,55 @@ class TelegramChannel(BaseChannel):
 
     # ------------------------------------------------------------------ plugin
     @classmethod
+    def connect(
+        cls, token: str, *, base_url: str = "https://api.telegram.org/bot",
+        pacer: Pacer | None = None, health: ChannelHealth | None = None, **request: Any,
+    ) -> TelegramChannel:
+        """A channel on an ``ExtBot`` whose every request is paced by ``pacer`` and
+        reported to ``health`` (a :class:`bot.delivery.health.ChannelHealth`).
+
+        ``request``: ``HTTPXRequest`` options (timeouts, pool size).
+        """
+        from telegram.ext import ExtBot
+
+        pacer = pacer or LocalPacer()
+        base = base_url.rstrip("/")
+        file_base = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
+
+        def observe(reachable: bool, error: str | None) -> None:
+            if health is None:
+                return
+            if reachable:
+                health.succeeded(cls.name)
+            else:
+                health.failed(cls.name, f"{host_of(base)}: {error}")
+
+        options = {"connection_pool_size": 64} | request
+        # Long polling waits up to its timeout for an answer: its own read timeout.
+        poll = {k: v for k, v in options.items() if k != "connection_pool_size"}
+        limiter = PacedRequests(pacer)
+        bot: Bot = ExtBot(
+            token, base_url=base, base_file_url=file_base,
+            request=ObservedRequest(observe, **options),
+            get_updates_request=ObservedRequest(observe, **poll),
+            rate_limiter=limiter,
+        )
+        channel = cls(bot, pacer=pacer)
+        limiter.limits = channel
+        channel.reports_health = health is not None
+        return channel
+
+    @classmethod
     def from_settings(cls, settings: TelegramSettings, env: ChannelEnv) -> ChannelSetup | str:
         """On with ``ALVH_TELEGRAM_TOKEN``; admins (``ALVH_ADMIN_CHAT_IDS``) get ``ops``."""
         if settings.telegram_token is None:
             return "Telegram: off (ALVH_TELEGRAM_TOKEN not set)"
-        from telegram.ext import ExtBot
-
-        base = settings.telegram_base_url.rstrip("/")
-        file_base = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
-        bot: Bot = ExtBot(settings.telegram_token.get_secret_value(), base_url=base,
-                          base_file_url=file_base)
+        channel = cls.connect(settings.telegram_token.get_secret_value(),
+                              base_url=settings.telegram_base_url, pacer=env.pacer,
+                              health=env.health)
         admins = tuple(str(int(chat)) for chat in dict.fromkeys(settings.admin_chat_ids))
-        return ChannelSetup(cls(bot, report=env.report), "Telegram: on", admins)
+        return ChannelSetup(channel, f"Telegram: on via {host_of(settings.telegram_base_url)}",
+                            admins)
 
     @classmethod
     def owns_address(cls, address: str) -> bool:
@@ -166,115 +215,130 @@ class TelegramChannel(BaseChannel):
             return Rate.per_minute(self.GROUP_MESSAGES_PER_MINUTE)
         return Rate(self.CHAT_MESSAGES_PER_SECOND)
 
-    def cost(self, alert: Alert) -> int:
-        cached = self._costs.get(alert.key)
-        if cached is None:
-            cached = len(self._plan(alert).messages)
-            self._costs[alert.key] = cached
-            if len(self._costs) > 256:
-                self._costs.popitem(last=False)
-        return cached
+    def parts(self, alert: Alert) -> int:
+        """How many messages this alert takes (before any fallback)."""
+        return len(self.plan(alert))
 
     # ------------------------------------------------------------------ sending
-    async def send(self, recipient: str, alert: Alert) -> None:
+    async def send_part(self, recipient: str, alert: Alert, progress: Progress) -> PartSent:
         try:
             chat_id = int(recipient)
         except ValueError:
             raise RecipientGone(f"not a Telegram chat id: {recipient[:40]!r}") from None
-        key = (recipient, alert.key)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = self._plan(alert)
-            while len(self._plans) > self.MAX_REMEMBERED_PLANS:
-                self._plans.popitem(last=False)
+        plan = self.plan(alert, progress.fallback_at)
+        index = progress.sent
+        if index >= len(plan):  # pragma: no cover - the worker stops at done
+            return PartSent(progress, done=True)
+        fallback, note = progress.fallback_at, None
         try:
-            await self._run(chat_id, alert, plan)
-        except TelegramError as exc:
-            error = self._translate(exc)
-            if not isinstance(error, RetryLater | DeliveryUnavailable):
-                self._plans.pop(key, None)
-            raise error from None
-        self._plans.pop(key, None)
-        if plan.fallback and self._report is not None:
-            self._report(alert, self.name, recipient, "; ".join(plan.notes))
-
-    async def _run(self, chat_id: int, alert: Alert, plan: _Plan) -> None:
-        while plan.done < len(plan.messages):
-            message = plan.messages[plan.done]
             try:
-                await self._send_one(chat_id, message)
+                await self._send_one(chat_id, plan[index])
             except BadRequest as exc:
-                if message.html is None or "can't parse entities" not in exc.message.lower():
+                if plan[index].html is None or "can't parse entities" not in exc.message.lower():
                     raise
-                self._fall_back(alert, plan, self._redact(exc.message))
-                continue
-            if message.photo is None:
-                plan.text_started = True
-            plan.done += 1
+                fallback = index
+                plan = self.plan(alert, fallback)
+                refused = self._redact(exc.message)
+                note = f"Telegram refused the HTML ({refused}); sent as plain text"
+                log.warning("telegram: %s for alert %s to chat %s", note, alert.key, chat_id)
+                await self._send_one(chat_id, plan[index])
+        except TelegramError as exc:
+            raise self._translate(exc) from None
+        done = index + 1 >= len(plan)
+        return PartSent(Progress(index + 1, fallback), done=done, note=note)
+
+    async def send(self, recipient: str, alert: Alert) -> None:
+        """Every part in order, paced (for callers without a delivery worker)."""
+        progress = Progress()
+        while True:
+            await self._pacer.acquire(self, recipient, priority=BROADCAST)
+            result = await self.send_part(recipient, alert, progress)
+            if result.done:
+                return
+            progress = result.progress
 
     async def _send_one(self, chat_id: int, message: _Message) -> None:
         mode = ParseMode.HTML if message.html is not None else None
         body = message.html if message.html is not None else message.plain
+        extra: dict[str, Any] = {}
+        if self._paced_bot:  # the worker (or send()) has paced it already
+            extra["rate_limit_args"] = {"paced": True, "priority": BROADCAST}
         if message.photo is not None:
-            await self._bot.send_photo(chat_id, photo=message.photo, caption=body, parse_mode=mode)
+            await self._bot.send_photo(chat_id, photo=message.photo, caption=body,
+                                       parse_mode=mode, **extra)
         else:
             await self._bot.send_message(
-                chat_id,
-                body,
-                parse_mode=mode,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                chat_id, body, parse_mode=mode,
+                link_preview_options=LinkPreviewOptions(is_disabled=True), **extra,
             )
 
-    def _fall_back(self, alert: Alert, plan: _Plan, reason: str) -> None:
-        """Replace what is left of the plan by plain text."""
-        current = plan.messages[plan.done]
-        note = f"Telegram refused the HTML ({reason}); sent as plain text"
-        plan.fallback = True
-        plan.notes.append(note)
-        log.warning("telegram: %s for alert %s", note, alert.key)
-        if current.photo is not None:
-            plan.messages[plan.done] = _Message(None, current.plain, current.photo)
-            return
-        if plan.text_started:
-            rest = "".join(to_plain(m.html or m.plain) for m in plan.messages[plan.done :])
-        else:
-            rest = (late_banner(alert) + "\n\n" if alert.late else "") + alert.text
-        plan.messages[plan.done :] = [_Message(None, part) for part in split_plain(rest)]
-
     # ------------------------------------------------------------------ planning
-    def _plan(self, alert: Alert) -> _Plan:
+    def plan(self, alert: Alert, fallback_at: int | None = None) -> list[_Message]:
+        """The messages of ``alert``, plain text from part ``fallback_at`` on.
+
+        Deterministic: the same alert (late flag included) always gives the same
+        parts, which is what lets the worker resume at a recorded part.
+        """
+        key = (alert.key, alert.late, fallback_at)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._html_plan(alert)
+            if fallback_at is not None:
+                plan = plan[:fallback_at] + self._plain_rest(alert, plan, fallback_at)
+            self._plans[key] = plan
+            while len(self._plans) > self.MAX_REMEMBERED_PLANS:
+                self._plans.popitem(last=False)
+        return plan
+
+    def _html_plan(self, alert: Alert) -> list[_Message]:
+        body = alert.html
+        if alert.late:
+            body = f"<i>{escape(late_banner(alert))}</i>\n\n{body}"
+        if alert.chart_png and u16len(to_plain(body)) <= self.MAX_CAPTION_LENGTH:
+            return [_Message(body, to_plain(body), alert.chart_png)]
         messages: list[_Message] = []
         if alert.chart_png:
             caption = f"<b>{escape(alert.title)}</b>"
-            caption_plain = alert.title
             if alert.late:
                 caption = f"{escape(late_banner(alert))}\n{caption}"
-                caption_plain = f"{late_banner(alert)}\n{caption_plain}"
-            messages.append(
-                _Message(
-                    truncate_html(caption, self.MAX_CAPTION_LENGTH),
-                    caption_plain[: self.MAX_CAPTION_LENGTH],
-                    alert.chart_png,
-                )
-            )
-        body = alert.html
-        if alert.late and not alert.chart_png:
-            body = f"<i>{escape(late_banner(alert))}</i>\n\n{body}"
+            caption = truncate_html(caption, self.MAX_CAPTION_LENGTH)
+            messages.append(_Message(caption, to_plain(caption), alert.chart_png))
+            body = alert.html
         for part in split_html(body, self.MAX_MESSAGE_LENGTH):
             messages.append(_Message(part, to_plain(part)))
-        return _Plan(messages)
+        return messages
+
+    def _plain_rest(self, alert: Alert, plan: list[_Message], start: int) -> list[_Message]:
+        """The parts from ``start`` on, as plain text.
+
+        While no text part has gone out, that is the alert's own plain version
+        (composed for email and the console, better laid out than HTML with its
+        tags dropped); after, the visible text of the HTML parts still to send.
+        """
+        banner = late_banner(alert) + "\n\n" if alert.late else ""
+        whole = banner + alert.text
+        rest = plan[start:]
+        if rest and rest[0].photo is not None:
+            photo = rest[0]
+            if len(plan) == 1:  # the whole alert was the caption
+                caption = whole if u16len(whole) <= self.MAX_CAPTION_LENGTH else photo.plain
+                return [_Message(None, caption, photo.photo)]
+            rest = rest[1:]
+            head = [photo.as_plain()]
+        else:
+            head = []
+        if any(m.photo is None for m in plan[:start]):  # some text already went out
+            return head + [m.as_plain() for m in rest]
+        return head + [_Message(None, part) for part in split_plain(whole, self.MAX_MESSAGE_LENGTH)]
 
     # ------------------------------------------------------------------ errors
     def _redact(self, text: str) -> str:
         return redact(text, self._bot.token)
 
     def _translate(self, exc: TelegramError) -> Exception:
-        text = self._redact(exc.message)
+        text = self._redact(exc.message).split(". Parsing the server response")[0]
         if isinstance(exc, RetryAfter):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", PTBDeprecationWarning)
-                after = exc.retry_after
-            seconds = after.total_seconds() if isinstance(after, dt.timedelta) else float(after)
+            seconds = retry_after_seconds(exc)
             return RetryLater(seconds, f"telegram flood control: retry after {seconds:g} s")
         if isinstance(exc, Forbidden):
             return RecipientGone(f"telegram: {text}")
@@ -285,7 +349,16 @@ class TelegramChannel(BaseChannel):
                 return RecipientGone(f"telegram: {text}")
             return DeliveryRejected(f"telegram: {text}")
         if isinstance(exc, InvalidToken):
-            return DeliveryRejected("telegram: the bot token was rejected")
-        if isinstance(exc, NetworkError):  # includes TimedOut
+            # The token was revoked while running: nothing can be sent until an admin
+            # fixes it, so the deliveries wait (and expire) rather than fail one by one.
+            return DeliveryUnavailable("telegram: the bot token was rejected (401 Unauthorized)")
+        if isinstance(exc, NetworkError):  # includes TimedOut and 5xx
             return DeliveryUnavailable(f"telegram: {type(exc).__name__}: {text}")
         return DeliveryUnavailable(f"telegram: {type(exc).__name__}: {text}")
+
+
+def host_of(base_url: str) -> str:
+    """``host:port`` of the Bot API server, for logs (never the token in the path)."""
+    parts = urllib.parse.urlsplit(base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"

@@ -1,11 +1,15 @@
 """Delivery state transitions: the only writes the delivery worker makes.
 
-A delivery moves ``pending → sending → sent``, or back to ``pending`` with
-a later ``next_attempt_at`` (retry), or to ``failed`` / ``skipped``. Each
-transition is its own committed transaction, and ``sending`` is committed
-*before* the channel is called: after a crash, ``sending`` rows are exactly
-the messages that may or may not have gone out, so re-sending them repeats at
-most what was in flight and loses nothing.
+A delivery moves ``pending → sending → sent``, or back to ``pending`` with a
+later ``next_attempt_at`` (a retry, or the next part of a several-part alert,
+with ``parts_sent`` one higher), or to ``failed`` / ``skipped`` / ``expired``.
+Each transition is its own committed transaction, and ``sending`` is committed
+*before* the channel is called for one part: after a crash, ``sending`` rows
+are exactly the parts that may or may not have gone out, so re-sending them
+repeats at most what was in flight and loses nothing.
+
+The claim (:meth:`DeliveryQueue.claim`) is one conditional ``UPDATE``: two
+workers on one database can never both send the same part.
 """
 
 from __future__ import annotations
@@ -27,6 +31,32 @@ _MAX_ERROR = 500
 
 
 @dataclass(frozen=True, slots=True)
+class Expired:
+    """Deliveries of one alert on one channel closed as too old."""
+
+    alert_key: str
+    channel: str
+    count: int
+    partial: int
+    """How many of them had received some parts but not all."""
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """What ``/healthz`` says about delivery."""
+
+    pending: int
+    """Unfinished deliveries (waiting, retrying or being sent)."""
+    retrying: int
+    """Unfinished deliveries that were refused or failed at least once."""
+    expired_since: int
+    """Deliveries closed as expired since the ``since`` asked for."""
+    oldest_pending: dt.datetime | None
+    """When the oldest unfinished delivery's alert was stored."""
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     id: int
     alert_key: str
@@ -41,6 +71,8 @@ class Delivery:
     late_delivery: bool
     resumed: bool
     alert_created_at: dt.datetime
+    parts_sent: int = 0
+    fallback_at: int | None = None
 
 
 def alert_from_row(row: Any) -> Alert:
@@ -72,6 +104,8 @@ def _delivery(row: Any) -> Delivery:
         late_delivery=bool(row.late_delivery),
         resumed=bool(row.resumed),
         alert_created_at=parse(row.alert_created_at),
+        parts_sent=int(row.parts_sent or 0),
+        fallback_at=row.fallback_at,
     )
 
 
@@ -164,6 +198,39 @@ class DeliveryQueue:
         with self._engine.connect() as conn:
             return int(conn.execute(q).scalar() or 0)
 
+    def stats(self, since: dt.datetime) -> QueueStats:
+        """Counts for health: unfinished, retrying, expired since ``since``, oldest."""
+        d = t.deliveries
+        unfinished = d.c.status.in_(UNFINISHED)
+        q = (
+            sa.select(
+                sa.func.count().filter(unfinished),
+                sa.func.count().filter(unfinished, d.c.last_error.is_not(None)),
+                sa.func.count().filter(d.c.status == "expired",
+                                       d.c.updated_at >= stamp(since)),
+                sa.func.min(t.alerts.c.created_at).filter(unfinished),
+            )
+            .select_from(d.join(t.alerts, t.alerts.c.key == d.c.alert_key))
+        )
+        with self._engine.connect() as conn:
+            pending, retrying, expired, oldest = conn.execute(q).one()
+        return QueueStats(int(pending), int(retrying), int(expired),
+                          parse(oldest) if oldest else None)
+
+    def oldest_unfinished(self, channel: str) -> tuple[dt.date, dt.datetime] | None:
+        """(session, stored at) of the oldest alert with an unfinished delivery on ``channel``."""
+        d = t.deliveries
+        q = (
+            sa.select(t.alerts.c.session, t.alerts.c.created_at)
+            .select_from(d.join(t.alerts, t.alerts.c.key == d.c.alert_key))
+            .where(d.c.channel == channel, d.c.status.in_(UNFINISHED))
+            .order_by(t.alerts.c.created_at)
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(q).first()
+        return (row.session, parse(row.created_at)) if row is not None else None
+
     # ------------------------------------------------------------------ writes
     def recover(self) -> int:
         """Adopt what an earlier process left unfinished; return how many rows.
@@ -186,26 +253,67 @@ class DeliveryQueue:
             )
         return int(result.rowcount)
 
-    def mark_sending(self, delivery_id: int) -> bool:
-        """Claim a pending delivery of this process; False if it is no longer ours to send.
+    def claim(self, delivery_id: int, *, late: bool) -> bool:
+        """Claim a pending delivery of this process for its next part; False if it is
+        no longer ours to send.
 
-        The claim is one conditional UPDATE, so two workers on one database
-        (which the data-directory lock is there to prevent) still cannot both
-        send the same row.
+        One conditional UPDATE, so two workers on one database (which the
+        data-directory lock is there to prevent) still cannot both send the same
+        part. ``late`` is recorded with the first part, and kept for the others, so
+        every part of an alert is planned the same way.
         """
         d = t.deliveries
         with self._engine.begin() as conn:
             result = conn.execute(
                 d.update()
                 .where(d.c.id == delivery_id, d.c.status == "pending", d.c.boot == self._boot)
-                .values(status="sending", attempts=d.c.attempts + 1,
-                        updated_at=stamp(self._clock()))
+                .values(
+                    status="sending",
+                    attempts=d.c.attempts + 1,
+                    late_delivery=sa.case((d.c.parts_sent == 0, late),
+                                          else_=d.c.late_delivery),
+                    updated_at=stamp(self._clock()),
+                )
             )
         return result.rowcount == 1
 
-    def mark_sent(self, delivery_id: int, *, late: bool) -> None:
+    def postpone(self, delivery_id: int, *, delay: float) -> None:
+        """Not now (the recipient must wait ``delay`` seconds): due again then, no failure."""
+        when = self._clock() + dt.timedelta(seconds=max(0.0, delay))
+        d = t.deliveries
+        with self._engine.begin() as conn:
+            conn.execute(
+                d.update()
+                .where(d.c.id == delivery_id, d.c.status == "pending")
+                .values(next_attempt_at=stamp(when))
+            )
+
+    def unclaim(self, delivery_id: int) -> None:
+        """Give back a claim whose part was never sent (the worker stopped first)."""
+        d = t.deliveries
+        with self._engine.begin() as conn:
+            conn.execute(
+                d.update()
+                .where(d.c.id == delivery_id, d.c.status == "sending", d.c.boot == self._boot)
+                .values(status="pending", attempts=d.c.attempts - 1,
+                        updated_at=stamp(self._clock()))
+            )
+
+    def mark_part_sent(
+        self, delivery_id: int, *, parts_sent: int, fallback_at: int | None, delay: float
+    ) -> None:
+        """One more part is out: record it; the next part falls due after ``delay``."""
+        when = self._clock() + dt.timedelta(seconds=max(0.0, delay))
+        self._update(delivery_id, status="pending", parts_sent=parts_sent,
+                     fallback_at=fallback_at, failures=0, last_error=None,
+                     next_attempt_at=stamp(when))
+
+    def mark_sent(
+        self, delivery_id: int, *, parts_sent: int = 1, fallback_at: int | None = None
+    ) -> None:
         now = stamp(self._clock())
-        self._update(delivery_id, status="sent", sent_at=now, late_delivery=late)
+        self._update(delivery_id, status="sent", sent_at=now, parts_sent=parts_sent,
+                     fallback_at=fallback_at)
 
     def mark_retry(
         self, delivery_id: int, *, delay: float, error: str, count_failure: bool
@@ -225,6 +333,50 @@ class DeliveryQueue:
         if count_failure:
             values["failures"] = t.deliveries.c.failures + 1
         self._update(delivery_id, **values)
+
+    def resume_now(self, channel: str) -> int:
+        """Make every pending delivery of ``channel`` due now (the channel is back:
+        the backoff of the outage is over); returns how many."""
+        d = t.deliveries
+        now = stamp(self._clock())
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                d.update()
+                .where(d.c.channel == channel, d.c.status == "pending",
+                       d.c.next_attempt_at > now)
+                .values(next_attempt_at=now)
+            )
+        return int(result.rowcount)
+
+    def expire(self, created_before: dt.datetime) -> list[Expired]:
+        """Close as ``expired`` every pending delivery of an alert stored before
+        ``created_before``; what was closed, by alert and channel."""
+        d = t.deliveries
+        now = stamp(self._clock())
+        old = sa.select(t.alerts.c.key).where(t.alerts.c.created_at < stamp(created_before))
+        with self._engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(d.c.id, d.c.alert_key, d.c.channel, d.c.parts_sent, d.c.last_error)
+                .where(d.c.status == "pending", d.c.alert_key.in_(old))
+                .order_by(d.c.id)
+            ).all()
+            if not rows:
+                return []
+            for chunk in range(0, len(rows), 500):
+                ids = [row.id for row in rows[chunk:chunk + 500]]
+                conn.execute(
+                    d.update()
+                    .where(d.c.id.in_(ids), d.c.status == "pending")
+                    .values(status="expired", updated_at=now)
+                )
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for row in rows:
+            groups.setdefault((row.alert_key, row.channel), []).append(row)
+        return [
+            Expired(key, channel, len(group), sum(1 for r in group if r.parts_sent),
+                    next((r.last_error for r in reversed(group) if r.last_error), None))
+            for (key, channel), group in groups.items()
+        ]
 
     def mark_recipient_gone(self, delivery_id: int, *, error: str) -> bool:
         """Fail this delivery and deactivate its subscriber (and skip their queue) atomically."""

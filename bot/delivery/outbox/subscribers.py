@@ -40,6 +40,8 @@ class Subscriber:
     active: bool
     created_at: dt.datetime
     deactivated_reason: str | None
+    id: int = 0
+    """The row id: stable, never reused (rows are deactivated, not deleted)."""
 
 
 def parse_topics(words: Iterable[str]) -> frozenset[Topic]:
@@ -98,6 +100,7 @@ def _row(row: Any) -> Subscriber:
         active=bool(row.active),
         created_at=parse(row.created_at),
         deactivated_reason=row.deactivated_reason,
+        id=int(row.id),
     )
 
 
@@ -112,6 +115,13 @@ class Subscribers:
         address = normalize_address(channel, address)
         with self._engine.connect() as conn:
             return self._get(conn, channel, address)
+
+    def by_id(self, subscriber_id: int) -> Subscriber | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.subscribers).where(t.subscribers.c.id == subscriber_id)
+            ).first()
+        return _row(row) if row is not None else None
 
     def subscribe(self, channel: str, address: str, topics: Iterable[Topic]) -> Subscriber:
         """Add topics (creating or reactivating the subscriber); returns the new state."""

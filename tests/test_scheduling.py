@@ -251,6 +251,26 @@ async def test_a_stalled_watchdog_and_no_next_run_fail_health(store, calendar):
         await svc.stop()
 
 
+async def test_a_calendar_that_raises_fails_health_instead_of_crashing(store, calendar):
+    """What exchange_calendars < 4.13 does under pandas 3: every schedule lookup raises."""
+
+    class Broken(SessionCalendar):
+        def __init__(self) -> None:
+            self.__dict__.update(calendar.__dict__)
+
+        def close_time(self, session):
+            raise ValueError("NotSessionError: <exception str() failed>")
+
+    sink = Sink()
+    svc = service(store, Broken(), Clock(dt.datetime(2026, 2, 27, 17, 0, tzinfo=ET)), sink)
+    svc.last_tick = svc.clock()
+    h = svc.health()
+    assert not h.ok
+    assert h.body["problems"]["scheduler_error"] == (
+        "ValueError: NotSessionError: <exception str() failed>")
+    assert h.body["problems"]["no_next_run"] == "the schedule cannot be computed"
+
+
 def test_no_next_run_when_the_calendar_ends():
     short = SessionCalendar(end=D(2026, 3, 6))
     timing = Timing(dt.timedelta(minutes=20), dt.timedelta(hours=4), 5)

@@ -325,13 +325,20 @@ class Service:
 
         Failing: a session overdue (past its fire time plus the deadline, not
         evaluated and not reported), a session missed (reported: its data never
-        completed), no next run scheduled, or the watchdog silent for
-        ``stalled_after`` (the event loop blocked or the scheduler dead).
+        completed), no next run scheduled, the watchdog silent for
+        ``stalled_after`` (the event loop blocked or the scheduler dead), or the
+        schedule itself failing to compute (``scheduler_error``: e.g. a calendar
+        library that raises under this pandas).
         """
         now = self.clock()
-        p = self.plan()
-        last = self.store.runs.last()
         problems: dict[str, str] = {}
+        try:
+            p = self.plan()
+        except Exception as exc:  # the calendar or the store failing: say so, do not crash
+            log.exception("health: the schedule cannot be computed")
+            problems["scheduler_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            p = Plan(now, (), (), None)
+        last = self.store.runs.last()
         reported = self.missed.keys() | self.skipped.keys() | self.missed_before.keys()
         overdue = [d for d in p.overdue(self.calendar, self.cfg.timing)
                    if d not in reported and d != self.running_session]
@@ -342,8 +349,10 @@ class Service:
             problems["missed_sessions"] = "data incomplete at the deadline (ops was told)"
         busy = self._runner is not None and not self._runner.done()
         nxt = self._scheduled_run() or (p.next_run if busy else None)
-        if p.next_run is None:
+        if p.next_run is None and "scheduler_error" not in problems:
             problems["no_next_run"] = "the session calendar has no later session"
+        elif p.next_run is None:
+            problems["no_next_run"] = "the schedule cannot be computed"
         elif nxt is None:
             problems["no_next_run"] = (f"no evaluation queued (session {p.next_run[0]} is due at "
                                        f"{p.next_run[1].isoformat()})")
@@ -444,7 +453,10 @@ class Service:
                           self.cfg.tick_seconds)
             return []
         finally:
-            self.schedule_next()
+            try:
+                self.schedule_next()
+            except Exception:  # the same failure: /healthz says scheduler_error
+                log.exception("the next evaluation cannot be scheduled")
 
     async def start(self) -> None:
         """Start the scheduler, the watchdog and the rules poll; run what is due now.

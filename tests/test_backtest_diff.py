@@ -85,7 +85,7 @@ def test_a_longer_ad_divergence_changes_layer_1(capsys, tmp_path):
                      out, re.M)
     listed = re.findall(r"^(\d{4}-\d\d-\d\d)  ", out, re.M)
     n = re.search(r"^(\d+) session\(s\) with different decisions$", out, re.M)
-    assert n is not None and int(n[1]) == len(listed) == 21
+    assert n is not None and int(n[1]) == len(listed) > 20
 
 
 def test_preview_diff_shares_the_frame_and_renders_a_short_text(store, calendar):

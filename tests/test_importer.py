@@ -155,8 +155,31 @@ def test_freshness_names_stale_and_missing(tmp_path):
         conn.execute(sa.text("delete from bars where session = '2026-02-20'"))
     res = check_freshness(store, get_calendar(), D(2026, 2, 27), {"SPX": 10})
     assert res.problems() == [
-        "SPX: 1 session(s) missing in the look-back: 2026-02-20"
+        "SPX: 1 session(s) missing in the look-back: 2026-02-20; only 1,259 of the 1,260 "
+        "sessions (5 years) the weekly MACD warms up on: weekly values not evaluable "
+        "(alvh data backfill fetches them)"
     ]
+
+
+def test_freshness_says_when_spx_is_short_of_the_weekly_warm_up(tmp_path):
+    """DESIGN §4: 5 years of SPX for the weekly indicators; short history is said, and
+    is not a refusal (the daily look-back is complete)."""
+    calendar = get_calendar()
+    store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    import_files(store, calendar, [SNAP / "spx/spx_daily_2015_2026.csv"])
+    full = check_freshness(store, calendar, D(2026, 2, 27), {"SPX": 300})
+    assert full.complete and full.checks[0].notes == ()
+    import sqlalchemy as sa
+
+    with store.engine.begin() as conn:  # keep only the last 400 sessions
+        conn.execute(sa.text("delete from bars where session < :d"),
+                     {"d": calendar.offset(D(2026, 2, 27), -399).isoformat()})
+    short = check_freshness(store, calendar, D(2026, 2, 27), {"SPX": 300})
+    assert short.complete  # not a refusal
+    (check,) = short.checks
+    assert check.notes == ("only 400 of the 1,260 sessions (5 years) the weekly MACD warms up "
+                           "on: weekly values not evaluable (alvh data backfill fetches them)",)
+    assert "weekly values not evaluable" in check.describe(D(2026, 2, 27))
 
 
 def test_missing_file_is_a_clean_error(tmp_path, monkeypatch, capsys):

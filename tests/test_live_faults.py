@@ -240,3 +240,20 @@ async def test_a_partial_diary_count_makes_the_chain_ask_the_mcclellan_page(
     assert any(line.startswith("BREADTH: wsj 2026-07-27: refused, partial-day count: "
                                "advancers + decliners 545 < 80%") for line in report.lines())
     assert breadth_store.breadth_rejected() == []
+
+
+async def test_spx_short_of_the_weekly_warm_up_is_fetched_five_years_deep(store,
+                                                                          calendar) -> None:
+    """DESIGN §4: the weekly MACD needs 5 years of SPX. A store with only the daily
+    look-back gets the rest from the first live fetch, not just the last 15 sessions."""
+    from bot.market.fetch import HISTORY_SESSIONS
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("delete from bars where symbol = 'SPX' and session < '2025-01-02'"))
+    with LocalServer() as srv:
+        serve_the_rest(srv)
+        srv.route(YAHOO, RECORDED / "yahoo_chart_gspc_2026-02.json")
+        await fetch(srv, store, calendar)
+        (asked,) = srv.requests_to(YAHOO)
+    start = dt.datetime.fromtimestamp(int(asked.query["period1"][0]), tz=ET).date()
+    assert start == calendar.offset(LAST, -(HISTORY_SESSIONS - 1)) and HISTORY_SESSIONS >= 1260

@@ -246,7 +246,10 @@ def test_live_fetch_fills_the_session_from_local_servers(store, calendar):
         report = asyncio.run(go())
         ua = srv.requests_to("/v8/finance/chart/^GSPC")[0].headers["user-agent"]
     assert report.used["SPX"] == "yahoo" and report.used["BREADTH"] == "wsj"
-    assert report.used["VIX"] == "cboe" and report.used["FOMC"] == "fed"
+    assert report.used["VIX"] == "cboe"
+    # calendar.json, extended by the shipped file beyond its last meeting (the meetings
+    # page is not served here).
+    assert report.used["FOMC"] == "fed + file:fomc_decisions.csv (10 after 2026-10-28)"
     assert "Mozilla" in ua
     assert report.used["PPI"] == "file:ppi_releases.csv"  # no FRED key: the shipped calendar
     res = evaluate_day(store, calendar, RULES, LAST, capital=2_000_000)

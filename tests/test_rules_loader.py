@@ -90,7 +90,10 @@ def test_default_layer1_does_not_come_off_while_spx_falls() -> None:
         "layer_sessions_active": 20,
     }
     assert not layer1.remove_when.holds(falling)
-    assert layer1.remove_when.holds({**falling, "macd_hist": 1.0, "rsi": 55.0})
+    recovered = {**falling, "macd_hist": 1.0, "rsi": 55.0}
+    # ...and breadth must confirm again (McClellan oscillator above zero) before it comes off.
+    assert not layer1.remove_when.holds({**recovered, "mcclellan_oscillator": -12.0})
+    assert layer1.remove_when.holds({**recovered, "mcclellan_oscillator": 12.0})
 
 
 def test_default_condor_entry() -> None:

@@ -394,3 +394,36 @@ def test_the_bad_combination_is_refused_at_start_with_one_line(no_alvh_env, tmp_
     assert r.stderr.startswith("alvh: configuration error: ALVH_RUN_DELAY_MINUTES=20 plus "
                                "ALVH_DATA_DEADLINE_MINUTES=1440")
     assert isinstance(Settings.model_fields["data_deadline_minutes"].default, int)
+
+
+async def test_the_final_breadth_refetch_survives_a_missed_tick(store, calendar):
+    """Paused across 20:00 ET (the date job lost): the next tick still re-fetches the
+    session's final breadth, once, and not after the next session has closed."""
+    asked: list[dt.date] = []
+
+    async def final(session: dt.date) -> list[str]:
+        asked.append(session)
+        return [f"BREADTH final figures for {session}: unchanged"]
+
+    cfg = ServiceConfig(
+        run_delay=dt.timedelta(minutes=20), deadline=dt.timedelta(hours=4),
+        poll_interval=dt.timedelta(minutes=10), catchup_sessions=5, capital=2_000_000,
+        source="live", final_breadth_time=dt.time(20, 0),
+    )
+    clock = Clock(dt.datetime(2026, 2, 26, 19, 0, tzinfo=ET))
+    svc = Service(cfg, store=store, calendar=calendar,
+                  watcher=RulesWatcher(None, load_rules(default_rules_path())),
+                  fetch=fetch_nothing, sink=Sink(), clock=clock, sleep=clock.sleep,
+                  final_breadth=final)
+    assert svc.final_breadth_due() is None  # before 20:00
+    clock.now = dt.datetime(2026, 2, 27, 9, 30, tzinfo=ET)  # woke up the next morning
+    assert svc.final_breadth_due() == D(2026, 2, 26)
+    await svc.tick()
+    await svc._final
+    assert asked == [D(2026, 2, 26)]
+    await svc.tick()  # once
+    await svc.refetch_final_breadth(D(2026, 2, 26))  # the date job, late: nothing more
+    assert asked == [D(2026, 2, 26)]
+    clock.now = dt.datetime(2026, 2, 27, 16, 5, tzinfo=ET)  # 02-27 closed, 20:00 not yet
+    assert svc.final_breadth_due() is None
+    assert await svc._runner == [(D(2026, 2, 26), "evaluated")]  # the tick's evaluation, late

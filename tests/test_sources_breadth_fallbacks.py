@@ -17,7 +17,8 @@ from bot.kernel.errors import SourceDataError, SourceUnavailable
 from bot.kernel.models import Breadth
 from bot.kernel.sessions import ET, SessionCalendar
 from bot.market.sources.base import Window
-from bot.market.sources.mcclellan import PAGE, McClellanPage, page_text, parse_mcclellan_page
+from bot.market.sources.body import html_text
+from bot.market.sources.mcclellan import PAGE, McClellanPage, parse_mcclellan_page
 from bot.market.sources.tradingview import (
     TradingViewBreadth,
     breadth_from_bars,
@@ -44,7 +45,7 @@ def test_the_html_table_form_reads_the_same(calendar: SessionCalendar) -> None:
     body = (RECORDED / "mcclellan_breadth_2023-05-30.html").read_bytes()
     (row,) = parse_mcclellan_page(body, calendar=calendar).rows
     assert (row.session, row.advancers, row.decliners) == (D(2023, 5, 30), 1408, 1574)
-    assert page_text("<td>Advances</td><td>1408</td>") == "Advances 1408"
+    assert html_text("<td>Advances</td><td>1408</td>") == "Advances 1408"
 
 
 @pytest.mark.parametrize(

@@ -187,13 +187,13 @@ def test_default_chain_shapes() -> None:
     names = {s: [src.name for src in chain] for s, chain in default_chains().items()}
     assert names == {
         "SPX": ["yahoo", "fred"], "VIX": ["cboe", "fred"], "VIX3M": ["cboe", "fred"],
-        "VIX6M": ["cboe"], BREADTH: ["wsj", "mcclellan", "tradingview"], "FOMC": ["fed"],
-        "CPI": [], "PPI": []}
+        "VIX6M": ["cboe"], BREADTH: ["wsj", "mcclellan", "tradingview"],
+        "FOMC": ["fed", "fed-meetings"], "CPI": [], "PPI": []}
     keyed = default_chains(stooq_api_key=SecretStr("k"), fred_api_key=SecretStr("f"),
                            calendar_dir=SNAP / "calendar")
     assert [s.name for s in keyed["SPX"]] == ["yahoo", "fred", "stooq"]
     assert [s.name for s in keyed["PPI"]] == ["fred", "file:ppi_releases.csv"]
-    assert [s.name for s in keyed["FOMC"]] == ["fed", "file:fomc_decisions.csv"]
+    assert [s.name for s in keyed["FOMC"]] == ["fed", "fed-meetings", "file:fomc_decisions.csv"]
 
 
 def chains(server: LocalServer, **keys: SecretStr):
@@ -261,7 +261,8 @@ async def test_fomc_falls_back_to_shipped_file(ctx, server: LocalServer) -> None
                                          Window(today, today))
     assert parsed.source == "file:fomc_decisions.csv"
     assert D(2026, 10, 28) in {e.date for e in parsed.rows}
-    assert failures == [("fed", "HTTP 403 from /json/calendar.json")]
+    assert failures == [("fed", "HTTP 403 from /json/calendar.json"),
+                        ("fed-meetings", "HTTP 404 from /monetarypolicy/fomccalendars.htm")]
 
 
 async def test_fomc_from_fed(ctx, server: LocalServer) -> None:
@@ -319,3 +320,32 @@ async def test_a_refused_row_leaves_its_session_to_the_next_source(ctx, calendar
     alone = await fetch_filled("X", ctx, [Canned("first", days)], WINDOW,
                                check=lambda row: refused.get(row.session))
     assert [r.session for r in alone.rows] == days and alone.missing == []
+
+
+async def test_next_years_tentative_schedule_extends_calendar_json(ctx, server) -> None:
+    """calendar.json (recorded 2026-09) lists FOMC to 2026-10-28; the meetings page adds
+    the 2027 tentative schedule; the shipped file only what is after both."""
+    from bot.market.sources.chain import fetch_extended
+    from bot.market.sources.fed import MEETINGS_PAGE
+
+    server.route(FED_PATH, RECORDED / "fed_calendar_2026-10.json")
+    server.route(MEETINGS_PAGE, RECORDED / "fed_fomccalendars_2026-11.html")
+    today = D(2026, 9, 25)
+    parsed, failures = await fetch_extended("FOMC", ctx, chains(server)["FOMC"],
+                                            Window(today, today))
+    assert failures == []
+    assert parsed.source == ("fed + fed-meetings (8 after 2026-10-28) + "
+                             "file:fomc_decisions.csv (1 after 2027-12-08)")
+    by_source = {}
+    for e in parsed.rows:
+        by_source.setdefault(e.source, []).append(e.date)
+    assert by_source["fed"] == [D(2026, 9, 16), D(2026, 10, 28)]
+    assert by_source["fed-meetings"][0] == D(2027, 1, 27)
+    assert by_source["fed-meetings"][-1] == D(2027, 12, 8)
+    assert by_source["file:fomc_decisions.csv"] == [D(2028, 1, 26)]
+    # calendar.json run out (December 2026): the meetings page carries the calendar.
+    later = D(2026, 12, 1)
+    parsed, failures = await fetch_extended("FOMC", ctx, chains(server)["FOMC"],
+                                            Window(later, later))
+    assert failures == [("fed", "no upcoming FOMC events after 2026-12-01")]
+    assert parsed.rows[0].source == "fed-meetings"

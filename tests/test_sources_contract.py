@@ -31,8 +31,8 @@ from bot.kernel.sessions import ET, SessionCalendar
 from bot.market.sources.base import SourceContext, Window
 from bot.market.sources.cboe import CboeIndex, cboe_path
 from bot.market.sources.cboe_options import CboeChain
+from bot.market.sources.fed import MEETINGS_PAGE, FedCalendar, FedMeetingsPage
 from bot.market.sources.fed import PATH as FED_PATH
-from bot.market.sources.fed import FedCalendar
 from bot.market.sources.fred import FredReleaseDates, FredSeries
 from bot.market.sources.http import RetryPolicy
 from bot.market.sources.mcclellan import PAGE as MC_PAGE
@@ -121,6 +121,7 @@ RELEASES = (RECORDED / "fred_release_dates_10.json").read_bytes()
 VX = (FIX / "vx_settlement" / "settlement_2026-09-01.csv").read_bytes()
 CHAIN = (FIX / "cboe_options" / "spx_chain_2026-08-18.json").read_bytes()
 MCCLELLAN = (RECORDED / "mcclellan_breadth_2024-06-17.txt").read_bytes()
+MEETINGS = (RECORDED / "fed_fomccalendars_2026-11.html").read_bytes()
 SETTLED = {"Content-Disposition": "attachment; filename=FuturesSettlements_2026-09-01.csv"}
 TODAY = D(2026, 9, 25)
 
@@ -146,6 +147,11 @@ CASES = [
     Case("fed", FED_PATH, FED, fed_without_october(FED),
          lambda ctx, url: FedCalendar(url).fetch(ctx, window(TODAY, TODAY)),
          stale_says="no upcoming FOMC events after 2026-09-25"),
+    Case("fed-meetings", MEETINGS_PAGE, MEETINGS, MEETINGS.replace(b"2027 FOMC", b"2020 FOMC"),
+         lambda ctx, url: FedMeetingsPage(url).fetch(ctx, window(D(2026, 11, 30),
+                                                                  D(2026, 11, 30))),
+         stale_says="no upcoming FOMC meetings after 2026-11-30",
+         html_says="no 'YYYY FOMC Meetings' section"),
     Case("fred-releases", "/fred/release/dates", RELEASES, releases_until(RELEASES, "2026-09-25"),
          lambda ctx, url: FredReleaseDates(EventKind.CPI, SecretStr("k"), url).fetch(
              ctx, window(TODAY, TODAY)),

@@ -126,3 +126,25 @@ async def test_fetch(ctx: SourceContext, server: LocalServer) -> None:
     parsed = await FedCalendar(server.url).fetch(ctx, Window(today, today))
     assert parsed.rows[-1].date == D(2026, 10, 28)
     assert server.requests_to(PATH)[0].headers["user-agent"] == BROWSER_USER_AGENT
+
+
+def test_the_meetings_page_gives_every_years_decisions(calendar: SessionCalendar) -> None:
+    from bot.market.sources.fed import parse_fed_meetings_page
+
+    body = (Path(__file__).parent / "fixtures" / "recorded" /
+            "fed_fomccalendars_2026-11.html").read_bytes()
+    parsed = parse_fed_meetings_page(body, today=D(2026, 11, 30), calendar=calendar)
+    days = [e.date for e in parsed.rows]
+    # The 2027 tentative schedule (press release of 2025-09-05): second day of each meeting.
+    assert [d for d in days if d.year == 2027] == [
+        D(2027, 1, 27), D(2027, 3, 17), D(2027, 4, 28), D(2027, 6, 9), D(2027, 7, 28),
+        D(2027, 9, 15), D(2027, 10, 27), D(2027, 12, 8)]
+    # "Jan/Feb 31-1" ends in February; minutes release dates are not meetings.
+    assert D(2017, 2, 1) in days and D(2017, 11, 1) in days
+    assert D(2021, 2, 17) not in days and D(2021, 5, 19) not in days
+    assert {e.time_et for e in parsed.rows} == {dt.time(14, 0)}
+    with pytest.raises(SourceDataError, match="no upcoming FOMC meetings after 2027-12-08"):
+        parse_fed_meetings_page(body, today=D(2027, 12, 8), calendar=calendar)
+    with pytest.raises(SourceDataError, match="no 'YYYY FOMC Meetings' section"):
+        parse_fed_meetings_page(b"<html><body>Access Denied</body></html>", today=D(2026, 1, 1),
+                                calendar=calendar)

@@ -22,7 +22,8 @@ NEUTRAL = {
     "vix_term_ratio": 0.875, "blackout": False, "blackout_kind": "",
 }
 BOTH = {"macd_divergence_days": 3, "ad_divergence_days": 12, "macd_hist": -1.0, "rsi": 45.0}
-CLEAR = {"macd_divergence_days": 0, "ad_divergence_days": 0, "macd_hist": 3.0, "rsi": 60.0}
+CLEAR = {"macd_divergence_days": 0, "ad_divergence_days": 0, "macd_hist": 3.0, "rsi": 60.0,
+         "mcclellan_oscillator": 25.0}
 
 
 def v(**over: object) -> dict[str, object]:
@@ -125,13 +126,14 @@ def test_deferral_is_cancelled_when_the_condition_clears():
 
 def test_exit_needs_hysteresis_and_a_break_resets_it():
     state, _ = run([v(**BOTH)])
-    # min_layer_sessions is 5; exit needs 3 consecutive sessions of remove_when.
-    seq = [v(**BOTH)] * 5 + [v(**CLEAR), v(**CLEAR), v(**BOTH), v(**CLEAR), v(**CLEAR), v(**CLEAR)]
+    # min_layer_sessions is 5; exit needs 4 consecutive sessions of remove_when.
+    seq = [v(**BOTH)] * 5 + [v(**CLEAR)] * 3 + [v(**BOTH)] + [v(**CLEAR)] * 4
     state2, log2 = run(seq, state)
     removes = actions(log2, "remove")
-    assert removes == [(DAYS[10], "remove", "layer1")]
+    assert removes == [(DAYS[12], "remove", "layer1")]
     holds = [x for _, decs in log2 for x in decs if x.action == "hold_exit"]
-    assert any("1/3 session(s) of hysteresis" in h.reasons[0] for h in holds)
+    assert any("1/4 session(s) of hysteresis" in h.reasons[0] for h in holds)
+    assert any("3/4 session(s) of hysteresis" in h.reasons[0] for h in holds)
     assert state2.layers == ()
 
 
@@ -143,7 +145,7 @@ def test_higher_layers_come_off_first():
     state2, log2 = run([v(**half)] * 6, state)
     assert actions(log2, "remove") == []
     assert [a.name for a in state2.layers] == ["layer1", "layer2"]
-    state3, log3 = run([v(**CLEAR)] * 4, state2)
+    state3, log3 = run([v(**CLEAR)] * 5, state2)
     assert [x[1:] for x in actions(log3, "remove")] == [("remove", "layer2"), ("remove", "layer1")]
     assert state3.layers == ()
 

@@ -16,7 +16,16 @@ from pathlib import Path
 from types import ModuleType
 
 from bot import __version__
-from bot.app.commands import backtest, data, indicators, rules, run, run_once, subscribers
+from bot.app.commands import (
+    backtest,
+    calendar,
+    data,
+    indicators,
+    rules,
+    run,
+    run_once,
+    subscribers,
+)
 from bot.kernel.errors import AlvhError, ConfigError
 
 EXIT_ERROR = 1
@@ -27,6 +36,7 @@ COMMANDS: dict[str, ModuleType] = {
     "rules": rules,
     "run-once": run_once,
     "indicators": indicators,
+    "calendar": calendar,
     "backtest": backtest,
     "run": run,
     "subscribers": subscribers,

@@ -109,6 +109,9 @@ class Service:
         self._scheduler: AsyncIOScheduler | None = None
         self._runner: asyncio.Task[list[tuple[dt.date, Outcome]]] | None = None
         self._evaluating = asyncio.Lock()
+        self._final: asyncio.Task[None] | None = None
+        self._final_done: set[dt.date] = set()
+        """Sessions whose final breadth was re-fetched in this process."""
 
     # ------------------------------------------------------------ evaluation
     def horizon(self) -> dt.date | None:
@@ -152,6 +155,7 @@ class Service:
             self.metrics.alerts.labels(a.topic.value).inc()
         self.metrics.runs.labels("late" if late else "evaluated").inc()
         self.metrics.last_session.set(self.calendar.close_time(session).timestamp())
+        await self._calendar_warnings(session)
         self.metrics.pending.set(self.sink.pending())
         changes = [f"{a.decision.layer} {a.decision.action}" for a in ev.actions
                    if a.decision.action in ("add", "remove", "defer", "cancel_deferral")]
@@ -185,6 +189,17 @@ class Service:
         if next_fire <= deadline:
             return next_fire, f"the next session ({nxt}) is due"
         return deadline, "data deadline"
+
+    async def _calendar_warnings(self, session: dt.date) -> None:
+        """``ops`` hears 20 sessions before an event calendar runs out (once per end)."""
+        from bot.market.calendars import running_out
+
+        alerts = await asyncio.to_thread(running_out, self.store, self.calendar, session)
+        if alerts:
+            await self.sink.publish(alerts)
+            for a in alerts:
+                self.metrics.alerts.labels(a.topic.value).inc()
+                log.warning("%s", a.title)
 
     async def run_session(self, session: dt.date, *, late: bool = False) -> Outcome:
         """Evaluate D: retry until complete data or the deadline, then give up loudly.
@@ -420,10 +435,40 @@ class Service:
         when = dt.datetime.combine(session, at, tzinfo=ET)
         if when <= self.calendar.close_time(session) or when <= self.clock():
             return
-        self._scheduler.add_job(self.final_breadth, "date", run_date=when, args=[session],
+        self._scheduler.add_job(self.refetch_final_breadth, "date", run_date=when, args=[session],
                                 id="breadth-final", replace_existing=True,
                                 misfire_grace_time=int(self.cfg.deadline.total_seconds()),
                                 coalesce=True, max_instances=1)
+
+    def final_breadth_due(self) -> dt.date | None:
+        """The session whose final-breadth re-fetch is due now and not done, if any.
+
+        Derived like the evaluations, so a paused process or a missed date job
+        still re-fetches: from the configured time (20:00 ET) on the session's
+        day until the next session closes (after that the latest-session sources
+        serve the next day's figures).
+        """
+        at = self.cfg.final_breadth_time
+        if self.final_breadth is None or at is None:
+            return None
+        now = self.clock()
+        session = self.calendar.last_closed_session(now)
+        when = dt.datetime.combine(session, at, tzinfo=ET)
+        if when <= self.calendar.close_time(session) or now < when:
+            return None
+        return None if session in self._final_done else session
+
+    async def refetch_final_breadth(self, session: dt.date) -> None:
+        """Fetch ``session``'s final breadth once (the date job and the watchdog both call)."""
+        if self.final_breadth is None or session in self._final_done:
+            return
+        self._final_done.add(session)
+        try:
+            lines = await self.final_breadth(session)
+            for line in lines if isinstance(lines, list) else []:
+                log.info("%s", line)
+        except Exception:
+            log.exception("BREADTH final figures for %s: the re-fetch failed", session)
 
     async def tick(self, session: dt.date | None = None) -> None:
         """The watchdog (and the date job): make sure every due session is being run.
@@ -433,6 +478,10 @@ class Service:
         session, for the log only: the plan decides what runs.
         """
         self.last_tick = self.clock()
+        final = await asyncio.to_thread(self.final_breadth_due)
+        if final is not None and (self._final is None or self._final.done()):
+            self._final = asyncio.create_task(self.refetch_final_breadth(final),
+                                              name="final-breadth")
         if self._runner is None or self._runner.done():
             due = await asyncio.to_thread(lambda: self.plan().due)
             todo = [d for d in due if d not in self.missed and d not in self.skipped
@@ -475,10 +524,11 @@ class Service:
         await self.tick()
 
     async def stop(self) -> None:
-        if self._runner is not None and not self._runner.done():
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        for task in (self._runner, self._final):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

@@ -98,12 +98,12 @@ def chart_drawdown(result: BacktestResult, summary: Summary) -> str:
     for e in summary.episodes:
         ep = e.episode
         ax.axvspan(_x(ep.start), _x(ep.recovered or summary.end),
-                   color="tab:green" if e.preceded else "tab:red", alpha=0.08, lw=0)
+                   color="tab:green" if e.covered else "tab:red", alpha=0.08, lw=0)
         ax.annotate(f"-{100 * ep.depth:.0f} %", (_x(ep.trough), -100 * ep.depth),
                     fontsize=7, ha="center", va="top")
     ax.set_ylabel("% below running peak")
     ax.set_title(f"SPX drawdowns; episodes of {thr:g} % or more shaded "
-                 "(green: preceded by a layer-1 trigger, red: not)")
+                 "(green: covered by layer 1, red: not)")
     ax.legend(loc="lower left", fontsize=8)
     _date_axis(ax)
     return _png(fig)
@@ -139,6 +139,28 @@ def chart_breadth(result: BacktestResult, summary: Summary) -> str:
     ax.set_title("A/D line by breadth source, re-based to 0 at each change (levels are not "
                  "comparable across sources)\ngrey: A/D divergence not evaluable (synthetic "
                  "breadth or too many imputed sessions in the window)", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    _date_axis(ax)
+    return _png(fig)
+
+
+def chart_equity(summary: Summary) -> str:
+    """The condor trades' equity (realized and marked), without and with the hedge layers."""
+    c = summary.condors
+    fig = Figure(figsize=(11, 3.4))
+    fig.subplots_adjust(left=0.09, right=0.99, top=0.9, bottom=0.1)
+    ax = fig.add_subplot()
+    x = _xs(c.equity.index)
+    ax.plot(x, c.equity.to_numpy(), color="tab:blue", lw=0.9, label="condors, without hedge")
+    ax.plot(x, c.equity_with_hedge.to_numpy(), color="tab:red", lw=0.9,
+            label="condors + hedge layers")
+    for f, colour in ((c.without, "tab:blue"), (c.with_hedge, "tab:red")):
+        if f.drawdown_peak and f.drawdown_trough:
+            ax.axvspan(_x(f.drawdown_peak), _x(f.drawdown_trough), color=colour, alpha=0.08,
+                       lw=0)
+    ax.set_ylabel("P&L, $ (model estimates)")
+    ax.set_title("Equity of the condor trades (marked to model each session); "
+                 "shaded: maximum drawdown")
     ax.legend(loc="upper left", fontsize=8)
     _date_axis(ax)
     return _png(fig)

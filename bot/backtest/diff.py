@@ -22,17 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.backtest.run import (
-    CHANGE_ACTIONS,
-    backtest_frame,
-    replay_with_progress,
-    resolve_range,
-)
+from bot.backtest.run import CHANGE_ACTIONS, backtest_frame, replay_range, resolve_range
 from bot.backtest.summary import skip_reasons
 from bot.engine.evaluate import Evaluation
 from bot.engine.rules import Rules, diff_thresholds
 from bot.kernel.sessions import SessionCalendar
-from bot.pipeline.evaluation import with_blackout
+from bot.market.freshness import FreshnessIndex, window_start
+from bot.pipeline.evaluation import frame_start, load_series, with_blackout
 from bot.store import Store
 
 DEFAULT_CAPITAL = 2_000_000.0
@@ -243,22 +239,25 @@ def preview_diff(
     """
     rng = resolve_range(store, calendar, start, end)
     t0 = time.perf_counter()
-    old_frame = backtest_frame(store, calendar, old_rules, rng.start, rng.end)
+    base = min(frame_start(store) or rng.start, rng.start)
+    data = load_series(store, min(base, window_start(calendar, base)), rng.end)
+    fresh = FreshnessIndex.from_store(store, calendar, base, rng.end, frames=data)
+    old_frame = backtest_frame(store, calendar, old_rules, rng.start, rng.end, data=data)
     shared = old_rules.indicators == new_rules.indicators
     recomputed = False
     if not shared:
-        new_frame = backtest_frame(store, calendar, new_rules, rng.start, rng.end)
+        new_frame = backtest_frame(store, calendar, new_rules, rng.start, rng.end, data=data)
     elif old_rules.blackout.sessions_before != new_rules.blackout.sessions_before:
         new_frame, recomputed = with_blackout(old_frame, new_rules), True
     else:
         new_frame = old_frame
     t1 = time.perf_counter()
-    old_evs = replay_with_progress(old_frame, old_rules, calendar, capital=capital,
-                                   start=rng.start, end=rng.end, progress=progress,
-                                   label="replay old")
-    new_evs = replay_with_progress(new_frame, new_rules, calendar, capital=capital,
-                                   start=rng.start, end=rng.end, progress=progress,
-                                   label="replay new")
+    old_evs = replay_range(store, calendar, old_rules, rng.start, rng.end, capital=capital,
+                           frame=old_frame, fresh=fresh, progress=progress,
+                           label="replay old").evaluations
+    new_evs = replay_range(store, calendar, new_rules, rng.start, rng.end, capital=capital,
+                           frame=new_frame, fresh=fresh, progress=progress,
+                           label="replay new").evaluations
     t2 = time.perf_counter()
     diffs = compare(old_evs, new_evs)
     t3 = time.perf_counter()

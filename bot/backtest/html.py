@@ -15,10 +15,12 @@ from typing import Any
 import jinja2
 
 from bot.backtest import charts
+from bot.backtest.condors import MODEL_NOTE
 from bot.backtest.fmt import day, pct, price, pts, usd, yes_no
 from bot.backtest.run import CHANGE_ACTIONS, BacktestResult
 from bot.backtest.stats import HORIZONS
 from bot.backtest.summary import PROXY_NOTE, Summary
+from bot.backtest.text import EXIT_WORDS, figure_rows, strikes
 from bot.kernel.models import is_synthetic
 
 CSS = """
@@ -54,11 +56,19 @@ def _rows(result: BacktestResult, s: Summary) -> dict[str, list[list[Any]]]:
                       e.episode.trough, f"{e.episode.trough_close:.2f}", pct(e.episode.depth),
                       day(e.episode.recovered), day(e.trigger),
                       "—" if e.lead_sessions is None else e.lead_sessions,
-                      "yes" if e.hedged_at_start else "no"] for e in s.episodes],
+                      "yes" if e.hedged_at_start else "no",
+                      "yes" if e.layer1_at_start else "no",
+                      "yes" if e.covered else "no"] for e in s.episodes],
         "periods": [[x.layer, x.added_on, day(x.removed_on), x.symbol or "—", day(x.expiry),
                      x.quantity, price(x.entry_price), price(x.exit_price), usd(x.pnl),
                      x.status, x.basis] for x in s.periods],
-        "years": [[y.year, y.go, y.skip] for y in s.condor_years],
+        "years": [[y.year, y.go, y.skip, y.refused] for y in s.condor_years],
+        "refused": [[r.first, r.last, r.sessions, "; ".join(r.reasons)] for r in s.refused],
+        "trades": [[t.entry, t.expiry, strikes(t), t.contracts, f"{t.credit:.2f}",
+                    f"{t.max_loss:.2f}", t.exit_on, EXIT_WORDS[t.exit_reason],
+                    price(t.settlement), usd(t.pnl), usd(t.hedge_pnl), usd(t.pnl_with_hedge),
+                    t.basis] for t in s.condors.trades],
+        "condor_figures": [list(r) for r in figure_rows(s.condors)],
     }
 
 
@@ -71,12 +81,14 @@ def render_html(result: BacktestResult, s: Summary, text: Sequence[str]) -> str:
                   if s.start <= d <= s.end],
         charts={"spx": charts.chart_spx(result, s),
                 "breadth": charts.chart_breadth(result, s),
-                "drawdown": charts.chart_drawdown(result, s)},
+                "drawdown": charts.chart_drawdown(result, s),
+                "equity": charts.chart_equity(s)},
         window=result.rules.indicators.divergence.window,
         synthetic=any(is_synthetic(sp.source) for sp in s.source_periods),
         action_counts=", ".join(f"{c[a]} {a}" for a in CHANGE_ACTIONS),
         trigger_header=["session", "close", "VIX", *(f"max drawdown {h}" for h in HORIZONS),
                         *(f"ΔVIX {h}" for h in HORIZONS), "false alarm"],
         hedged_share=s.hedged_sessions / s.sessions if s.sessions else 0.0,
-        proxy_note=PROXY_NOTE, rows=_rows(result, s),
+        proxy_note=PROXY_NOTE, model_note=MODEL_NOTE, rows=_rows(result, s),
+        unallocated=float(s.condors.unallocated.sum()),
     )

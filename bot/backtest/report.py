@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.backtest.condors import MODEL_NOTE, CondorOutcomes, Figures, Trade
 from bot.backtest.html import render_html
 from bot.backtest.run import CHANGE_ACTIONS, BacktestResult
 from bot.backtest.stats import HORIZONS
@@ -23,7 +24,8 @@ from bot.backtest.summary import PROXY_NOTE, Summary, skip_reasons
 from bot.engine.evaluate import Evaluation
 from bot.engine.record import CheckRecord, RunRecord
 
-FILES = ("report.html", "decisions.csv", "layer_actions.csv", "hedge_pnl.csv", "decisions.json")
+FILES = ("report.html", "decisions.csv", "layer_actions.csv", "hedge_pnl.csv",
+         "condor_trades.csv", "decisions.json")
 
 
 def session_rows(evaluations: Sequence[Evaluation]) -> Iterable[dict[str, Any]]:
@@ -83,7 +85,8 @@ def stats_json(result: BacktestResult, s: Summary) -> dict[str, Any]:
                    "false_alarm_horizon": p.false_alarm_horizon, "horizons": list(HORIZONS)},
         "layer_action_counts": dict(s.action_counts),
         "condor": {"go": s.condor_go, "skip": s.condor_skip,
-                   "by_year": [{"year": y.year, "go": y.go, "skip": y.skip}
+                   "by_year": [{"year": y.year, "go": y.go, "skip": y.skip,
+                                "refused": y.refused}
                                for y in s.condor_years],
                    "skip_reasons": dict(s.skip_reasons)},
         "layer1": result.layer1,
@@ -102,14 +105,21 @@ def stats_json(result: BacktestResult, s: Summary) -> dict[str, Any]:
              "trough_close": e.episode.trough_close, "depth": e.episode.depth,
              "recovered": e.episode.recovered.isoformat() if e.episode.recovered else None,
              "trigger": e.trigger.isoformat() if e.trigger else None,
-             "lead_sessions": e.lead_sessions, "hedged_at_start": e.hedged_at_start}
+             "lead_sessions": e.lead_sessions, "hedged_at_start": e.hedged_at_start,
+             "layer1_at_start": e.layer1_at_start, "covered": e.covered}
             for e in s.episodes
         ],
         "episodes_preceded": s.preceded,
+        "episodes_covered": s.covered,
         "sessions_hedged": s.hedged_sessions,
         "sessions_by_layers_on": {str(k): v for k, v in s.hedged_by_count.items()},
         "hedge_pnl": {"proxy": True, "note": PROXY_NOTE, "total": s.pnl_total,
                       "unpriced": s.unpriced, "layers": [_period_row(x) for x in s.periods]},
+        "condor_trades": condors_json(s.condors),
+        "refused_sessions": s.refused_sessions,
+        "refused_runs": [{"first": r.first.isoformat(), "last": r.last.isoformat(),
+                          "sessions": r.sessions, "series": list(r.series),
+                          "reasons": list(r.reasons)} for r in s.refused],
         "breadth_sources": [
             {"first": x.first.isoformat(), "last": x.last.isoformat(), "sessions": x.sessions,
              "source": x.source or None, "kind": x.kind} for x in s.source_periods
@@ -118,6 +128,34 @@ def stats_json(result: BacktestResult, s: Summary) -> dict[str, Any]:
             {"first": b.first.isoformat(), "last": b.last.isoformat(), "sessions": b.sessions,
              "reason": b.reason} for b in s.blind_windows
         ],
+    }
+
+
+def _figures_json(f: Figures) -> dict[str, Any]:
+    return {"trades": f.trades, "closed": f.closed, "wins": f.wins, "win_rate": f.win_rate,
+            "total": f.total, "average": f.average, "worst": f.worst,
+            "max_drawdown": f.max_drawdown,
+            "drawdown_peak": f.drawdown_peak.isoformat() if f.drawdown_peak else None,
+            "drawdown_trough": f.drawdown_trough.isoformat() if f.drawdown_trough else None}
+
+
+def condors_json(c: CondorOutcomes) -> dict[str, Any]:
+    return {"model_estimates": True, "note": MODEL_NOTE, "policy": c.policy.describe(),
+            "without_hedge": _figures_json(c.without), "with_hedge": _figures_json(c.with_hedge),
+            "total_with_hedge": c.total_with_hedge,
+            "hedge_unallocated": float(c.unallocated.sum()),
+            "notes": list(c.notes), "trades": [_trade_row(t) for t in c.trades]}
+
+
+def _trade_row(t: Trade) -> dict[str, Any]:
+    return {
+        "entry": t.entry.isoformat(), "expiry": t.expiry.isoformat(), "kind": t.kind,
+        "long_put": t.long_put, "short_put": t.short_put, "short_call": t.short_call,
+        "long_call": t.long_call, "contracts": t.contracts, "spot": t.spot, "vix": t.vix,
+        "credit": t.credit, "max_loss": t.max_loss, "exit_on": t.exit_on.isoformat(),
+        "exit": t.exit_reason, "exit_value": t.exit_value, "settlement": t.settlement,
+        "pnl": t.pnl, "hedge_pnl": t.hedge_pnl, "pnl_with_hedge": t.pnl_with_hedge,
+        "basis": t.basis,
     }
 
 
@@ -139,8 +177,12 @@ def write_files(
     """Write the report and the decisions into ``out_dir`` (created); the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = list(session_rows(result.evaluations))
-    header = list(rows[0]) if rows else ["session"]
-    _write_csv(out_dir / "decisions.csv", rows, header)
+    header = list(rows[0]) if rows else ["session", "condor", "condor_skip_reasons"]
+    refused = {d.isoformat(): {"session": d.isoformat(), "condor": "refused",
+                               "condor_skip_reasons": "; ".join(why)}
+               for d, why in result.refused.items()}
+    _write_csv(out_dir / "decisions.csv",
+               sorted([*rows, *refused.values()], key=lambda r: str(r["session"])), header)
     _write_csv(
         out_dir / "layer_actions.csv",
         ({"session": r.session.isoformat(), "action": r.action, "layer": r.layer,
@@ -150,6 +192,9 @@ def write_files(
     periods = [_period_row(x) for x in summary.periods]
     _write_csv(out_dir / "hedge_pnl.csv", periods,
                list(periods[0]) if periods else ["layer", "added_on", "pnl"])
+    trades = [_trade_row(t) for t in summary.condors.trades]
+    _write_csv(out_dir / "condor_trades.csv", trades,
+               list(trades[0]) if trades else ["entry", "pnl"])
     record = {
         "meta": {
             "start": summary.start.isoformat(), "end": summary.end.isoformat(),
@@ -160,8 +205,11 @@ def write_files(
                                 for k, v in result.excluded_events.items()},
         },
         "stats": stats_json(result, summary),
-        "sessions": [_session_json(ev, row) for ev, row in zip(result.evaluations, rows,
-                                                               strict=True)],
+        "sessions": sorted(
+            [*(_session_json(ev, row) for ev, row in zip(result.evaluations, rows, strict=True)),
+             *({"session": d, "refused": r["condor_skip_reasons"].split("; ")}
+               for d, r in refused.items())],
+            key=lambda x: str(x["session"])),
     }
     (out_dir / "decisions.json").write_text(
         json.dumps(record, allow_nan=False, default=str, ensure_ascii=False) + "\n",

@@ -28,10 +28,18 @@ from bot.backtest.progress import Progress
 from bot.backtest.stats import layer_pnl, proxy_exit_price
 from bot.engine.evaluate import Evaluation
 from bot.engine.rules import Rules
+from bot.engine.state import LayerState
 from bot.kernel.errors import ConfigError
 from bot.kernel.models import Symbol
 from bot.kernel.sessions import SessionCalendar
-from bot.pipeline.evaluation import WARMUP_SESSIONS, history_start, indicator_frame, replay
+from bot.market.freshness import DEFAULT_LOOKBACK, FreshnessIndex, window_start
+from bot.pipeline.evaluation import (
+    CondorGate,
+    frame_start,
+    indicator_frame,
+    load_series,
+    replay,
+)
 from bot.store import Store
 
 CHANGE_ACTIONS = ("add", "remove", "defer", "cancel_deferral", "blocked")
@@ -92,12 +100,12 @@ def resolve_range(
     if hi != end:
         why = "last session with SPX data" if hi == spx[-1] and end > spx[-1] else "last session"
         notes.append(f"ends {hi} ({why} on or before {end})")
-    warm = calendar.offset(spx[0], WARMUP_SESSIONS) if len(spx) > WARMUP_SESSIONS else spx[-1]
+    spx_need = DEFAULT_LOOKBACK[Symbol.SPX]
+    warm = calendar.offset(spx[0], spx_need - 1) if len(spx) >= spx_need else spx[-1]
     if lo < warm:
         notes.append(
-            f"SPX history starts {spx[0]}: the indicators are not warmed up before {warm} "
-            f"({WARMUP_SESSIONS} sessions, DESIGN §4); decisions before then rest on young "
-            "EMAs (MACD exists after 26 sessions, the divergences after 63)"
+            f"SPX history starts {spx[0]}: sessions before {warm} are refused, as run-once "
+            f"refuses them ({spx_need} sessions of SPX look-back: docs/methodology.md)"
         )
     return DataRange(lo, hi, tuple(notes))
 
@@ -238,8 +246,13 @@ class BacktestResult:
     frame: pd.DataFrame
     """The indicator frame, warm-up included (``frame.loc[start:end]`` was replayed)."""
     evaluations: list[Evaluation]
+    """The sessions of ``start..end`` that were evaluated, in order."""
     excluded_events: Mapping[str, tuple[dt.date, ...]]
     """Unscheduled events in the range: counted only from their own date (point in time)."""
+    refused: Mapping[dt.date, tuple[str, ...]] = field(default_factory=dict)
+    """Sessions of ``start..end`` the freshness rule refused, with its reasons (as run-once)."""
+    opens: pd.Series[float] = field(default_factory=lambda: pd.Series(dtype=float))
+    """SPX opens of the replayed sessions (the AM settlement of monthly condors)."""
     notes: tuple[str, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
 
@@ -255,14 +268,83 @@ class BacktestResult:
 
 def backtest_frame(
     store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date,
+    *, data: Mapping[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """The frame a backtest of ``start..end`` replays, warm-up included (the live frame)."""
-    return indicator_frame(store, calendar, rules, history_start(calendar, start, rules), end)
+    """The frame a backtest of ``start..end`` replays: from the store's first SPX session (the
+    live frame: :func:`~bot.pipeline.evaluation.frame_start`) to ``end``."""
+    return indicator_frame(store, calendar, rules, min(frame_start(store) or start, start), end,
+                           data=data)
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What one replay of ``start..end`` on a store gives (one engine, one answer)."""
+
+    frame: pd.DataFrame
+    evaluations: list[Evaluation]
+    refused: dict[dt.date, tuple[str, ...]]
+    fresh: FreshnessIndex
+    timings: Mapping[str, float] = field(default_factory=dict)
+    """Seconds: ``indicators`` (reads, frame, freshness index) and ``replay``."""
+
+
+def replay_range(
+    store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date, *,
+    capital: float, frame: pd.DataFrame | None = None, fresh: FreshnessIndex | None = None,
+    progress: TextIO | None = None, label: str = "replay", condors: CondorGate | None = None,
+) -> Replayed:
+    """The sessions ``start..end`` decided exactly as ``run-once --date D`` decides each D.
+
+    The same frame (from the store's first SPX session), the same freshness
+    rule (a refused session is reported with its reasons, not decided, and
+    does not step the layer state), the same layer state: folded from the
+    store's first session, as :func:`~bot.pipeline.evaluation.evaluate_day`
+    rebuilds it when no earlier run exists. The sessions before ``start`` are
+    replayed silently to get there. ``frame``/``fresh`` reuse what a caller
+    already built (a sweep, a rules diff).
+    """
+    t0 = time.perf_counter()
+    base = min(frame_start(store) or start, start)
+    data = None
+    if frame is None or fresh is None:
+        data = load_series(store, min(base, window_start(calendar, base)), end)
+    if fresh is None:
+        fresh = FreshnessIndex.from_store(store, calendar, base, end, frames=data)
+    if frame is None:
+        frame = backtest_frame(store, calendar, rules, start, end, data=data)
+    t1 = time.perf_counter()
+    state = None
+    if base < start:
+        lead = replay(frame, rules, calendar, capital=capital, start=base,
+                      end=calendar.previous_session(start), fresh=fresh, condors=NO_CONDORS)
+        state = lead[-1].state_after if lead else None
+    evs = replay_with_progress(frame, rules, calendar, capital=capital, start=start, end=end,
+                               progress=progress, label=label, state=state, fresh=fresh,
+                               condors=condors)
+    refused = {d: tuple(fresh.check(d).problems()) for d in calendar.sessions_between(start, end)
+               if not fresh.complete(d)}
+    return Replayed(frame, evs, refused, fresh,
+                    {"indicators": t1 - t0, "replay": time.perf_counter() - t1})
+
+
+class _NoCondors:
+    """A replay's lead-in: nothing before the range is traded, so no condor is priced."""
+
+    def wants(self, session: dt.date) -> bool:
+        return False
+
+    def saw(self, evaluation: Evaluation) -> None:
+        pass
+
+
+NO_CONDORS = _NoCondors()
 
 
 def replay_with_progress(
     frame: pd.DataFrame, rules: Rules, calendar: SessionCalendar, *, capital: float,
     start: dt.date, end: dt.date, progress: TextIO | None = None, label: str = "replay",
+    state: LayerState | None = None, fresh: FreshnessIndex | None = None,
+    condors: CondorGate | None = None,
 ) -> list[Evaluation]:
     """``pipeline.replay`` in chunks (state carried across) so a terminal can show progress.
 
@@ -272,14 +354,14 @@ def replay_with_progress(
     days = calendar.sessions_between(start, end)
     bar = Progress(progress, len(days), label)
     if not bar.enabled:  # nothing to draw: one call, no per-chunk overhead
-        return replay(frame, rules, calendar, capital=capital, start=start, end=end)
+        return replay(frame, rules, calendar, capital=capital, start=start, end=end,
+                      state=state, fresh=fresh, condors=condors)
     out: list[Evaluation] = []
-    state = None
     try:
         for i in range(0, len(days), CHUNK_SESSIONS):
             chunk = days[i : i + CHUNK_SESSIONS]
             evs = replay(frame, rules, calendar, capital=capital, start=chunk[0], end=chunk[-1],
-                         state=state)
+                         state=state, fresh=fresh, condors=condors)
             if evs:
                 state = evs[-1].state_after
             out.extend(evs)
@@ -300,16 +382,20 @@ def run_backtest(
     source: str = "store",
     progress: TextIO | None = None,
 ) -> BacktestResult:
-    """Replay ``start..end`` (snapped to sessions with SPX data) from an empty layer state."""
+    """Replay ``start..end`` (snapped to sessions with SPX data) as ``run-once`` would decide
+    each of its sessions (:func:`replay_range`)."""
     rng = resolve_range(store, calendar, start, end)
-    t0 = time.perf_counter()
-    frame = backtest_frame(store, calendar, rules, rng.start, rng.end)
-    t1 = time.perf_counter()
-    evs = replay_with_progress(frame, rules, calendar, capital=capital, start=rng.start,
-                               end=rng.end, progress=progress)
-    t2 = time.perf_counter()
+    done = replay_range(store, calendar, rules, rng.start, rng.end, capital=capital,
+                        progress=progress)
     return BacktestResult(
-        rules=rules, source=source, start=rng.start, end=rng.end, capital=capital, frame=frame,
-        evaluations=evs, excluded_events=unscheduled_events(store, rng.start, rng.end),
-        notes=rng.notes, timings={"indicators": t1 - t0, "replay": t2 - t1},
+        rules=rules, source=source, start=rng.start, end=rng.end, capital=capital,
+        frame=done.frame, evaluations=done.evaluations,
+        excluded_events=unscheduled_events(store, rng.start, rng.end), refused=done.refused,
+        opens=spx_opens(store, rng.start, rng.end),
+        notes=rng.notes, timings=done.timings,
     )
+
+
+def spx_opens(store: Store, start: dt.date, end: dt.date) -> pd.Series[float]:
+    """SPX opens ``start..end`` (the indicator frame holds closes only)."""
+    return store.bars(Symbol.SPX, start, end)["open"].astype(float)

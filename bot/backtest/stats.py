@@ -15,7 +15,8 @@ Series. Every definition here is the one the report prints:
   the first later session that closes at or above the peak. A new episode can
   only start after a recovery, so one bear market is one episode.
 - **Preceded by a trigger**: a layer-1 trigger on one of the ``lead`` sessions
-  before the episode's start, or on the start itself.
+  before the episode's start, or on the start itself. **Covered**: preceded, or
+  layer 1 on at the close of the start (the goal of the default rules).
 - **False alarm**: a layer-1 trigger after which SPX's forward maximum
   drawdown over ``horizon`` sessions stays below ``threshold_pct``; when fewer
   than ``horizon`` sessions of data follow and the threshold has not been
@@ -188,10 +189,17 @@ class EpisodeOutcome:
     """Sessions from that trigger to the episode's start."""
     hedged_at_start: bool
     """At least one layer was on at the close of the episode's start."""
+    layer1_at_start: bool = False
+    """Layer 1 was on at the close of the episode's start (however long before it went on)."""
 
     @property
     def preceded(self) -> bool:
         return self.trigger is not None
+
+    @property
+    def covered(self) -> bool:
+        """Layer 1 on at the start, or added within the lead window before it (issue 13's goal)."""
+        return self.preceded or self.layer1_at_start
 
 
 def episodes_preceded(
@@ -201,8 +209,13 @@ def episodes_preceded(
     *,
     lead: int = DEFAULT_LEAD_SESSIONS,
     hedged: Mapping[dt.date, bool] | None = None,
+    layer1_on: Mapping[dt.date, bool] | None = None,
 ) -> list[EpisodeOutcome]:
-    """For each episode, the latest trigger at most ``lead`` sessions before its start."""
+    """For each episode, the latest trigger at most ``lead`` sessions before its start.
+
+    ``hedged``/``layer1_on`` (session → any layer / layer 1 on after its close)
+    say whether the hedge was already on when the episode started.
+    """
     if lead < 0:
         raise ValueError(f"lead must be >= 0 sessions, got {lead}")
     pos = {d: i for i, d in enumerate(sessions)}
@@ -215,6 +228,7 @@ def episodes_preceded(
         out.append(EpisodeOutcome(
             ep, best[1] if best else None, s - best[0] if best else None,
             bool(hedged.get(ep.start, False)) if hedged is not None else False,
+            bool(layer1_on.get(ep.start, False)) if layer1_on is not None else False,
         ))
     return out
 

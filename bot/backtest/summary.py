@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from bot.backtest.condors import CondorOutcomes, condor_outcomes
 from bot.backtest.fmt import usd
 from bot.backtest.run import CHANGE_ACTIONS, BacktestResult, LayerPeriod, layer_periods
 from bot.backtest.stats import (
@@ -30,6 +31,7 @@ from bot.backtest.stats import (
 )
 from bot.engine.evaluate import Evaluation, LayerAction
 from bot.engine.indicators import NOT_EVALUABLE
+from bot.engine.state import LayerState
 from bot.kernel.models import is_synthetic
 from bot.kernel.sessions import SessionCalendar
 
@@ -144,6 +146,64 @@ class CondorYear:
     year: int
     go: int
     skip: int
+    refused: int = 0
+    """Sessions the freshness rule refused: no decision at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedRun:
+    """Consecutive refused sessions failing the same series, and the first one's reasons."""
+
+    first: dt.date
+    last: dt.date
+    sessions: int
+    series: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+
+def refused_runs(
+    refused: Mapping[dt.date, tuple[str, ...]], sessions: Sequence[dt.date]
+) -> list[RefusedRun]:
+    """Group refused sessions (``{session: reasons}``) into runs by the series that failed.
+
+    A run is consecutive ``sessions`` failing the same series: "1999-01-04..2000-03-13
+    (300 sessions): SPX …", with the first session's reasons.
+    """
+    out: list[RefusedRun] = []
+    prev: dt.date | None = None
+    for day in sessions:
+        why = refused.get(day)
+        if why is None:
+            prev = None
+            continue
+        series = tuple(sorted(r.split(":", 1)[0] for r in why))
+        if prev is not None and out and out[-1].series == series:
+            r = out[-1]
+            out[-1] = RefusedRun(r.first, day, r.sessions + 1, series, r.reasons)
+        else:
+            out.append(RefusedRun(day, day, 1, series, why))
+        prev = day
+    return out
+
+
+def session_states(
+    evaluations: Sequence[Evaluation], sessions: Sequence[dt.date]
+) -> dict[dt.date, LayerState]:
+    """The layer state after each session's close; a refused session carries the state on.
+
+    (No decision is taken on a refused session, but the layers bought before it
+    are still held: the hedged-session counts and "layer 1 on at the start"
+    of a drawdown see them.)
+    """
+    by_day = {ev.session: ev for ev in evaluations}
+    state = evaluations[0].state_before if evaluations else LayerState()
+    out: dict[dt.date, LayerState] = {}
+    for day in sessions:
+        ev = by_day.get(day)
+        if ev is not None:
+            state = ev.state_after
+        out[day] = state
+    return out
 
 
 def action_detail(action: LayerAction, notes: Sequence[str] = ()) -> str:
@@ -190,6 +250,13 @@ def skip_reasons(ev: Evaluation, *, with_values: bool = True) -> list[str]:
     return keys
 
 
+def layer1_triggers(evaluations: Sequence[Evaluation]) -> list[dt.date]:
+    """Sessions on which the first hedge layer was added (the "triggers" graded)."""
+    return [ev.session for ev in evaluations
+            if any(a.decision.action == "add" and a.decision.layer_index == 0
+                   for a in ev.actions)]
+
+
 @dataclass(frozen=True)
 class Summary:
     start: dt.date
@@ -206,8 +273,10 @@ class Summary:
     hedged_by_count: Mapping[int, int]
     """Number of layers on → sessions (0 included)."""
     periods: list[LayerPeriod]
+    condors: CondorOutcomes
     source_periods: list[SourcePeriod]
     blind_windows: list[BlindWindow]
+    refused: list[RefusedRun] = field(default_factory=list)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -223,12 +292,20 @@ class Summary:
         return sum(e.preceded for e in self.episodes)
 
     @property
+    def covered(self) -> int:
+        return sum(e.covered for e in self.episodes)
+
+    @property
     def condor_go(self) -> int:
         return sum(y.go for y in self.condor_years)
 
     @property
     def condor_skip(self) -> int:
         return sum(y.skip for y in self.condor_years)
+
+    @property
+    def refused_sessions(self) -> int:
+        return sum(r.sessions for r in self.refused)
 
     @property
     def pnl_total(self) -> float:
@@ -248,9 +325,6 @@ def summarize(
     counts: Counter[str] = Counter()
     years: dict[int, list[int]] = {}
     reasons: Counter[str] = Counter()
-    by_count: Counter[int] = Counter()
-    triggers: list[dt.date] = []
-    hedged: dict[dt.date, bool] = {}
     for ev in evs:
         for a in ev.actions:
             d = a.decision
@@ -259,17 +333,20 @@ def summarize(
             counts[d.action] += 1
             rows.append(LayerRow(ev.session, d.action, d.layer, action_detail(a, ev.notes),
                                  d.reasons))
-            if d.action == "add" and d.layer_index == 0:
-                triggers.append(ev.session)
-        y = years.setdefault(ev.session.year, [0, 0])
+        y = years.setdefault(ev.session.year, [0, 0, 0])
         if ev.condor is not None and ev.condor.go:
             y[0] += 1
         else:
             y[1] += 1
             reasons.update(skip_reasons(ev, with_values=False))
-        n = len(ev.state_after.layers)
-        by_count[n] += 1
-        hedged[ev.session] = n > 0
+    for day in result.refused:
+        years.setdefault(day.year, [0, 0, 0])[2] += 1
+    days = calendar.sessions_between(result.start, result.end)
+    states = session_states(evs, days)
+    by_count = Counter(len(st.layers) for st in states.values())
+    hedged = {d: bool(st.layers) for d, st in states.items()}
+    layer1_on = {d: any(a.name == result.layer1 for a in st.layers) for d, st in states.items()}
+    triggers = layer1_triggers(evs)
     replayed = result.replayed
     close = replayed["close"]
     outcomes = trigger_outcomes(
@@ -279,17 +356,20 @@ def summarize(
     episodes = drawdown_episodes(close, params.drawdown_pct)
     sessions = [ts.date() for ts in close.dropna().index]
     outcomes_ep = episodes_preceded(episodes, triggers, sessions, lead=params.lead_sessions,
-                                    hedged=hedged)
+                                    hedged=hedged, layer1_on=layer1_on)
+    periods = layer_periods(evs, result.frame, calendar)
     return Summary(
-        start=result.start, end=result.end, sessions=len(evs), params=params, layer_rows=rows,
+        start=result.start, end=result.end, sessions=len(states), params=params, layer_rows=rows,
         action_counts={a: counts[a] for a in CHANGE_ACTIONS},
-        condor_years=[CondorYear(y, g, s) for y, (g, s) in sorted(years.items())],
+        condor_years=[CondorYear(y, g, k, r) for y, (g, k, r) in sorted(years.items())],
         skip_reasons=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
         triggers=outcomes, episodes=outcomes_ep,
         hedged_sessions=sum(v for k, v in by_count.items() if k > 0),
         hedged_by_count=dict(sorted(by_count.items())),
-        periods=layer_periods(evs, result.frame, calendar),
+        periods=periods,
+        condors=condor_outcomes(evs, replayed, result.opens, periods, result.rules, calendar),
         source_periods=source_periods(replayed["breadth_source"].astype(str)),
         blind_windows=blind_windows(result.frame, result.start, result.end),
+        refused=refused_runs(result.refused, days),
         notes=result.notes,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import textwrap
 
+from bot.backtest.condors import MODEL_NOTE, CondorOutcomes, Trade
 from bot.backtest.fmt import day, pct, price, pts, usd, yes_no
 from bot.backtest.run import CHANGE_ACTIONS, BacktestResult
 from bot.backtest.stats import HORIZONS
@@ -29,8 +30,8 @@ def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
                if s.start <= d <= s.end]
     if skipped:
         out.append("unscheduled FOMC moves, counted only from their own date (no blackout "
-                   "before them): "
-                   + ", ".join(d.isoformat() for d in skipped))
+                   "before them): " + ", ".join(d.isoformat() for d in skipped))
+    out += ["", *refused_lines(summary)]
     out += ["", *breadth_lines(summary, rules.indicators.divergence.window)]
 
     c = s.action_counts
@@ -42,10 +43,10 @@ def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
     else:
         out.append("  (no layer was added, removed, deferred or blocked)")
 
-    out += ["", f"Condor: {s.condor_go} go, {s.condor_skip} skip "
+    out += ["", f"Condor: {s.condor_go} go, {s.condor_skip} skip, {s.refused_sessions} refused "
                 "(every session is in decisions.csv / decisions.json)",
-            f"  {'year':<6}{'go':>6}{'skip':>6}"]
-    out += [f"  {y.year:<6}{y.go:>6}{y.skip:>6}" for y in s.condor_years]
+            f"  {'year':<6}{'go':>6}{'skip':>6}{'refused':>9}"]
+    out += [f"  {y.year:<6}{y.go:>6}{y.skip:>6}{y.refused:>9}" for y in s.condor_years]
     if s.skip_reasons:
         out.append("  skip reasons (a skip can have several):")
         out += [f"  {n:>6}  {k}" for k, n in s.skip_reasons]
@@ -83,12 +84,15 @@ def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
             ep = e.episode
             trig = (f"{e.trigger} ({e.lead_sessions} sessions before)" if e.trigger
                     else "none")
-            hedged = "hedged" if e.hedged_at_start else "unhedged"
+            hedged = ("layer 1 on" if e.layer1_at_start
+                      else "hedged" if e.hedged_at_start else "unhedged")
             out.append(f"  {ep.peak}{ep.peak_close:>10.2f}  {ep.start}  {ep.trough}"
                        f"{ep.trough_close:>10.2f}{pct(ep.depth):>9}  {day(ep.recovered):<10}  "
                        f"{trig}; {hedged} at the start")
     out.append(f"  preceded by a layer-1 trigger within {p.lead_sessions} sessions: "
-               f"{s.preceded} of {len(s.episodes)}")
+               f"{s.preceded} of {len(s.episodes)}; covered (layer 1 on at the start, or "
+               f"added within {p.lead_sessions} sessions before it): {s.covered} of "
+               f"{len(s.episodes)}")
 
     share = s.hedged_sessions / s.sessions if s.sessions else 0.0
     by = ", ".join(f"{k} layer(s): {v}" for k, v in s.hedged_by_count.items())
@@ -107,6 +111,75 @@ def text_lines(result: BacktestResult, summary: Summary) -> list[str]:
                        f"{usd(per.pnl):>11}  {per.status}")
     unpriced = f"; {s.unpriced} layer(s) unpriced (no VIX3M/VIX6M)" if s.unpriced else ""
     out.append(f"  total: {usd(s.pnl_total)} over {len(s.periods)} layer period(s){unpriced}")
+    out += ["", *condor_lines(s.condors)]
+    return out
+
+
+EXIT_WORDS = {"expiration": "expired", "take_profit": "take profit", "stop_loss": "stop loss",
+              "open": "still open"}
+
+
+def strikes(t: Trade) -> str:
+    """``5990/6040 – 6885/6935``: long put/short put – short call/long call."""
+    return f"{t.long_put:g}/{t.short_put:g} – {t.short_call:g}/{t.long_call:g}"
+
+
+def condor_lines(c: CondorOutcomes) -> list[str]:
+    """The trades a trader following the GO signals would have made, and what they earned."""
+    out = [f"Condor trades: {c.policy.describe()}",
+           *textwrap.wrap(MODEL_NOTE, 96, initial_indent="  ", subsequent_indent="  ")]
+    if c.trades:
+        head = "strikes (lp/sp – sc/lc)"
+        out.append(f"  {'entry':<10}  {'expiry':<10}  {head:<27}{'qty':>4}{'credit':>8}  "
+                   f"{'exit':<10}  {'how':<11}{'settle':>9}{'P&L':>11}{'hedge':>9}"
+                   f"{'with hedge':>12}")
+        for t in c.trades:
+            out.append(f"  {t.entry}  {t.expiry}  {strikes(t):<27}{t.contracts:>4}"
+                       f"{t.credit:>8.2f}  {t.exit_on}  {EXIT_WORDS[t.exit_reason]:<11}"
+                       f"{price(t.settlement):>9}{usd(t.pnl):>11}{usd(t.hedge_pnl):>9}"
+                       f"{usd(t.pnl_with_hedge):>12}")
+    out += [f"  {'':<22}{'without hedge':>16}{'with hedge':>16}"]
+    for label, a, b in figure_rows(c):
+        out.append(f"  {label:<22}{a:>16}{b:>16}")
+    un = float(c.unallocated.sum())
+    out.append(f"  with hedge = each trade plus its share of the hedge layers' P&L (split by max "
+               f"loss over the condors open); {usd(un)} of hedge P&L fell on sessions with no "
+               "condor open: in the with-hedge total and equity, in no trade")
+    out += [f"  note: {n}" for n in c.notes]
+    return out
+
+
+def figure_rows(c: CondorOutcomes) -> list[tuple[str, str, str]]:
+    """(label, without hedge, with hedge) rows of the condor totals (text and HTML)."""
+    a, b = c.without, c.with_hedge
+    return [
+        ("trades (closed)", f"{a.trades} ({a.closed})", f"{b.trades} ({b.closed})"),
+        ("win rate", pct(a.win_rate), pct(b.win_rate)),
+        ("average P&L", usd(a.average), usd(b.average)),
+        ("worst P&L", usd(a.worst), usd(b.worst)),
+        ("total P&L", usd(a.total), usd(c.total_with_hedge)),
+        ("equity max drawdown", usd(a.max_drawdown), usd(b.max_drawdown)),
+        ("  from peak", day(a.drawdown_peak), day(b.drawdown_peak)),
+        ("  to trough", day(a.drawdown_trough), day(b.drawdown_trough)),
+    ]
+
+
+MAX_REFUSED_RUNS = 20
+"""Runs of refused sessions printed; the files list every session."""
+
+
+def refused_lines(summary: Summary) -> list[str]:
+    """The sessions the freshness rule refused, in runs, with the words run-once would use."""
+    n = summary.refused_sessions
+    out = [f"Refused sessions: {n} (the data was incomplete for them; run-once refuses them "
+           "too, with these words; no decision, the layer state carries over them)"]
+    for r in summary.refused[:MAX_REFUSED_RUNS]:
+        span = f"{r.first}" if r.first == r.last else f"{r.first}..{r.last}"
+        out.append(f"  {span} ({r.sessions} session{'s' if r.sessions != 1 else ''}): "
+                   + "; ".join(r.reasons))
+    if len(summary.refused) > MAX_REFUSED_RUNS:
+        out.append(f"  ... and {len(summary.refused) - MAX_REFUSED_RUNS} more run(s) "
+                   "(decisions.csv lists every session)")
     return out
 
 

@@ -149,9 +149,11 @@ def evaluate_session(
     etp_price: float | None = None,
     chain: Sequence[ChainQuote] | None = None,
     build: bool = True,
+    build_condor: bool = True,
     explain_quiet: bool = True,
 ) -> Evaluation:
-    """Evaluate session D. ``build=False`` skips pricing (used by fast replays).
+    """Evaluate session D. ``build=False`` skips pricing (used by fast replays);
+    ``build_condor=False`` only the condor's (a sweep prices the condors it trades).
 
     ``settlements`` ({VX expiry: settlement}) price the hedge when given, else
     the VIX3M/VIX6M proxy does; ``chain`` (the Cboe SPX quotes of session D)
@@ -193,7 +195,7 @@ def evaluate_session(
     verdict = rules.condor.enter_when.evaluate(after)
     condor_decision = CondorDecision(go=verdict.passed, verdict=verdict)
     hedge_total = 0.0
-    if verdict.passed and build:
+    if verdict.passed and build and build_condor:
         condor_decision, hedge_total = _condor(session, after, new_state, rules, calendar,
                                                capital, verdict, chain)
 

@@ -134,6 +134,9 @@ class SeriesCheck:
     starts: dt.date | None = None
     """Set when the series' history starts after the session (VIX3M before 2009-09-18): its
     values are not evaluable for it, which is said, not a refusal (DESIGN.md §4)."""
+    notes: tuple[str, ...] = ()
+    """What the series lacks for some values only (SPX short of the weekly warm-up):
+    reported, not a refusal; those values are not evaluable."""
 
     @property
     def ok(self) -> bool:
@@ -153,10 +156,11 @@ class SeriesCheck:
                          + _listed(self.missing))
         imputed = (f"{len(self.imputed)} session(s) imputed in the look-back (no accepted row): "
                    + _listed(self.imputed)) if self.imputed else ""
+        extra = [imputed, *self.notes] if imputed else list(self.notes)
         if not parts:
             ok = f"{self.series}: ok (through {self.last}, {self.last_source})"
-            return f"{ok}; {imputed}" if imputed else ok
-        return f"{self.series}: " + "; ".join([*parts, imputed] if imputed else parts)
+            return "; ".join([ok, *extra])
+        return f"{self.series}: " + "; ".join([*parts, *extra])
 
 
 def _listed(days: tuple[dt.date, ...], limit: int = 5) -> str:

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.engine.breadth_screen import MEDIAN_SESSIONS, BreadthScreen
+from bot.engine.indicators.frame import WEEKLY_WARMUP_SESSIONS
 from bot.kernel.errors import DataIncomplete, SourceError
 from bot.kernel.models import BREADTH, Breadth, EventKind, Symbol
 from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.freshness import weekly_warmup
 from bot.market.sources.base import Reach, Source, SourceContext, Window
 from bot.market.sources.cboe_options import CboeChain, OptionChain
-from bot.market.sources.chain import Endpoints, Filled, fetch_filled, fetch_first
+from bot.market.sources.chain import Endpoints, Filled, fetch_extended, fetch_filled
 from bot.market.sources.vx_settlement import VxSettlements
 from bot.market.sources.yahoo import YahooChart
 from bot.store import Store
@@ -31,9 +33,9 @@ log = logging.getLogger(__name__)
 
 WINDOW_SESSIONS = 15
 """Sessions fetched ending at D: enough to repair a short outage of the bot."""
-HISTORY_SESSIONS = 1300
-"""Sessions fetched when the store lacks the recent window (a first live run):
-the 300-session look-back plus the weekly MACD's warm-up, about five years."""
+HISTORY_SESSIONS = WEEKLY_WARMUP_SESSIONS + 40
+"""Sessions fetched when the store lacks the recent window (a first live run) or,
+for SPX, the weekly MACD's five-year warm-up (DESIGN.md §4), with a margin."""
 EVENT_LOOKBACK = dt.timedelta(days=400)
 """Calendars are asked for the past year and everything scheduled after today."""
 
@@ -91,8 +93,11 @@ async def fetch_session(
             report.skipped.append(series)
             continue
         # A store with nothing before the window (a first run, a long outage)
-        # gets years of history, or freshness could never be satisfied.
+        # gets years of history, or freshness could never be satisfied; SPX also
+        # whenever the weekly MACD's five-year warm-up is not all there.
         begin = start if last is not None and last >= start else deep
+        if series == Symbol.SPX and weekly_warmup(store, cal, cal.previous_session(session)):
+            begin = deep
         window = windows[series] = Window(begin, session, expect=session)
         have = {d for d in store.sessions_present(series) if begin <= d <= session}
         check = StoreScreen(store, cal, begin) if series == BREADTH else None
@@ -104,7 +109,7 @@ async def fetch_session(
             report.failed[kind.value] = (f"no {kind} source: no shipped calendar, and "
                                          "ALVH_FRED_API_KEY is not set for FRED's release dates")
             continue
-        jobs[kind.value] = fetch_first(kind.value, ctx, chain,
+        jobs[kind.value] = fetch_extended(kind.value, ctx, chain,
                                        Window(today - EVENT_LOOKBACK, today))
 
     names = list(jobs)

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 
@@ -26,15 +27,16 @@ from bot.engine.indicators.frame import WEEKLY_WARMUP_SESSIONS
 from bot.engine.rules import Rules
 from bot.engine.state import LayerState, Value
 from bot.kernel.alerts import Alert
-from bot.kernel.models import EventKind, Freshness, Symbol
+from bot.kernel.models import BREADTH, EventKind, Freshness, Symbol
 from bot.kernel.sessions import SessionCalendar
-from bot.market.freshness import DEFAULT_LOOKBACK, check_freshness
+from bot.market.freshness import DEFAULT_LOOKBACK, FreshnessIndex, window_start
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 WARMUP_SESSIONS = 250
-"""Sessions of replay that rebuild the layer state when no earlier run exists."""
+"""Sessions after the first stored SPX session before the indicators count as warmed up
+(DESIGN §4: at least 250 sessions before the first date used)."""
 
 
 def indicator_params(rules: Rules) -> IndicatorParams:
@@ -54,10 +56,12 @@ def indicator_params(rules: Rules) -> IndicatorParams:
 
 
 def history_start(calendar: SessionCalendar, first_used: dt.date, rules: Rules) -> dt.date:
-    """Where to start loading so every indicator is warmed up by ``first_used``.
+    """The earliest session whose indicator values a caller of ``first_used`` may want to show.
 
     The weekly MACD needs 5 years of SPX before it is evaluable (DESIGN.md §4),
-    more than any daily indicator's ``lookback_sessions``.
+    more than any daily indicator's ``lookback_sessions``. Values never depend
+    on it: :func:`indicator_frame` computes from the store's first SPX session
+    whatever window is asked for.
     """
     n = max(rules.indicators.lookback_sessions, WEEKLY_WARMUP_SESSIONS)
     try:
@@ -66,15 +70,39 @@ def history_start(calendar: SessionCalendar, first_used: dt.date, rules: Rules) 
         return calendar.first
 
 
+def frame_start(store: Store) -> dt.date | None:
+    """Where every indicator computation starts: the store's first SPX session (None: empty).
+
+    One start for every caller is what makes a session's values independent of
+    who asks: EMAs and Wilder's RSI carry their seed for ever (fading, never
+    gone), so a frame started elsewhere differs in the last digits, and a
+    threshold at exactly those digits would decide differently in ``run-once``
+    and in a backtest.
+    """
+    return store.first(Symbol.SPX)
+
+
+def load_series(store: Store, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
+    """Every market series ``start..end`` in one place, for callers that need them twice
+    (the indicator frame and the freshness check of the same evaluation)."""
+    out = {str(sym): store.bars(sym, start, end)
+           for sym in (Symbol.SPX, Symbol.VIX, Symbol.VIX3M, Symbol.VIX6M)}
+    out[BREADTH] = store.breadth(start, end)
+    return out
+
+
 def indicator_frame(
     store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date,
+    *, data: Mapping[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The indicator frame for sessions ``start..end`` from what the store holds.
 
-    ``start`` should already include the warm-up (see :func:`history_start`).
-    Missing data stays NaN and says why (not evaluable); breadth is imputed
-    per DESIGN.md §4; freshness is judged separately, before anything is
-    signalled.
+    Computed from :func:`frame_start` (or ``start`` if earlier), so a session's
+    values are the same whatever window is asked for (rows before ``start``
+    are computed, then dropped). Missing data stays NaN and says why (not
+    evaluable); breadth is imputed per DESIGN.md §4; freshness is judged
+    separately, before anything is signalled. ``data`` (from
+    :func:`load_series`, covering ``frame_start..end``) saves the reads.
 
     Point in time, one rule for the live job, ``run-once --date`` and the
     backtest: a session uses only the events known after its close.
@@ -83,12 +111,13 @@ def indicator_frame(
     own date, so it never blacks out the sessions before it, whatever the
     store learnt since.
     """
-    sessions = calendar.session_index(start, end)
-    spx = store.bars(Symbol.SPX, start, end)
-    breadth = store.breadth(start, end)
-    vix = store.bars(Symbol.VIX, start, end)
-    vix3m = store.bars(Symbol.VIX3M, start, end)
-    vix6m = store.bars(Symbol.VIX6M, start, end)
+    base = frame_start(store)
+    first = start if base is None else min(base, start)
+    sessions = calendar.session_index(first, end)
+    got = data if data is not None else load_series(store, first, end)
+    lo, hi = pd.Timestamp(first), pd.Timestamp(end)
+    spx, vix, vix3m, vix6m, breadth = (got[str(k)].loc[lo:hi] for k in (
+        Symbol.SPX, Symbol.VIX, Symbol.VIX3M, Symbol.VIX6M, BREADTH))
     scheduled: dict[str, list[dt.date]] = {}
     unscheduled: dict[str, list[dt.date]] = {}
     for event in store.events():
@@ -103,7 +132,8 @@ def indicator_frame(
         sessions=sessions, calendar_sessions=calendar.session_index(calendar.first, calendar.last),
         params=indicator_params(rules), rejected_breadth=rejected,
     )
-    return with_blackout(frame, rules)
+    full = with_blackout(frame, rules)
+    return full.loc[pd.Timestamp(start) :] if first < start else full
 
 
 def with_blackout(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
@@ -165,20 +195,39 @@ def replay(
     state: LayerState | None = None,
     build: bool = True,
     explain_quiet: bool = False,
+    condors: CondorGate | None = None,
+    fresh: FreshnessIndex | None = None,
 ) -> list[Evaluation]:
     """Evaluate every session ``start..end`` in order, carrying the layer state.
 
     Quiet sessions go unexplained by default (see :func:`bot.engine.state.step`);
     every decision that changes something is explained as in a live run.
+    ``fresh`` skips the sessions its freshness rule refuses, exactly as a live
+    run refuses them: no decision and no step of the state (the layer state
+    carries over a refused session unchanged). ``condors`` (a sweep) says on
+    which GO sessions the condor is worth pricing; nothing else depends on it.
     """
     state = state or LayerState()
     out: list[Evaluation] = []
     for day, values in frame_rows(frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]):
+        if fresh is not None and not fresh.complete(day):
+            continue
         ev = evaluate_session(day, values, state, rules, calendar=calendar, capital=capital,
-                              build=build, explain_quiet=explain_quiet)
+                              build=build, explain_quiet=explain_quiet,
+                              build_condor=condors is None or condors.wants(day))
+        if condors is not None:
+            condors.saw(ev)
         out.append(ev)
         state = ev.state_after
     return out
+
+
+class CondorGate(Protocol):
+    """Which GO sessions' condors a replay prices (:class:`bot.backtest.condors.EntryGate`)."""
+
+    def wants(self, session: dt.date) -> bool: ...
+
+    def saw(self, evaluation: Evaluation) -> None: ...
 
 
 def upcoming_events(store: Store, after: dt.date, limit: int = 3) -> list[tuple[str, dt.date]]:
@@ -225,7 +274,8 @@ class DayResult:
     frame: pd.DataFrame | None = None
     """The indicator frame the evaluation used (for the daily chart)."""
     replayed: tuple[str, ...] = ()
-    """What changed in the sessions replayed (without alerts) to rebuild the state."""
+    """What changed in the sessions replayed (without alerts) to rebuild the state: after a
+    gap every change, after a rebuild from the first session those since it was last empty."""
 
 
 def evaluate_day(
@@ -240,33 +290,47 @@ def evaluate_day(
     chain: Sequence[ChainQuote] | None = None,
     etp_price: float | None = None,
 ) -> DayResult:
-    """Evaluate session D on the stored data (no recording: see :meth:`bot.store.Runs.record`)."""
-    fresh = check_freshness(store, calendar, session, lookback)
+    """Evaluate session D on the stored data (no recording: see :meth:`bot.store.Runs.record`).
+
+    The layer state is the previous run's, carried over the sessions since
+    (replayed, refused ones skipped); with no earlier run it is rebuilt from
+    the store's first session, so it is the state a backtest of the same
+    store has on D: one answer, whichever way D is evaluated.
+    """
+    first = min(frame_start(store) or session, session)
+    prev = store.runs.last(before=session)
+    replay_start = calendar.next_session(prev.session) if prev is not None else first
+    checked_from = min(replay_start, session)
+    data = load_series(store, min(first, window_start(calendar, checked_from, lookback)),
+                       session)
+    index = FreshnessIndex.from_store(store, calendar, checked_from, session, lookback,
+                                      frames=data)
+    fresh = index.check(session)
     sources = {c.series: c.last_source or "" for c in fresh.checks}
     if not fresh.complete:
         return DayResult(session, fresh, None, None, None, sources)
-    prev = store.runs.last(before=session)
-    prev_session = calendar.previous_session(session)
-    if prev is not None and prev.session == prev_session:
-        state, replay_start = prev.state, None
-    elif prev is not None and prev.session >= calendar.offset(session, -WARMUP_SESSIONS):
-        state, replay_start = prev.state, calendar.next_session(prev.session)
-    else:
-        state, replay_start = LayerState(), calendar.offset(session, -WARMUP_SESSIONS)
-    first = replay_start or session
-    frame = indicator_frame(store, calendar, rules, history_start(calendar, first, rules), session)
+    state = prev.state if prev is not None else LayerState()
+    frame = indicator_frame(store, calendar, rules, first, session, data=data)
     replayed: list[str] = []
-    if replay_start is not None and replay_start < session:
+    rebuilt_from = None
+    if replay_start < session:
+        rebuilt_from = replay_start
         warm = replay(frame, rules, calendar, capital=capital, start=replay_start,
-                      end=prev_session, state=state, build=True)
+                      end=calendar.previous_session(session), state=state, fresh=index)
         if warm:
             state = warm[-1].state_after
+        # After a gap, every change the gap held (none was announced); after a
+        # rebuild from the first session, those that built today's state (since
+        # the state was last empty), not decades of history.
+        calm = 0 if prev is not None else max(
+            (i + 1 for i, e in enumerate(warm)
+             if not e.state_after.layers and not e.state_after.deferred), default=0)
         replayed = [f"{e.session} {a.decision.layer} {a.decision.action.replace('_', ' ')}"
-                    for e in warm for a in e.actions
+                    for e in warm[calm:] for a in e.actions
                     if a.decision.action in ("add", "remove", "defer", "cancel_deferral")]
     values = dict(next(frame_rows(frame.loc[[pd.Timestamp(session)]]))[1])
     ev = evaluate_session(session, values, state, rules, calendar=calendar, capital=capital,
                           settlements=settlements, chain=chain, etp_price=etp_price)
     src = values.get("breadth_source")
-    return DayResult(session, fresh, ev, replay_start, str(src) if src else None, sources, frame,
-                     tuple(replayed))
+    return DayResult(session, fresh, ev, rebuilt_from, str(src) if src else None, sources,
+                     frame, tuple(replayed))

@@ -386,6 +386,16 @@ class Store:
             return s.breadth, [breadth_rows.ACCEPTED]
         return s.bars, [s.bars.c.symbol == series]
 
+    def first(self, series: str) -> dt.date | None:
+        """The oldest session a series has (``BREADTH`` or a bar symbol); None when empty."""
+        table, where = self._series(series)
+        q = sa.select(sa.func.min(table.c.session)).where(*where)
+        with self.engine.connect() as conn:
+            value = conn.execute(q).scalar()
+        if value is None or isinstance(value, dt.date):
+            return value
+        return dt.date.fromisoformat(str(value))
+
     def latest(
         self, series: str, on_or_before: dt.date | None = None
     ) -> tuple[dt.date | None, str | None]:

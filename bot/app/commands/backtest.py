@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -51,8 +52,10 @@ def full_range(store: Store, calendar: SessionCalendar) -> tuple[dt.date, dt.dat
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     bt = sub.add_parser(
         "backtest", help="replay a date range through the engine: decisions and statistics")
-    bt.add_argument("--from", dest="start", type=date_arg, required=True, metavar="D1")
-    bt.add_argument("--to", dest="end", type=date_arg, required=True, metavar="D2")
+    bt.add_argument("--from", dest="start", type=date_arg, metavar="D1",
+                    help="default: the first session with warmed-up indicators")
+    bt.add_argument("--to", dest="end", type=date_arg, metavar="D2",
+                    help="default: the last session with SPX data")
     bt.add_argument("--rules", type=Path, metavar="FILE",
                     help="rules file (default: the configured rules file)")
     add_source_args(bt)
@@ -69,6 +72,13 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
                          "the next --false-alarm-horizon sessions stays below PCT (default 5)")
     bt.add_argument("--false-alarm-horizon", type=int, default=60, metavar="N",
                     help="sessions after a trigger judged for false alarms (default 60)")
+    bt.add_argument("--sweep", action="append", metavar="KEY=V1,V2,…",
+                    help="replay every combination of these values (repeat for more keys; KEY "
+                         "is a threshold name or a dotted rules-file key such as "
+                         "hedge.cooldown_sessions) and print one row of figures each")
+    bt.add_argument("--split", type=date_arg, metavar="DATE",
+                    help="with --sweep: each figure for the sessions before DATE and from DATE "
+                         "on, side by side (an out-of-sample check)")
 
 
 def run(args: argparse.Namespace, root: Root, out: TextIO, err: TextIO | None = None) -> int:
@@ -78,8 +88,11 @@ def run(args: argparse.Namespace, root: Root, out: TextIO, err: TextIO | None = 
     from bot.backtest.text import text_lines
 
     err = err if err is not None else sys.stderr
-    if args.end < args.start:
+    if args.start and args.end and args.end < args.start:
         raise ConfigError(f"--to {args.end} is before --from {args.start}")
+    if args.split is not None and not args.sweep:
+        raise ConfigError("--split needs --sweep (e.g. --sweep ad_min_days=10 for the rules "
+                          "file as it is)")
     params = StatsParams(drawdown_pct=args.drawdown_pct, lead_sessions=args.lead_sessions,
                          false_alarm_pct=args.false_alarm_pct,
                          false_alarm_horizon=args.false_alarm_horizon)
@@ -91,23 +104,73 @@ def run(args: argparse.Namespace, root: Root, out: TextIO, err: TextIO | None = 
                     ("--false-alarm-horizon", params.false_alarm_horizon)):
         if n < 1:
             raise ConfigError(f"{name} must be at least 1 session, got {n}")
+    if args.sweep:
+        return sweep(args, root, out, err, params)
     rules = root.load_rules(args.rules)
     source = backtest_source(args, root)
-    capital = args.capital if args.capital is not None else root.settings.capital
-    if not capital > 0:
-        raise ConfigError(f"--capital must be positive, got {capital:g}")
+    capital = _capital(args, root)
     with root.market_store(source) as store:
-        result = run_backtest(store, root.calendar, rules, args.start, args.end,
+        start, end = _range(args, store, root)
+        result = run_backtest(store, root.calendar, rules, start, end,
                               capital=capital, source="snapshot" if source == "snapshot"
                               else "store", progress=err)
     summary = summarize(result, root.calendar, params)
     lines = text_lines(result, summary)
     if args.out is not None:
-        try:
-            written = write_files(args.out, result, summary, lines)
-        except OSError as exc:
-            raise ConfigError(f"cannot write the report to --out {args.out}: "
-                              f"{exc.strerror or exc}") from None
+        written = _write(args.out, lambda: write_files(args.out, result, summary, lines))
         lines += ["", "files written: " + ", ".join(str(p) for p in written)]
     write_text(out, lines)
     return 0
+
+
+def sweep(
+    args: argparse.Namespace, root: Root, out: TextIO, err: TextIO, params: Any
+) -> int:
+    """``--sweep``: one row of figures per combination of the swept values."""
+    from bot.backtest.sweep import parse_axis, run_sweep, sweep_lines, write_sweep
+
+    axes = [parse_axis(a) for a in args.sweep]
+    root.load_rules(args.rules)  # a bad file: one line naming file, line and key
+    path = root.rules_path(args.rules)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the rules file {path}: {exc.strerror}") from None
+    with root.market_store(backtest_source(args, root)) as store:
+        start, end = _range(args, store, root)
+        result = run_sweep(store, root.calendar, raw, str(path), axes, start, end,
+                           capital=_capital(args, root), split=args.split, params=params,
+                           path=path, progress=err)
+    lines = sweep_lines(result)
+    if args.out is not None:
+        written = _write(args.out, lambda: write_sweep(args.out, result))
+        lines += ["", "files written: " + ", ".join(str(p) for p in written)]
+    for line in lines:
+        out.write(line + "\n")
+    return 0
+
+
+def _capital(args: argparse.Namespace, root: Root) -> float:
+    capital = float(args.capital if args.capital is not None else root.settings.capital)
+    if not capital > 0:
+        raise ConfigError(f"--capital must be positive, got {capital:g}")
+    return capital
+
+
+def _range(args: argparse.Namespace, store: Store, root: Root) -> tuple[dt.date, dt.date]:
+    """``--from``/``--to``, each defaulting to the store's full warmed-up range."""
+    if args.start is not None and args.end is not None:
+        return args.start, args.end
+    first, last = full_range(store, root.calendar)
+    start, end = args.start or first, args.end or last
+    if end < start:
+        raise ConfigError(f"--to {end} is before --from {start}")
+    return start, end
+
+
+def _write(out_dir: Path, write: Callable[[], list[Path]]) -> list[Path]:
+    try:
+        return write()
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report to --out {out_dir}: "
+                          f"{exc.strerror or exc}") from None

@@ -1,4 +1,4 @@
-"""``alvh data import | status | check``: load and inspect the market history."""
+"""``alvh data import | status | check | backfill``: load and inspect the market history."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from bot.app.commands import date_arg
 
 if TYPE_CHECKING:
     from bot.app.root import Root
+    from bot.store import Store
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -25,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     imp.add_argument("--symbol", help="series for price files: SPX, VIX, VIX3M, VIX6M")
     imp.add_argument("--source", help="source label stored on the rows (default from the file)")
     dsub.add_parser("status", help="per series: range, rows, sources, gaps")
+    dsub.add_parser("backfill", help="seed the live store from the shipped snapshot and fetch "
+                    "every series to the last closed session")
     chk = dsub.add_parser("check", help="is the data complete and fresh for a session?")
     chk.add_argument("--date", type=date_arg, help="session (default: the last closed session)")
 
@@ -34,7 +37,31 @@ def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
         return _import(args, root, out)
     if args.data_command == "status":
         return _status(root, out)
+    if args.data_command == "backfill":
+        with root.market_store("live") as store:
+            return backfill(root, store, out)
     return _check(args, root, out)
+
+
+def backfill(root: Root, store: Store, out: TextIO) -> int:
+    """Run the back-fill on ``store`` and print its table; 0 when the last closed
+    session can be evaluated, 1 when something it needs is still missing."""
+    import asyncio
+
+    from bot.market.backfill import BackfillReport
+    from bot.market.backfill import backfill as run_backfill
+    from bot.market.sources.base import SourceContext
+
+    async def go() -> BackfillReport:
+        async with root.http_client() as client:
+            ctx = SourceContext(client, root.calendar)
+            return await run_backfill(ctx, root.chains(root.endpoints()), store)
+
+    report = asyncio.run(go())
+    out.write(f"store: {root.settings.store_url_shown}\n")
+    for line in report.lines():
+        out.write(line + "\n")
+    return 0 if report.complete else 1
 
 
 def _status(root: Root, out: TextIO) -> int:

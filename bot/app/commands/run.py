@@ -23,4 +23,10 @@ def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
         root = Root(root.settings.model_copy(update={"source": args.source}))
     rules = root.load_rules()
     with root.market_store(root.source()) as store:
+        if root.source() == "live" and store.latest("SPX") == (None, None):
+            # A first live run: history first, or no session could be evaluated for months.
+            from bot.app.commands.data import backfill
+
+            out.write("alvh run: the live store is empty; back-filling it first\n")
+            backfill(root, store, out)
         return run_blocking(root, store, rules, out)

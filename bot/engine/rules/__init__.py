@@ -14,6 +14,8 @@ from bot.engine.rules.loader import (
     load_rules,
     load_rules_bytes,
     load_rules_text,
+    load_rules_variant,
+    parse_value,
 )
 from bot.engine.rules.names import NAMES, Context, Kind, NameSpec
 from bot.engine.rules.schema import Rules
@@ -38,5 +40,7 @@ __all__ = [
     "load_rules",
     "load_rules_bytes",
     "load_rules_text",
+    "load_rules_variant",
+    "parse_value",
     "thresholds_summary",
 ]

@@ -107,6 +107,82 @@ def load_rules_bytes(raw: bytes, name: str, *, path: Path | None = None) -> Rule
         raise RulesFileError([_problem(name, tree, err) for err in exc.errors()]) from None
 
 
+def load_rules_variant(
+    raw: bytes, name: str, overrides: Mapping[str, object], *, path: Path | None = None
+) -> Rules:
+    """The rules file ``raw`` with some values replaced (``alvh backtest --sweep``).
+
+    ``overrides`` maps a key to its new value: a threshold's name
+    (``ad_min_days``) or a dotted path of mapping keys (``hedge.cooldown_sessions``,
+    ``blackout.sessions_before.FOMC``, ``condor.backtest.take_profit``). The
+    variant is validated exactly as a file would be; a bad value is refused at
+    the line of the key it replaces, and an unknown key with the known ones.
+    The hash is of the bytes and the overrides, so a variant never passes for
+    the file itself.
+    """
+    text = raw.decode("utf-8-sig")
+    data, tree = _parse_yaml(text, name)
+    if not isinstance(data, dict):
+        raise RulesFileError([Problem(name, 1, "", "expected a mapping with `version: 1`")])
+    problems: list[Problem] = []
+    for key, value in overrides.items():
+        loc = override_path(data, key)
+        if loc is None:
+            problems.append(Problem(name, None, key, _unknown_override(data, key)))
+            continue
+        node: dict[str, Any] = data
+        for part in loc[:-1]:
+            node = node[part]
+        node[loc[-1]] = value
+    if problems:
+        raise RulesFileError(problems)
+    shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    digest = hashlib.sha256(raw + repr(sorted(overrides.items(), key=str)).encode()).hexdigest()
+    try:
+        return Rules.from_data(data, origin=f"{name} [{shown}]", sha256=digest, path=path)
+    except ValidationError as exc:
+        raise RulesFileError([_problem(name, tree, err) for err in exc.errors()]) from None
+
+
+def override_path(data: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    """Where ``key`` sits in the parsed file: a threshold name, or an existing dotted path."""
+    thresholds = data.get("thresholds")
+    if "." not in key and isinstance(thresholds, Mapping) and key in thresholds:
+        return ("thresholds", key)
+    parts = tuple(key.split("."))
+    node: object = data
+    for part in parts:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return None if isinstance(node, Mapping | list) else parts
+
+
+def _unknown_override(data: Mapping[str, Any], key: str) -> str:
+    known = [*(data.get("thresholds") or {}), *_leaf_paths(data)]
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return ("not a threshold name or the dotted path of a value in the rules file "
+            f"(e.g. ad_min_days, hedge.cooldown_sessions){hint}")
+
+
+def _leaf_paths(node: object, prefix: str = "") -> Iterator[str]:
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            yield from _leaf_paths(v, f"{prefix}.{k}" if prefix else str(k))
+    elif not isinstance(node, list):
+        yield prefix
+
+
+def parse_value(text: str, name: str) -> object:
+    """A value as the rules file would read it (``5``, ``0.5``, ``null``, ``weekly_cycle``)."""
+    data, _ = _parse_yaml(f"value: {text}", name)
+    value = data.get("value") if isinstance(data, Mapping) else None
+    if isinstance(value, Mapping | list):
+        raise RulesFileError([Problem(name, None, "", f"expected a single value, got {text!r}")])
+    return value
+
+
 def default_rules_path() -> Path:
     """Where the shipped rules live (inside the installed package)."""
     return Path(str(resources.files("bot").joinpath(DEFAULT_RULES_RESOURCE)))

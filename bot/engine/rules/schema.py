@@ -205,6 +205,17 @@ class TargetDelta(_Model):
     call: float = Field(gt=0, lt=0.5)
 
 
+class CondorBacktest(_Model):
+    """How ``alvh backtest`` trades the GO signals; the live bot only signals and ignores it."""
+
+    entry: Literal["monthly_cycle", "weekly_cycle"] = "monthly_cycle"
+    """One condor on the first GO session of each monthly (weekly) expiration cycle."""
+    take_profit: float | None = Field(None, gt=0, le=1)
+    """Close on a session close once the profit is at least this fraction of the credit."""
+    stop_loss: float | None = Field(None, gt=0, le=1)
+    """Close on a session close once the loss is at least this fraction of the max loss."""
+
+
 class Condor(_Model):
     target_delta: TargetDelta
     wing_width: float = Field(gt=0)
@@ -215,6 +226,7 @@ class Condor(_Model):
     dividend_yield: float
     max_loss_budget_pct: float = Field(gt=0, le=100)
     enter_when: EnterCondition
+    backtest: CondorBacktest = CondorBacktest()
 
     @field_validator("risk_free_rate", "dividend_yield")
     @classmethod

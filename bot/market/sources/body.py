@@ -10,6 +10,7 @@ sources (Yahoo, WSJ, FRED, the Fed).
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 
 from bot.kernel.errors import SourceDataError
 
@@ -49,3 +50,33 @@ def load_json(body: bytes | str, source: str) -> object:
         raise SourceDataError(
             source, f"truncated or invalid JSON ({exc.msg} at char {exc.pos} of {len(text)})"
         ) from None
+
+
+class _Text(HTMLParser):
+    """The page's text, one chunk per element, scripts and styles left out."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.chunks.append(data)
+
+
+def html_text(body: str) -> str:
+    """Markup to text with single spaces ("<td>Advances</td><td>1408</td>" reads
+    "Advances 1408"); a page that is already text comes back with its spaces folded."""
+    reader = _Text()
+    reader.feed(body)
+    reader.close()
+    return " ".join(" ".join(reader.chunks).split())

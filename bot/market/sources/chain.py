@@ -37,7 +37,7 @@ from bot.kernel.models import BREADTH, Bar, Breadth, Event, EventKind, Parsed, S
 from bot.market.sources.base import EventSource, Source, SourceContext, Window
 from bot.market.sources.cboe import CBOE_BASE, CboeIndex
 from bot.market.sources.cboe_options import URL as CBOE_CHAIN_URL
-from bot.market.sources.fed import FED_BASE, FedCalendar
+from bot.market.sources.fed import FED_BASE, FedCalendar, FedMeetingsPage
 from bot.market.sources.files import parse_event_csv
 from bot.market.sources.fred import FRED_API_BASE, FRED_GRAPH_BASE, FredReleaseDates, FredSeries
 from bot.market.sources.mcclellan import MCCLELLAN_BASE, McClellanPage
@@ -58,6 +58,16 @@ CALENDAR_FILES: Mapping[EventKind, str] = {
     EventKind.PPI: "ppi_releases.csv",
 }
 """The shipped calendar file of each kind (``bot/data/snapshot/calendar``)."""
+
+
+def all_failed(series: str, failures: Sequence[tuple[str, str]], *,
+               temporary: bool) -> SourceError:
+    """One error naming every source's reason: temporary if any failure was."""
+    if not failures:
+        return SourceDataError(series, "no sources configured")
+    summary = "; ".join(f"{name}: {reason}" for name, reason in failures)
+    cls = SourceUnavailable if temporary else SourceDataError
+    return cls(series, f"all sources failed ({summary})")
 
 
 async def fetch_first(
@@ -91,12 +101,42 @@ async def fetch_first(
             log.info("%s: using %s after %d failed source(s)", series, source.name,
                      len(failures))
         return parsed, failures
-    if not failures:
-        raise SourceDataError(series, "no sources configured")
-    summary = "; ".join(f"{name}: {reason}" for name, reason in failures)
-    if temporary:
-        raise SourceUnavailable(series, f"all sources failed ({summary})")
-    raise SourceDataError(series, f"all sources failed ({summary})")
+    raise all_failed(series, failures, temporary=temporary)
+
+
+async def fetch_extended(
+    series: str, ctx: SourceContext, sources: Sequence[Source[Event]], window: Window
+) -> tuple[Parsed[Event], list[tuple[str, str]]]:
+    """A calendar: the first source that answers, *extended* by the later ones.
+
+    Each later source adds only the events after the calendar's last known
+    one (the Fed's meetings page adds next year's tentative schedule that
+    ``calendar.json`` does not list yet; a shipped file adds what a live
+    source has not published): a second opinion never adds a *different* date
+    for a meeting the first already placed. Fails like :func:`fetch_first`
+    when no source answers.
+    """
+    events: list[Event] = []
+    used: list[str] = []
+    failures: list[tuple[str, str]] = []
+    temporary = False
+    for source in sources:
+        try:
+            parsed = await source.fetch(ctx, window)
+        except SourceError as exc:
+            failures.append((source.name, exc.reason))
+            temporary = temporary or isinstance(exc, SourceUnavailable)
+            log.info("%s: source %s: %s", series, source.name, exc.reason)
+            continue
+        end = max((e.date for e in events), default=None)
+        extra = [e for e in parsed.rows if end is None or e.date > end]
+        if extra:
+            events += extra
+            used.append(source.name if end is None else
+                        f"{source.name} ({len(extra)} after {end})")
+    if events:
+        return Parsed(" + ".join(used), tuple(events)), failures
+    raise all_failed(series, failures, temporary=temporary)
 
 
 @dataclass(slots=True)
@@ -121,8 +161,14 @@ class Filled(Generic[R]):
         if len(names) == 1:
             return names[0]
         head, *rest = names
-        return " + ".join([head, *(f"{n} ({', '.join(map(str, self.by_source[n]))})"
-                                   for n in rest)])
+        return " + ".join([head, *(f"{n} ({_days(self.by_source[n])})" for n in rest)])
+
+
+def _days(days: Sequence[dt.date]) -> str:
+    """A few sessions by name; many as a count and a range."""
+    if len(days) <= 3:
+        return ", ".join(map(str, days))
+    return f"{len(days)} sessions, {min(days)}..{max(days)}"
 
 
 async def fetch_filled(
@@ -194,12 +240,7 @@ async def fetch_filled(
         log.info("%s: filled from %s", series, out.sources)
     if got:
         return out
-    if not out.failures:
-        raise SourceDataError(series, "no sources configured")
-    summary = "; ".join(f"{name}: {reason}" for name, reason in out.failures)
-    if temporary:
-        raise SourceUnavailable(series, f"all sources failed ({summary})")
-    raise SourceDataError(series, f"all sources failed ({summary})")
+    raise all_failed(series, out.failures, temporary=temporary)
 
 
 # -- default chains ----------------------------------------------------------------
@@ -249,8 +290,9 @@ def default_chains(
     VIX: Cboe → FRED VIXCLS; VIX3M: Cboe → FRED VXVCLS; VIX6M: Cboe only.
     NYSE breadth: the WSJ diary (the latest two sessions) → the McClellan page
     (the latest session) → TradingView's daily bars (history, back-fill).
-    FOMC: the Fed → the shipped file; CPI/PPI: FRED release dates (only with a
-    key) → the shipped file.
+    FOMC: the Fed's calendar.json, extended by its meetings page (next year's
+    tentative schedule), then by the shipped file; CPI/PPI: FRED release dates
+    (only with a key), extended by the shipped file (:func:`fetch_extended`).
     """
     e = endpoints
     spx: list[Source[Any]] = [YahooChart(e.yahoo), FredSeries(Symbol.SPX, e.fred_graph)]
@@ -267,7 +309,7 @@ def default_chains(
     for kind in EventKind:
         events: list[Source[Any]] = []
         if kind is EventKind.FOMC:
-            events.append(FedCalendar(e.fed))
+            events += [FedCalendar(e.fed), FedMeetingsPage(e.fed)]
         elif fred_api_key is not None:
             events.append(FredReleaseDates(kind, fred_api_key, e.fred_api))
         if calendar_dir is not None:

@@ -22,7 +22,7 @@ from bot.kernel.errors import SourceDataError
 from bot.kernel.models import Event, EventKind, Parsed
 from bot.kernel.sessions import SessionCalendar
 from bot.market.sources.base import EventSource, SourceContext, Window
-from bot.market.sources.body import load_json
+from bot.market.sources.body import html_text, load_json
 from bot.market.sources.http import BROWSER_USER_AGENT
 
 SOURCE = "fed"
@@ -108,3 +108,81 @@ class FedCalendar(EventSource):
             headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "application/json"},
         )
         return parse_fed_calendar(response.content, today=window.end, calendar=ctx.calendar)
+
+
+# -- the meetings page: the next year's tentative schedule --------------------------------
+
+MEETINGS_PAGE = "/monetarypolicy/fomccalendars.htm"
+"""The Fed's "Meeting calendars and information" page: every year's meetings, and the
+next year's tentative schedule, announced months before ``calendar.json`` lists it."""
+_MONTHS = {name: i for i, name in enumerate(
+    ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+     "october", "november", "december"), start=1)}
+_MONTH_NAME = r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|" \
+         r"Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+_YEAR_HEADING = re.compile(r"\b(\d{4}) FOMC Meetings\b")
+_MEETING_ROW = re.compile(
+    rf"(?<!Released )\b{_MONTH_NAME}(?:/{_MONTH_NAME})?\s+(\d{{1,2}})(?:\s*-\s*(\d{{1,2}}))?\*?"
+    r"(?!,?\s*\d{4})(\s*\((?:unscheduled|notation vote)\))?", re.IGNORECASE)
+
+
+def _month(name: str) -> int:
+    key = name.lower()
+    return next(n for full, n in _MONTHS.items() if full.startswith(key[:3]))
+
+
+def parse_fed_meetings_page(
+    body: bytes | str, *, today: dt.date, calendar: SessionCalendar
+) -> Parsed[Event]:
+    """Scheduled FOMC decisions from the meetings page ("2027 FOMC Meetings ... March 16-17*").
+
+    A meeting's decision is on its last day ("Jan/Feb 31-1": February 1).
+    Unscheduled actions and notation votes are left out: they come from
+    ``calendar.json`` on their own day. Minutes release dates ("Released May
+    19, 2021") are not meetings. None after ``today`` is a failure.
+    """
+    text = html_text(body.decode("utf-8-sig", "replace") if isinstance(body, bytes) else body)
+    headings = list(_YEAR_HEADING.finditer(text))
+    if not headings:
+        raise _fail("no 'YYYY FOMC Meetings' section on the meetings page")
+    found: dict[dt.date, Event] = {}
+    for i, head in enumerate(headings):
+        year = int(head.group(1))
+        section = text[head.end(): headings[i + 1].start() if i + 1 < len(headings) else None]
+        for row in _MEETING_ROW.finditer(section):
+            first, second, start_day, end_day, unscheduled = row.groups()
+            if unscheduled:
+                continue
+            month = _month(second or first)
+            day = int(end_day or start_day)
+            try:
+                decision = dt.date(year, month, day)
+            except ValueError:
+                raise _fail(f"impossible FOMC meeting {row.group(0)!r} in {year}") from None
+            if not calendar.first <= decision <= calendar.last:
+                continue
+            found.setdefault(decision, Event(EventKind.FOMC, decision, MEETINGS_SOURCE,
+                                             DECISION_TIME))
+    if not any(day > today for day in found):
+        raise SourceDataError(MEETINGS_SOURCE, f"no upcoming FOMC meetings after {today}")
+    return Parsed(MEETINGS_SOURCE, tuple(found[d] for d in sorted(found)))
+
+
+MEETINGS_SOURCE = "fed-meetings"
+
+
+class FedMeetingsPage(EventSource):
+    """The Fed's meetings page: the next year's tentative FOMC schedule."""
+
+    name = MEETINGS_SOURCE
+
+    def __init__(self, base_url: str = FED_BASE) -> None:
+        super().__init__(base_url)
+
+    async def answer(self, ctx: SourceContext, window: Window) -> Parsed[Event]:
+        response = await ctx.get(
+            MEETINGS_SOURCE, f"{self.base_url}{MEETINGS_PAGE}",
+            headers={"User-Agent": BROWSER_USER_AGENT, "Accept": "text/html,*/*"},
+        )
+        return parse_fed_meetings_page(response.content, today=window.end,
+                                       calendar=ctx.calendar)

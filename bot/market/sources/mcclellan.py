@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from html.parser import HTMLParser
 
 from bot.kernel.errors import SourceDataError
 from bot.kernel.models import Breadth, Parsed
 from bot.kernel.sessions import SessionCalendar
 from bot.market.sources.base import BreadthSource, Reach, SourceContext, Window
+from bot.market.sources.body import html_text
 from bot.market.sources.files import is_session
 from bot.market.sources.http import BROWSER_USER_AGENT
 
@@ -30,36 +30,6 @@ _DATE = re.compile(r"NYSE:\s*(\d{1,2})/(\d{1,2})/(\d{4})")
 _ROW = r"\b{name}\s+(-?[\d,]+)\s+(-?[\d,]+)"
 
 
-class _Text(HTMLParser):
-    """The page's text, one chunk per element, scripts and styles left out."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.chunks.append(data)
-
-
-def page_text(body: str) -> str:
-    """Markup to text with single spaces ("<td>Advances</td><td>1408</td>" reads
-    "Advances 1408"); a page that is already text comes back with its spaces folded."""
-    reader = _Text()
-    reader.feed(body)
-    reader.close()
-    return " ".join(" ".join(reader.chunks).split())
-
-
 def parse_mcclellan_page(body: bytes | str, *, calendar: SessionCalendar) -> Parsed[Breadth]:
     """The page's NYSE session and its advancing and declining issues (and volumes).
 
@@ -68,7 +38,7 @@ def parse_mcclellan_page(body: bytes | str, *, calendar: SessionCalendar) -> Par
     and the two rows. Raises :class:`SourceDataError` when the date or either
     row is missing, or when the date is not a session.
     """
-    words = page_text(_page(body) if isinstance(body, bytes) else body)
+    words = html_text(_page(body) if isinstance(body, bytes) else body)
     found = _DATE.search(words)
     if found is None:
         raise SourceDataError(SOURCE, "no 'NYSE: MM/DD/YYYY' on the page")

@@ -27,7 +27,7 @@ from bot.app.scheduler import fire_time
 from bot.app.service import Service, ServiceConfig
 from bot.engine.rules import default_rules_path, load_rules
 from bot.kernel.sessions import ET, get_calendar
-from bot.market.fetch import fetch_nothing
+from bot.market.extras import fetch_nothing
 from bot.market.snapshot import STORE_NAME
 from bot.pipeline.reload import RulesWatcher
 from bot.store import open_store

@@ -12,7 +12,7 @@ from bot.app.logs import setup_logging
 from bot.app.service import Service, ServiceConfig
 from bot.engine.rules import load_default_rules
 from bot.kernel.sessions import ET
-from bot.market.fetch import fetch_nothing
+from bot.market.extras import fetch_nothing
 from bot.pipeline.reload import RulesWatcher
 from bot.store import open_store
 

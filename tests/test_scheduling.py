@@ -33,7 +33,7 @@ from bot.engine.rules import default_rules_path, load_rules
 from bot.kernel.alerts import Alert, Topic
 from bot.kernel.errors import ConfigError
 from bot.kernel.sessions import ET, SessionCalendar
-from bot.market.fetch import fetch_nothing
+from bot.market.extras import fetch_nothing
 from bot.market.snapshot import STORE_NAME
 from bot.pipeline.reload import RulesWatcher
 from bot.store import open_store

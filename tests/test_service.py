@@ -18,7 +18,7 @@ from bot.app.service import Service, ServiceConfig
 from bot.engine.rules import default_rules_path, load_rules
 from bot.kernel.alerts import Alert, Topic
 from bot.kernel.sessions import ET
-from bot.market.fetch import Extras
+from bot.market.extras import Extras
 from bot.market.snapshot import STORE_NAME
 from bot.pipeline.reload import RulesWatcher
 from bot.store import open_store

@@ -39,9 +39,10 @@ if TYPE_CHECKING:
     from bot.delivery.outbox import Outbox
     from bot.engine.rules import Rules
     from bot.kernel.sessions import SessionCalendar
-    from bot.market.fetch import Fetcher
+    from bot.market.extras import Fetcher
     from bot.market.sources.base import Source
     from bot.market.sources.chain import Endpoints
+    from bot.pipeline.checkpoint import StateCache
     from bot.store import Store
 
 MarketSource = Literal["live", "snapshot"]
@@ -178,16 +179,19 @@ class Root:
 
     # ---------------------------------------------------------------- fetching
     def fetcher(
-        self, source: MarketSource, store: Store, client: httpx.AsyncClient,
+        self, source: MarketSource, store: Store, client: httpx.AsyncClient | None,
         rules: Callable[[], Rules],
     ) -> Fetcher:
         """Nothing to fetch for the snapshot; the live sources' fallback chains otherwise."""
-        from bot.market.fetch import LiveFetcher, fetch_nothing
+        from bot.market.extras import fetch_nothing
 
         if source == "snapshot":
             return fetch_nothing
+        from bot.market.fetch import LiveFetcher
         from bot.market.sources.base import SourceContext
 
+        if client is None:
+            raise ValueError("a live fetcher needs an HTTP client")
         endpoints = self.endpoints()
         return LiveFetcher(SourceContext(client, self.calendar), self.chains(endpoints), store,
                            endpoints=endpoints, etp_symbol=lambda: etp_symbol(rules()))
@@ -213,6 +217,12 @@ class Root:
         return default_chains(endpoints, fred_api_key=self.settings.fred_api_key,
                               stooq_api_key=self.settings.stooq_api_key,
                               calendar_dir=SNAPSHOT_DIR / "calendar")
+
+    def state_cache(self) -> StateCache:
+        """Where a layer state rebuilt from history is cached (see bot.pipeline.checkpoint)."""
+        from bot.pipeline.checkpoint import StateCache
+
+        return StateCache(self.settings.data_dir / "cache" / "layer-state.json")
 
     def http_client(self) -> httpx.AsyncClient:
         import httpx

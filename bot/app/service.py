@@ -35,7 +35,7 @@ from bot.engine.compose import Context, data_alert
 from bot.engine.rules import Rules
 from bot.kernel.alerts import Alert, Topic
 from bot.kernel.sessions import ET, SessionCalendar
-from bot.market.fetch import Fetcher
+from bot.market.extras import Fetcher
 from bot.market.freshness import check_freshness
 from bot.pipeline.reload import ReloadResult, RulesWatcher
 from bot.pipeline.session import AlertSink, Outcome, SessionEvaluator

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
@@ -98,11 +99,14 @@ async def _evaluate(
 ) -> SessionRun:
     from bot.pipeline.session import SessionEvaluator
 
-    async with root.http_client() as client:
+    async with contextlib.AsyncExitStack() as stack:
+        # The snapshot fetches nothing: no HTTP client (nor the HTTP stack's import).
+        client = (None if source == "snapshot"
+                  else await stack.enter_async_context(root.http_client()))
         evaluator = SessionEvaluator(
             store, root.calendar, rules=lambda: rules,
             fetch=root.fetcher(source, store, client, lambda: rules),
-            capital=root.settings.capital,
+            capital=root.settings.capital, cache=root.state_cache(),
         )
         run = await evaluator.evaluate(session, late=False, sink=sink, chart=sink is not None)
     if drain is not None and run.outcome == "evaluated":

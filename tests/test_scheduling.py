@@ -78,10 +78,11 @@ def store(snapshot_dir):
 
 
 def service(store, calendar, clock, sink, *, delay=20, deadline=240, catchup=5,
-            source="live") -> Service:
+            source="live", poll_minutes=10) -> Service:
     cfg = ServiceConfig(
         run_delay=dt.timedelta(minutes=delay), deadline=dt.timedelta(minutes=deadline),
-        poll_interval=dt.timedelta(minutes=10), catchup_sessions=catchup, capital=2_000_000,
+        poll_interval=dt.timedelta(minutes=poll_minutes), catchup_sessions=catchup,
+        capital=2_000_000,
         source=source,
     )
     rules = load_rules(default_rules_path())
@@ -150,7 +151,7 @@ async def test_a_day_without_data_does_not_hold_up_the_next_session(store, calen
     03-03 falls due, and 03-03 is attempted and reported in its turn."""
     sink = Sink()
     clock = Clock(dt.datetime(2026, 2, 27, 16, 21, tzinfo=ET))
-    svc = service(store, calendar, clock, sink, deadline=1440)
+    svc = service(store, calendar, clock, sink, deadline=1440, poll_minutes=240)
     await svc.tick()
     assert await svc._runner == [(D(2026, 2, 27), "evaluated")]
     clock.now = dt.datetime(2026, 3, 2, 16, 20, tzinfo=ET)
@@ -251,6 +252,26 @@ async def test_a_stalled_watchdog_and_no_next_run_fail_health(store, calendar):
         await svc.stop()
 
 
+async def test_a_calendar_that_raises_fails_health_instead_of_crashing(store, calendar):
+    """What exchange_calendars < 4.13 does under pandas 3: every schedule lookup raises."""
+
+    class Broken(SessionCalendar):
+        def __init__(self) -> None:
+            self.__dict__.update(calendar.__dict__)
+
+        def close_time(self, session):
+            raise ValueError("NotSessionError: <exception str() failed>")
+
+    sink = Sink()
+    svc = service(store, Broken(), Clock(dt.datetime(2026, 2, 27, 17, 0, tzinfo=ET)), sink)
+    svc.last_tick = svc.clock()
+    h = svc.health()
+    assert not h.ok
+    assert h.body["problems"]["scheduler_error"] == (
+        "ValueError: NotSessionError: <exception str() failed>")
+    assert h.body["problems"]["no_next_run"] == "the schedule cannot be computed"
+
+
 def test_no_next_run_when_the_calendar_ends():
     short = SessionCalendar(end=D(2026, 3, 6))
     timing = Timing(dt.timedelta(minutes=20), dt.timedelta(hours=4), 5)
@@ -293,7 +314,7 @@ def test_sigstop_across_the_fire_time_then_sigcont(snapshot_dir):
     env["PYTHONPATH"] = str(HERE)
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "_service_child.py"), str(snapshot_dir), str(port),
-         "2026-02-27", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+         "2026-02-27", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         lines: list[dict] = []
@@ -307,8 +328,9 @@ def test_sigstop_across_the_fire_time_then_sigcont(snapshot_dir):
         before = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert before.status_code == 200, before.text
         assert before.json()["next_run"]["session"] == "2026-02-27"
-        time.sleep(max(0.0, fire - 2 - time.time()))
+        time.sleep(max(0.0, fire - 4 - time.time()))
         os.kill(proc.pid, signal.SIGSTOP)
+        assert time.time() < fire, "stopped too late to cross the fire time (machine too busy)"
         time.sleep(max(0.0, fire + 6 - time.time()))  # fire time + deadline (3 s) + 3 s
         os.kill(proc.pid, signal.SIGCONT)
         body = None
@@ -374,3 +396,36 @@ def test_the_bad_combination_is_refused_at_start_with_one_line(no_alvh_env, tmp_
     assert r.stderr.startswith("alvh: configuration error: ALVH_RUN_DELAY_MINUTES=20 plus "
                                "ALVH_DATA_DEADLINE_MINUTES=1440")
     assert isinstance(Settings.model_fields["data_deadline_minutes"].default, int)
+
+
+async def test_the_final_breadth_refetch_survives_a_missed_tick(store, calendar):
+    """Paused across 20:00 ET (the date job lost): the next tick still re-fetches the
+    session's final breadth, once, and not after the next session has closed."""
+    asked: list[dt.date] = []
+
+    async def final(session: dt.date) -> list[str]:
+        asked.append(session)
+        return [f"BREADTH final figures for {session}: unchanged"]
+
+    cfg = ServiceConfig(
+        run_delay=dt.timedelta(minutes=20), deadline=dt.timedelta(hours=4),
+        poll_interval=dt.timedelta(minutes=10), catchup_sessions=5, capital=2_000_000,
+        source="live", final_breadth_time=dt.time(20, 0),
+    )
+    clock = Clock(dt.datetime(2026, 2, 26, 19, 0, tzinfo=ET))
+    svc = Service(cfg, store=store, calendar=calendar,
+                  watcher=RulesWatcher(None, load_rules(default_rules_path())),
+                  fetch=fetch_nothing, sink=Sink(), clock=clock, sleep=clock.sleep,
+                  final_breadth=final)
+    assert svc.final_breadth_due() is None  # before 20:00
+    clock.now = dt.datetime(2026, 2, 27, 9, 30, tzinfo=ET)  # woke up the next morning
+    assert svc.final_breadth_due() == D(2026, 2, 26)
+    await svc.tick()
+    await svc._final
+    assert asked == [D(2026, 2, 26)]
+    await svc.tick()  # once
+    await svc.refetch_final_breadth(D(2026, 2, 26))  # the date job, late: nothing more
+    assert asked == [D(2026, 2, 26)]
+    clock.now = dt.datetime(2026, 2, 27, 16, 5, tzinfo=ET)  # 02-27 closed, 20:00 not yet
+    assert svc.final_breadth_due() is None
+    assert await svc._runner == [(D(2026, 2, 26), "evaluated")]  # the tick's evaluation, late

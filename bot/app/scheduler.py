@@ -71,14 +71,18 @@ def due_sessions(
     """The latest ``limit`` sessions whose fire time has passed, oldest first."""
     if limit <= 0:
         return []
+    return _ending_at(calendar, latest_due(calendar, now, delay), limit)
+
+
+def _ending_at(calendar: SessionCalendar, last: dt.date, limit: int) -> list[dt.date]:
+    """The ``limit`` sessions ending with ``last``, oldest first (fewer at the calendar's start)."""
     out: list[dt.date] = []
-    day = latest_due(calendar, now, delay)
+    day = last
     while len(out) < limit:
         out.append(day)
-        try:
-            day = calendar.previous_session(day)
-        except ValueError:
+        if day <= calendar.first:
             break
+        day = calendar.previous_session(day)
     return sorted(out)
 
 
@@ -131,22 +135,23 @@ def plan(
     - Not evaluated sessions after the last run and before that window are
       ``skipped``.
     """
-    try:
-        next_run: tuple[dt.date, dt.datetime] | None = next_fire(calendar, now, timing.delay)
-    except ValueError:
-        next_run = None
-    try:
-        latest = latest_due(calendar, now, timing.delay)
-    except ValueError:
+    # The calendar's own ends, checked rather than caught: a calendar library that
+    # raises for another reason must surface (health says scheduler_error), not be
+    # taken for "no more sessions".
+    next_run: tuple[dt.date, dt.datetime] | None = None
+    if fire_time(calendar, calendar.last, timing.delay) > now:
+        next_run = next_fire(calendar, now, timing.delay)
+    if fire_time(calendar, calendar.first, timing.delay) > now:
         return Plan(now, (), (), next_run)
+    latest = (calendar.last if next_run is None
+              else calendar.previous_session(next_run[0]))
     current = (latest if fire_time(calendar, latest, timing.delay) + timing.deadline > now
                else None)
     newest = latest if horizon is None else min(latest, horizon)
     if first_run is None:
         window = {newest}
     else:
-        window = {d for d in due_sessions(calendar, fire_time(calendar, newest, timing.delay),
-                                          timing.delay, timing.catchup_sessions)
+        window = {d for d in _ending_at(calendar, newest, timing.catchup_sessions)
                   if d >= first_run}
     if current is not None:
         window.add(current)

@@ -109,6 +109,9 @@ class Service:
         self._scheduler: AsyncIOScheduler | None = None
         self._runner: asyncio.Task[list[tuple[dt.date, Outcome]]] | None = None
         self._evaluating = asyncio.Lock()
+        self._final: asyncio.Task[None] | None = None
+        self._final_done: set[dt.date] = set()
+        """Sessions whose final breadth was re-fetched in this process."""
 
     # ------------------------------------------------------------ evaluation
     def horizon(self) -> dt.date | None:
@@ -166,17 +169,6 @@ class Service:
         )
         return "evaluated", []
 
-    async def _calendar_warnings(self, session: dt.date) -> None:
-        """``ops`` hears 20 sessions before an event calendar runs out (once per end)."""
-        from bot.market.calendars import running_out
-
-        alerts = await asyncio.to_thread(running_out, self.store, self.calendar, session)
-        if alerts:
-            await self.sink.publish(alerts)
-            for a in alerts:
-                self.metrics.alerts.labels(a.topic.value).inc()
-                log.warning("%s", a.title)
-
     def is_late(self, session: dt.date) -> bool:
         """Started more than ``late_after`` after its fire time: the alerts say late."""
         fire = fire_time(self.calendar, session, self.cfg.run_delay)
@@ -197,6 +189,17 @@ class Service:
         if next_fire <= deadline:
             return next_fire, f"the next session ({nxt}) is due"
         return deadline, "data deadline"
+
+    async def _calendar_warnings(self, session: dt.date) -> None:
+        """``ops`` hears 20 sessions before an event calendar runs out (once per end)."""
+        from bot.market.calendars import running_out
+
+        alerts = await asyncio.to_thread(running_out, self.store, self.calendar, session)
+        if alerts:
+            await self.sink.publish(alerts)
+            for a in alerts:
+                self.metrics.alerts.labels(a.topic.value).inc()
+                log.warning("%s", a.title)
 
     async def run_session(self, session: dt.date, *, late: bool = False) -> Outcome:
         """Evaluate D: retry until complete data or the deadline, then give up loudly.
@@ -337,13 +340,20 @@ class Service:
 
         Failing: a session overdue (past its fire time plus the deadline, not
         evaluated and not reported), a session missed (reported: its data never
-        completed), no next run scheduled, or the watchdog silent for
-        ``stalled_after`` (the event loop blocked or the scheduler dead).
+        completed), no next run scheduled, the watchdog silent for
+        ``stalled_after`` (the event loop blocked or the scheduler dead), or the
+        schedule itself failing to compute (``scheduler_error``: e.g. a calendar
+        library that raises under this pandas).
         """
         now = self.clock()
-        p = self.plan()
-        last = self.store.runs.last()
         problems: dict[str, str] = {}
+        try:
+            p = self.plan()
+        except Exception as exc:  # the calendar or the store failing: say so, do not crash
+            log.exception("health: the schedule cannot be computed")
+            problems["scheduler_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            p = Plan(now, (), (), None)
+        last = self.store.runs.last()
         reported = self.missed.keys() | self.skipped.keys() | self.missed_before.keys()
         overdue = [d for d in p.overdue(self.calendar, self.cfg.timing)
                    if d not in reported and d != self.running_session]
@@ -354,8 +364,10 @@ class Service:
             problems["missed_sessions"] = "data incomplete at the deadline (ops was told)"
         busy = self._runner is not None and not self._runner.done()
         nxt = self._scheduled_run() or (p.next_run if busy else None)
-        if p.next_run is None:
+        if p.next_run is None and "scheduler_error" not in problems:
             problems["no_next_run"] = "the session calendar has no later session"
+        elif p.next_run is None:
+            problems["no_next_run"] = "the schedule cannot be computed"
         elif nxt is None:
             problems["no_next_run"] = (f"no evaluation queued (session {p.next_run[0]} is due at "
                                        f"{p.next_run[1].isoformat()})")
@@ -423,10 +435,40 @@ class Service:
         when = dt.datetime.combine(session, at, tzinfo=ET)
         if when <= self.calendar.close_time(session) or when <= self.clock():
             return
-        self._scheduler.add_job(self.final_breadth, "date", run_date=when, args=[session],
+        self._scheduler.add_job(self.refetch_final_breadth, "date", run_date=when, args=[session],
                                 id="breadth-final", replace_existing=True,
                                 misfire_grace_time=int(self.cfg.deadline.total_seconds()),
                                 coalesce=True, max_instances=1)
+
+    def final_breadth_due(self) -> dt.date | None:
+        """The session whose final-breadth re-fetch is due now and not done, if any.
+
+        Derived like the evaluations, so a paused process or a missed date job
+        still re-fetches: from the configured time (20:00 ET) on the session's
+        day until the next session closes (after that the latest-session sources
+        serve the next day's figures).
+        """
+        at = self.cfg.final_breadth_time
+        if self.final_breadth is None or at is None:
+            return None
+        now = self.clock()
+        session = self.calendar.last_closed_session(now)
+        when = dt.datetime.combine(session, at, tzinfo=ET)
+        if when <= self.calendar.close_time(session) or now < when:
+            return None
+        return None if session in self._final_done else session
+
+    async def refetch_final_breadth(self, session: dt.date) -> None:
+        """Fetch ``session``'s final breadth once (the date job and the watchdog both call)."""
+        if self.final_breadth is None or session in self._final_done:
+            return
+        self._final_done.add(session)
+        try:
+            lines = await self.final_breadth(session)
+            for line in lines if isinstance(lines, list) else []:
+                log.info("%s", line)
+        except Exception:
+            log.exception("BREADTH final figures for %s: the re-fetch failed", session)
 
     async def tick(self, session: dt.date | None = None) -> None:
         """The watchdog (and the date job): make sure every due session is being run.
@@ -436,6 +478,10 @@ class Service:
         session, for the log only: the plan decides what runs.
         """
         self.last_tick = self.clock()
+        final = await asyncio.to_thread(self.final_breadth_due)
+        if final is not None and (self._final is None or self._final.done()):
+            self._final = asyncio.create_task(self.refetch_final_breadth(final),
+                                              name="final-breadth")
         if self._runner is None or self._runner.done():
             due = await asyncio.to_thread(lambda: self.plan().due)
             todo = [d for d in due if d not in self.missed and d not in self.skipped
@@ -456,7 +502,10 @@ class Service:
                           self.cfg.tick_seconds)
             return []
         finally:
-            self.schedule_next()
+            try:
+                self.schedule_next()
+            except Exception:  # the same failure: /healthz says scheduler_error
+                log.exception("the next evaluation cannot be scheduled")
 
     async def start(self) -> None:
         """Start the scheduler, the watchdog and the rules poll; run what is due now.
@@ -475,10 +524,11 @@ class Service:
         await self.tick()
 
     async def stop(self) -> None:
-        if self._runner is not None and not self._runner.done():
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        for task in (self._runner, self._final):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

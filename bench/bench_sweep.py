@@ -5,7 +5,8 @@ Prints wall times (median of ``--repeat`` runs) and the sweep's ratio to one rep
   condor construction for every session 1999-01-04..2026-02-27 (target < 2 s);
 - sweep: ``ad_min_days`` × ``rsi_layer2`` × ``condor_max_vix``, 3 values each (rules
   thresholds only: one indicator frame), every combination replayed and graded
-  (drawdowns covered, false alarms, hedged sessions, hedge and condor P&L) (target < 15 s).
+  (drawdowns covered, false alarms, hedged sessions, hedge and condor P&L), one worker
+  process per core (target < 15 s).
 
     .venv/bin/python bench/bench_sweep.py [--repeat 3]
 """
@@ -54,14 +55,16 @@ def main() -> None:
         store.close()
     single, swept = statistics.median(singles), statistics.median(sweeps)
     n = len(result.evaluations)
-    print(f"machine             : {os.cpu_count()} cores")
+    print(f"machine             : {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.2f} before (timings move with it on a shared machine)")
     print(f"sessions replayed   : {n} ({result.start} .. {result.end})")
     print(f"full replay         : {single:.3f} s (median of {args.repeat}; indicators "
           f"{result.timings['indicators']:.3f} s + rules/state/condors "
           f"{result.timings['replay']:.3f} s; target < 2 s)")
     print(f"sweep, {len(sweep.rows)} combinations: {swept:.3f} s (median of {args.repeat}; "
-          f"{sweep.frames} indicator frame; replays {sweep.timings['replay']:.3f} s, grading "
-          f"{sweep.timings['grading']:.3f} s; target < 15 s)")
+          f"{sweep.frames} indicator frame; {sweep.timings['workers']:.0f} worker processes; "
+          f"replay {sweep.timings['replay']:.3f} s and grading {sweep.timings['grading']:.3f} s "
+          "of CPU; target < 15 s)")
     print(f"ratio sweep / replay: {swept / single:.1f}x for {len(sweep.rows)} combinations "
           f"({swept / single / len(sweep.rows):.2f} replays' worth each)")
 

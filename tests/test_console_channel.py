@@ -24,7 +24,21 @@ async def test_console_writes_plain_text() -> None:
     assert "⏱ delivered late — for the session of 2026-03-02" in text
     assert "Layer 1 added: buy 2 VX futures (plain)" in text
     assert "<b>" not in text
-    assert "[chart: PNG, 5 bytes]" in text
+    assert "[chart: PNG, 5 bytes, not saved: no chart directory]" in text
+
+
+async def test_the_chart_is_written_and_the_alert_says_where(tmp_path: Path) -> None:
+    out = io.StringIO()
+    png = b"\x89PNG\r\n\x1a\n" + bytes(100)
+    await ConsoleChannel(out, chart_dir=tmp_path / "charts").send(
+        "console", make_alert(chart=png))
+    path = tmp_path / "charts" / "2026-03-02-hedge-layer_added-L1.png"
+    assert path.read_bytes() == png
+    assert f"[chart: {path} (PNG, 108 bytes)]" in out.getvalue()
+    (tmp_path / "blocked").write_text("a file where the directory should be")
+    await ConsoleChannel(out, chart_dir=tmp_path / "blocked").send(
+        "console", make_alert(chart=png))
+    assert f"not saved: {tmp_path / 'blocked'}" in out.getvalue()
 
 
 async def test_a_closed_stream_is_a_temporary_failure() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -219,9 +218,8 @@ def test_detect_format_refuses_unknown_and_html() -> None:
         detect_format("<!DOCTYPE html><html><body>Sign in</body></html>")
 
 
-def test_parsing_every_shipped_file_is_fast(calendar: SessionCalendar) -> None:
-    """Start-up of a snapshot run parses all of these; budget ~1 s (2 s under CI load)."""
-    started = time.perf_counter()
+def test_parsing_every_shipped_file(calendar: SessionCalendar) -> None:
+    """Start-up of a snapshot run parses all of these (its speed: bench/bench_parse.py)."""
     total = 0
     for name in ("advn", "decln", "unchn", "advv", "declv"):
         total += len(parse_unicorn(read(UNICORN / f"NYSE_{name}.csv"), "unicorn", calendar).rows)
@@ -239,9 +237,7 @@ def test_parsing_every_shipped_file_is_fast(calendar: SessionCalendar) -> None:
             total += len(parse_breadth_csv(read(f), "breadth", calendar).rows)
     for name in ("fomc_decisions.csv", "cpi_releases.csv", "ppi_releases.csv"):
         total += len(parse_event_csv(read(SNAP / "calendar" / name), "file", calendar).rows)
-    elapsed = time.perf_counter() - started
     assert total > 100_000
-    assert elapsed < 2.0, f"parsing the snapshot took {elapsed:.2f}s"
 
 
 # -- broken files -------------------------------------------------------------------
@@ -486,7 +482,7 @@ def test_too_many_fields_is_malformed(calendar: SessionCalendar) -> None:
 
 
 def test_bad_date_mid_file_names_line(calendar: SessionCalendar) -> None:
-    with pytest.raises(SourceDataError, match="bad date '13/27/2022' on line 3"):
+    with pytest.raises(SourceDataError, match="invalid date '13/27/2022' on line 3: no such day"):
         parse_cboe_csv(CBOE.replace("05/27/2022", "13/27/2022"), "VIX", "cboe", calendar)
 
 

@@ -29,7 +29,7 @@ from bot.app.cli import main
 from bot.backtest.run import run_backtest
 from bot.engine.record import RunRecord
 from bot.engine.rules import load_default_rules
-from bot.market.fetch import fetch_nothing
+from bot.market.extras import fetch_nothing
 from bot.market.snapshot import STORE_NAME
 from bot.pipeline.session import SessionEvaluator
 from bot.store import open_store

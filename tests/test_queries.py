@@ -22,7 +22,7 @@ from bot.delivery.outbox import Outbox, Standing
 from bot.engine.rules import default_rules_path, load_rules
 from bot.kernel.alerts import Topic
 from bot.kernel.sessions import ET
-from bot.market.fetch import Extras
+from bot.market.extras import Extras
 from bot.market.snapshot import STORE_NAME
 from bot.pipeline.reload import RulesWatcher
 from bot.store import open_store
@@ -126,6 +126,7 @@ async def test_commands_show_the_engine_state(store, calendar, tmp_path):
     assert "session(s) with different decisions" in preview
     rules_path.write_text("version: 1\nnonsense: [")
     assert "does not load" in await q.preview()
+    await svc.tick()  # the watchdog's tick: the next run queued
     health = await q.health()
     assert "Health: ok" in health and "last_evaluated_session" in health
 

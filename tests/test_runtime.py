@@ -119,6 +119,9 @@ def test_the_image_command_runs_answers_health_and_stops_on_sigterm(tmp_path):
     assert "CONDOR GO · 2026-02-27" in out and "ALVH daily · 2026-02-27" in out
     assert "alvh run: stopping" in err and "0 deliveries pending" in err
     assert "ALVH_TELEGRAM_TOKEN not set" in err  # it says what is missing
+    assert f"from {ROOT / 'rules' / 'alvh.yaml'} (ALVH_RULES_FILE)" in err  # the rules in force
+    chart = tmp_path / "data" / "charts" / "2026-02-27-summary-daily_summary.png"
+    assert f"[chart: {chart} (PNG, " in out and chart.read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from bot.app.service import Service, ServiceConfig
 from bot.engine.rules import default_rules_path, load_rules
 from bot.kernel.alerts import Alert, Topic
 from bot.kernel.sessions import ET
-from bot.market.fetch import Extras
+from bot.market.extras import Extras
 from bot.market.snapshot import STORE_NAME
 from bot.pipeline.reload import RulesWatcher
 from bot.store import open_store
@@ -158,12 +158,21 @@ async def test_catch_up_is_bounded_and_a_new_install_starts_small(store, calenda
     assert await svc.catch_up() == [(LAST, "evaluated")]  # no earlier run: latest only
 
 
-async def test_a_run_inside_the_deadline_is_not_late(store, calendar):
+async def test_a_run_at_its_fire_time_is_not_late(store, calendar):
     sink = Sink()
-    clock = Clock(dt.datetime(2026, 2, 27, 16, 30, tzinfo=ET))
+    clock = Clock(dt.datetime(2026, 2, 27, 16, 22, tzinfo=ET))  # within late_after (5 min)
     svc = make(store, calendar, clock, sink)
     await svc.catch_up()
     assert sink.published and not any(a.late for a in sink.published)
+
+
+async def test_a_run_started_well_after_its_fire_time_is_late(store, calendar):
+    """Inside the deadline but 40 minutes after the fire time (the bot was down): late."""
+    sink = Sink()
+    clock = Clock(dt.datetime(2026, 2, 27, 17, 0, tzinfo=ET))
+    svc = make(store, calendar, clock, sink)
+    assert await svc.catch_up() == [(LAST, "evaluated")]
+    assert sink.published and all(a.late for a in sink.published)
 
 
 # ------------------------------------------------------- polling and deadline
@@ -245,7 +254,7 @@ async def test_healthz_and_metrics_over_http(store, calendar):
     clock = Clock(dt.datetime(2026, 2, 27, 21, 0, tzinfo=ET))
     svc = make(store, calendar, clock, sink)
     await svc.catch_up()
-    svc.schedule_next()
+    await svc.tick()  # the watchdog's first tick: nothing due, the next run queued
     server = HealthServer("127.0.0.1", 0, svc.health, svc.metrics.render)
     await server.start()
     try:
@@ -290,7 +299,7 @@ async def test_stop_is_prompt_while_the_catch_up_waits_for_data(store, calendar)
                   fetch=no_fetch, sink=Sink(), clock=lambda: now)  # real asyncio.sleep
     await svc.start()
     await asyncio.sleep(0.5)  # the catch-up is now sleeping until the next poll
-    task = svc._startup
+    task = svc._runner
     assert task is not None and not task.done()
     await asyncio.wait_for(svc.stop(), timeout=5)
     assert task.cancelled()
@@ -320,6 +329,7 @@ async def test_a_missed_session_is_evaluated_late_before_the_next_one(store, cal
     assert run28 is not None and run28.late
     added = [a for a in sink.published if a.kind == "layer_added" and a.session == D(2021, 9, 28)]
     assert [a.layer for a in added] == ["layer2"] and added[0].late
+    await svc.tick()
     assert svc.health().ok and svc.missed == {}
 
 

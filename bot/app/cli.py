@@ -73,7 +73,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(COMMANDS[args.command].run(args, Root(settings), sys.stdout))
     except AlvhError as exc:
-        print(f"alvh: {exc}", file=sys.stderr)
+        print(f"alvh: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A bug, not a user error: still one line; the traceback is in the debug log.
+        import logging
+
+        logging.getLogger("bot.app.cli").debug("unexpected error", exc_info=True)
+        print(f"alvh: unexpected error: {type(exc).__name__}: {one_line(exc)} (a bug: please "
+              "report it; ALVH_LOG_LEVEL=DEBUG shows the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error's message (rules errors list one problem per line)."""
+    text = str(exc).strip()
+    first, _, rest = text.partition("\n")
+    more = rest.count("\n") + 1 if rest.strip() else 0
+    return first + (f" (and {more} more line{'s' if more != 1 else ''})" if more else "")

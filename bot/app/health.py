@@ -11,12 +11,15 @@ people reach from outside.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from bot.kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,15 @@ class HealthServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        """Listen; a port in use or an address this host does not have is one ConfigError."""
+        try:
+            self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        except OSError as exc:
+            why = ("is already in use (another alvh run, or another program: choose a free "
+                   "ALVH_HTTP_PORT)" if exc.errno == errno.EADDRINUSE
+                   else f"cannot be opened ({exc.strerror or exc})")
+            raise ConfigError(f"ALVH_HTTP_HOST={self.host} ALVH_HTTP_PORT={self.port}: "
+                              f"{self.host}:{self.port} {why}") from None
         sock = self._server.sockets[0].getsockname()
         self.port = int(sock[1])
         log.info("health: listening on http://%s:%d (/healthz, /metrics)", self.host, self.port)

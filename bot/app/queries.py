@@ -104,7 +104,8 @@ class EngineQueries:
 
     async def rules(self) -> str:
         rules = self.service.watcher.rules
-        lines = [f"<b>Rules</b> <code>{escape(rules.sha256[:12])}</code>"]
+        lines = [f"<b>Rules</b> <code>{escape(rules.sha256[:12])}</code>",
+                 f"File: <code>{escape(rules.label)}</code>"]
         for key, value in thresholds_summary(rules).items():
             lines.append(f"<code>{escape(key)}</code>: {escape(str(value))}")
         return "\n".join(lines)

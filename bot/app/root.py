@@ -41,12 +41,29 @@ if TYPE_CHECKING:
     from bot.delivery.unsubscribe import UnsubscribeLinks
     from bot.engine.rules import Rules
     from bot.kernel.sessions import SessionCalendar
-    from bot.market.fetch import Fetcher
+    from bot.market.extras import Fetcher
     from bot.market.sources.base import Source
     from bot.market.sources.chain import Endpoints
+    from bot.pipeline.checkpoint import StateCache
     from bot.store import Store
 
 MarketSource = Literal["live", "snapshot"]
+
+
+LOCAL_RULES = Path("rules") / "alvh.yaml"
+"""The rules file a user edits in place: used when it exists in the working directory
+and ``ALVH_RULES_FILE`` is not set (``alvh rules init`` writes it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RulesChoice:
+    """The rules file in force and why that one."""
+
+    path: Path
+    why: str
+
+    def describe(self) -> str:
+        return f"{os.fspath(self.path)} ({self.why})"
 
 
 UNSUBSCRIBE_KEY_FILE = "unsubscribe.key"
@@ -92,11 +109,26 @@ class Root:
             raise ConfigError(f"unknown market source {chosen!r}: live or snapshot")
         return "snapshot" if chosen == "snapshot" else "live"
 
-    def rules_path(self, override: Path | None = None) -> Path:
-        """The rules file in force: ``override``, else ``ALVH_RULES_FILE``, else the default."""
+    def rules_choice(self, override: Path | None = None) -> RulesChoice:
+        """Which rules file is in force, and why (see :data:`LOCAL_RULES`).
+
+        ``override`` (a command's FILE argument), else ``ALVH_RULES_FILE``, else
+        ``./rules/alvh.yaml`` when it exists in the working directory (the file
+        in front of a user who edits it), else the packaged default.
+        """
+        if override is not None:
+            return RulesChoice(override, "given on the command line")
+        if self.settings.rules_file is not None:
+            return RulesChoice(self.settings.rules_file, "ALVH_RULES_FILE")
+        if LOCAL_RULES.is_file():
+            return RulesChoice(LOCAL_RULES, "./rules/alvh.yaml in the working directory")
         from bot.engine.rules import default_rules_path
 
-        return override or self.settings.rules_file or default_rules_path()
+        return RulesChoice(default_rules_path(), "the packaged default")
+
+    def rules_path(self, override: Path | None = None) -> Path:
+        """The rules file in force (:meth:`rules_choice`)."""
+        return self.rules_choice(override).path
 
     def load_rules(self, path: Path | None = None) -> Rules:
         """Load a rules file; a refused file is one line naming file, line and key."""
@@ -115,19 +147,37 @@ class Root:
             raise ConfigError(f"rules file refused: {str(exc).splitlines()[0]}") from None
 
     # ---------------------------------------------------------------- stores
+    def data_dir(self) -> Path:
+        """``ALVH_DATA_DIR``, created if needed; refused in one line if it cannot be used."""
+        return usable_dir(self.settings.data_dir, "ALVH_DATA_DIR")
+
+    def chart_dir(self) -> Path:
+        """Where the console channel writes the charts it cannot show."""
+        return self.settings.data_dir.absolute() / "charts"
+
     def open_delivery_store(self) -> Store:
-        """The store of subscribers, the outbox and deliveries (and live market data)."""
+        """The store of subscribers, the outbox and deliveries (and live market data).
+
+        A bad ``ALVH_DATABASE_URL`` (not a URL, an unknown kind of database, a
+        driver that is not installed, a database that cannot be opened) is a
+        ConfigError naming the variable, with any password masked.
+        """
         from bot.store import open_store
 
-        return open_store(self.settings.store_url)
+        if not self.settings.database_url:
+            self.data_dir()
+        try:
+            return open_store(self.settings.store_url)
+        except Exception as exc:  # every failure to open becomes one line
+            raise ConfigError(database_problem(self.settings.store_url, exc,
+                                               bool(self.settings.database_url))) from None
 
     def open_market_store(self, source: MarketSource) -> Store:
         """Market data and runs: the snapshot's own store, or the live store."""
         if source == "snapshot":
             from bot.market.snapshot import open_snapshot_store
 
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            return open_snapshot_store(self.settings.data_dir, self.calendar)
+            return open_snapshot_store(self.data_dir(), self.calendar)
         return self.open_delivery_store()
 
     @contextlib.contextmanager
@@ -140,16 +190,19 @@ class Root:
 
     # ---------------------------------------------------------------- fetching
     def fetcher(
-        self, source: MarketSource, store: Store, client: httpx.AsyncClient,
+        self, source: MarketSource, store: Store, client: httpx.AsyncClient | None,
         rules: Callable[[], Rules],
     ) -> Fetcher:
         """Nothing to fetch for the snapshot; the live sources' fallback chains otherwise."""
-        from bot.market.fetch import LiveFetcher, fetch_nothing
+        from bot.market.extras import fetch_nothing
 
         if source == "snapshot":
             return fetch_nothing
+        from bot.market.fetch import LiveFetcher
         from bot.market.sources.base import SourceContext
 
+        if client is None:
+            raise ValueError("a live fetcher needs an HTTP client")
         endpoints = self.endpoints()
         return LiveFetcher(SourceContext(client, self.calendar), self.chains(endpoints), store,
                            endpoints=endpoints, etp_symbol=lambda: etp_symbol(rules()))
@@ -175,6 +228,12 @@ class Root:
         return default_chains(endpoints, fred_api_key=self.settings.fred_api_key,
                               stooq_api_key=self.settings.stooq_api_key,
                               calendar_dir=SNAPSHOT_DIR / "calendar")
+
+    def state_cache(self) -> StateCache:
+        """Where a layer state rebuilt from history is cached (see bot.pipeline.checkpoint)."""
+        from bot.pipeline.checkpoint import StateCache
+
+        return StateCache(self.settings.data_dir / "cache" / "layer-state.json")
 
     def http_client(self) -> httpx.AsyncClient:
         import httpx
@@ -229,11 +288,11 @@ class Root:
         standing = [Standing(s.channel.name, admin, frozenset({Topic.OPS}))
                     for s in setups for admin in s.admins]
         if not any(s.configured for s in setups):
-            channels.append(ConsoleChannel(console))
+            channels.append(ConsoleChannel(console, chart_dir=self.chart_dir()))
             standing.append(Standing(ConsoleChannel.name, ConsoleChannel.name, frozenset(Topic)))
             described.append("console: every alert is printed here")
         elif not standing:
-            channels.append(ConsoleChannel(console))
+            channels.append(ConsoleChannel(console, chart_dir=self.chart_dir()))
             standing.append(Standing(ConsoleChannel.name, ConsoleChannel.name,
                                      frozenset({Topic.OPS})))
             described.append("console: ops alerts (no admin address configured, e.g. "
@@ -315,6 +374,54 @@ def _generated_key(path: Path) -> bytes:
     with os.fdopen(fd, "w", encoding="ascii") as out:
         out.write(key.hex() + "\n")
     return key
+
+
+def usable_dir(path: Path, variable: str) -> Path:
+    """``path`` as a directory this process can write, created if missing, or ConfigError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{variable}={path}: is a file, not a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"{variable}={path}: cannot create it ({exc.strerror})") from None
+    if not path.is_dir():
+        raise ConfigError(f"{variable}={path}: is not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{variable}={path}: this user may not write there")
+    return path
+
+
+_DRIVER_PACKAGES = {"psycopg": "'alvh[postgres]'", "psycopg2": "psycopg2-binary",
+                    "pymysql": "pymysql", "MySQLdb": "mysqlclient", "asyncpg": "asyncpg"}
+
+
+def database_problem(url: str, exc: Exception, from_setting: bool) -> str:
+    """One line for a store that cannot be opened: which URL (password masked) and why."""
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import make_url
+
+    where = "ALVH_DATABASE_URL" if from_setting else "the default store"
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return (f"{where}: not a database URL (expected e.g. sqlite:////var/lib/alvh/alvh.sqlite "
+                "or postgresql+psycopg://user:password@host/alvh)")
+    if isinstance(exc, sa_exc.NoSuchModuleError):
+        kind = shown.split(":", 1)[0]
+        return f"{where}={shown}: unknown kind of database {kind!r}"
+    if isinstance(exc, ImportError):
+        module = exc.name or "its driver"
+        package = _DRIVER_PACKAGES.get(module, module)
+        return (f"{where}={shown}: the database driver is not installed (Python module "
+                f"{module!r}; install it with `pip install {package}`)")
+    if isinstance(exc, sa_exc.DBAPIError):
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"{where}={shown}: cannot open the database ({detail})"
+    if isinstance(exc, OSError):
+        return f"{where}={shown}: cannot open the database ({exc.strerror or exc})"
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    return f"{where}={shown}: cannot open the database ({type(exc).__name__}: {exc})"
 
 
 def etp_symbol(rules: Rules) -> str | None:

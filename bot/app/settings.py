@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.kernel.errors import ConfigError
+from bot.kernel.models import MIN_CLOSE_GAP_MINUTES
 
 ENV_PREFIX = "ALVH_"
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
@@ -143,6 +144,48 @@ class Settings(BaseSettings):
                     "final figures")
     # --- end of the market data block --------------------------------------------
 
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        """A URL SQLAlchemy can parse (whether its driver is installed is checked on use)."""
+        if value is None or not value.strip():
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (expected e.g. sqlite:////var/lib/alvh/"
+                             "alvh.sqlite or postgresql+psycopg://user:password@host/alvh)"
+                             ) from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        """``debug`` is as clear as ``DEBUG``."""
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> Settings:
+        """Refuse a schedule that could skip a session silently.
+
+        A session is evaluated from its close plus the run delay, waiting for
+        data up to the deadline; that window must end before the next session
+        closes (at least 21 h later: a 16:00 close before a 13:00 early close),
+        or the wait for one day's data would run into the next day's run.
+        """
+        used = self.run_delay_minutes + self.data_deadline_minutes
+        if used > MIN_CLOSE_GAP_MINUTES:
+            raise ValueError(
+                f"ALVH_RUN_DELAY_MINUTES={self.run_delay_minutes} plus "
+                f"ALVH_DATA_DEADLINE_MINUTES={self.data_deadline_minutes} is {used} minutes; "
+                f"they must add up to at most {MIN_CLOSE_GAP_MINUTES} (21 h, the shortest time "
+                "between two NYSE closes) or one session's wait for data would overlap the "
+                "next session's run")
+        return self
+
     @field_validator("admin_chat_ids", "allowlist_chat_ids", mode="before")
     @classmethod
     def _ids(cls, value: Any) -> Any:
@@ -227,13 +270,20 @@ class Settings(BaseSettings):
 
 def _describe(err: dict[str, Any]) -> str:
     loc = err.get("loc") or ()
+    if not loc:  # a check across settings: the message names every variable
+        return str(err.get("msg", "invalid")).removeprefix("Value error, ")
     field = str(loc[0]) if loc else "?"
     var = ENV_PREFIX + field.upper()
     got = err.get("input")
-    hidden = field in _SECRET_FIELDS or got is None or isinstance(got, dict)
+    hidden = (field in _SECRET_FIELDS or field in _MAY_HOLD_SECRETS or got is None
+              or isinstance(got, dict))
     shown = "" if hidden else f" (got {got!r})"
-    return f"{var}: {err.get('msg', 'invalid')}{shown}"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{var}: {msg}{shown}"
 
+
+_MAY_HOLD_SECRETS = {"database_url"}
+"""Not secrets, but a URL that failed to parse may carry a password we cannot mask."""
 
 _SECRET_FIELDS = {"telegram_token", "fred_api_key", "stooq_api_key", "smtp_password", "invite_code",
                   "apprise_admin_urls", "unsubscribe_secret"}

@@ -28,7 +28,7 @@ from bot.backtest.progress import Progress
 from bot.backtest.stats import layer_pnl, proxy_exit_price
 from bot.engine.evaluate import Evaluation
 from bot.engine.rules import Rules
-from bot.engine.state import LayerState
+from bot.engine.state import LayerState, Value
 from bot.kernel.errors import ConfigError
 from bot.kernel.models import Symbol
 from bot.kernel.sessions import SessionCalendar
@@ -289,9 +289,11 @@ class Replayed:
 
 
 def replay_range(
-    store: Store, calendar: SessionCalendar, rules: Rules, start: dt.date, end: dt.date, *,
-    capital: float, frame: pd.DataFrame | None = None, fresh: FreshnessIndex | None = None,
-    progress: TextIO | None = None, label: str = "replay", condors: CondorGate | None = None,
+    store: Store | None, calendar: SessionCalendar, rules: Rules, start: dt.date,
+    end: dt.date, *, capital: float, frame: pd.DataFrame | None = None,
+    fresh: FreshnessIndex | None = None, progress: TextIO | None = None,
+    label: str = "replay", condors: CondorGate | None = None,
+    rows: Mapping[dt.date, Mapping[str, Value]] | None = None, base: dt.date | None = None,
 ) -> Replayed:
     """The sessions ``start..end`` decided exactly as ``run-once --date D`` decides each D.
 
@@ -300,29 +302,32 @@ def replay_range(
     does not step the layer state), the same layer state: folded from the
     store's first session, as :func:`~bot.pipeline.evaluation.evaluate_day`
     rebuilds it when no earlier run exists. The sessions before ``start`` are
-    replayed silently to get there. ``frame``/``fresh`` reuse what a caller
-    already built (a sweep, a rules diff).
+    replayed silently to get there. ``frame``/``fresh``/``rows``/``base`` reuse
+    what a caller already built (a sweep, a rules diff); with all of
+    ``base``/``frame``/``fresh`` given the store is not read (``store`` may be None).
     """
     t0 = time.perf_counter()
-    base = min(frame_start(store) or start, start)
-    data = None
+    if base is None or frame is None or fresh is None:
+        if store is None:
+            raise ValueError("replay_range needs the store unless base, frame and fresh are given")
+        base = base or min(frame_start(store) or start, start)
     if frame is None or fresh is None:
+        assert store is not None  # noqa: S101 - checked above
         data = load_series(store, min(base, window_start(calendar, base)), end)
-    if fresh is None:
-        fresh = FreshnessIndex.from_store(store, calendar, base, end, frames=data)
-    if frame is None:
-        frame = backtest_frame(store, calendar, rules, start, end, data=data)
+        fresh = fresh or FreshnessIndex.from_store(store, calendar, base, end, frames=data)
+        frame = frame if frame is not None else backtest_frame(store, calendar, rules, start,
+                                                               end, data=data)
     t1 = time.perf_counter()
     state = None
     if base < start:
         lead = replay(frame, rules, calendar, capital=capital, start=base,
-                      end=calendar.previous_session(start), fresh=fresh, condors=NO_CONDORS)
+                      end=calendar.previous_session(start), fresh=fresh, condors=NO_CONDORS,
+                      rows=rows)
         state = lead[-1].state_after if lead else None
     evs = replay_with_progress(frame, rules, calendar, capital=capital, start=start, end=end,
                                progress=progress, label=label, state=state, fresh=fresh,
-                               condors=condors)
-    refused = {d: tuple(fresh.check(d).problems()) for d in calendar.sessions_between(start, end)
-               if not fresh.complete(d)}
+                               condors=condors, rows=rows)
+    refused = dict(fresh.refused(start, end))
     return Replayed(frame, evs, refused, fresh,
                     {"indicators": t1 - t0, "replay": time.perf_counter() - t1})
 
@@ -344,7 +349,7 @@ def replay_with_progress(
     frame: pd.DataFrame, rules: Rules, calendar: SessionCalendar, *, capital: float,
     start: dt.date, end: dt.date, progress: TextIO | None = None, label: str = "replay",
     state: LayerState | None = None, fresh: FreshnessIndex | None = None,
-    condors: CondorGate | None = None,
+    condors: CondorGate | None = None, rows: Mapping[dt.date, Mapping[str, Value]] | None = None,
 ) -> list[Evaluation]:
     """``pipeline.replay`` in chunks (state carried across) so a terminal can show progress.
 
@@ -355,13 +360,13 @@ def replay_with_progress(
     bar = Progress(progress, len(days), label)
     if not bar.enabled:  # nothing to draw: one call, no per-chunk overhead
         return replay(frame, rules, calendar, capital=capital, start=start, end=end,
-                      state=state, fresh=fresh, condors=condors)
+                      state=state, fresh=fresh, condors=condors, rows=rows)
     out: list[Evaluation] = []
     try:
         for i in range(0, len(days), CHUNK_SESSIONS):
             chunk = days[i : i + CHUNK_SESSIONS]
             evs = replay(frame, rules, calendar, capital=capital, start=chunk[0], end=chunk[-1],
-                         state=state, fresh=fresh, condors=condors)
+                         state=state, fresh=fresh, condors=condors, rows=rows)
             if evs:
                 state = evs[-1].state_after
             out.extend(evs)

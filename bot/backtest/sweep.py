@@ -25,6 +25,8 @@ import datetime as dt
 import itertools
 import json
 import math
+import multiprocessing as mp
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,11 +64,11 @@ from bot.backtest.stats import (
 )
 from bot.backtest.summary import StatsParams, layer1_triggers, session_states
 from bot.engine.rules import Rules, RulesFileError, load_rules_variant, parse_value
-from bot.engine.state import LayerState
+from bot.engine.state import LayerState, Value
 from bot.kernel.errors import ConfigError
 from bot.kernel.sessions import SessionCalendar
 from bot.market.freshness import FreshnessIndex, window_start
-from bot.pipeline.evaluation import frame_start, load_series, with_blackout
+from bot.pipeline.evaluation import frame_rows, frame_start, load_series, with_blackout
 from bot.store import Store
 
 MAX_COMBINATIONS = 1000
@@ -249,9 +251,15 @@ def run_sweep(
     store: Store, calendar: SessionCalendar, raw: bytes, name: str, axes: Sequence[Axis],
     start: dt.date, end: dt.date, *, capital: float, split: dt.date | None = None,
     params: StatsParams | None = None, path: Path | None = None,
-    progress: TextIO | None = None,
+    progress: TextIO | None = None, workers: int | None = None,
 ) -> SweepResult:
-    """Replay and grade every combination (module doc). Bad input is a :class:`ConfigError`."""
+    """Replay and grade every combination (module doc). Bad input is a :class:`ConfigError`.
+
+    ``workers`` (default: the machine's cores, at most :data:`MAX_WORKERS`) replay
+    combinations side by side in forked processes; everything they read (frames,
+    freshness, shared grading) is built before the fork and nothing touches the
+    store after it. The rows come back in the order of the combinations.
+    """
     params = params or StatsParams()
     t0 = time.perf_counter()
     combos = variants(raw, name, axes, path)
@@ -264,41 +272,93 @@ def run_sweep(
     fresh = FreshnessIndex.from_store(store, calendar, base, rng.end, frames=data)
     bases: dict[str, pd.DataFrame] = {}
     frames: dict[tuple[str, str], pd.DataFrame] = {}
-    shared: _Shared | None = None
-    rows: list[Row] = []
-    replay_s = grade_s = 0.0
+    rows_of: dict[tuple[str, str], dict[dt.date, dict[str, Value]]] = {}
+    keys: list[tuple[str, str]] = []
+    for _, rules in combos:
+        ikey = rules.indicators.model_dump_json()
+        if ikey not in bases:
+            bases[ikey] = backtest_frame(store, calendar, rules, rng.start, rng.end, data=data)
+        fkey = (ikey, rules.blackout.sessions_before.model_dump_json())
+        if fkey not in frames:
+            frames[fkey] = with_blackout(bases[ikey], rules)
+            rows_of[fkey] = dict(frame_rows(frames[fkey]))
+        keys.append(fkey)
+    shared = _share(store, calendar, frames[keys[0]], rng.start, rng.end, params)
+    fresh.refused(rng.start, rng.end)  # computed once, before any fork
+    job = _Job(combos, keys, frames, rows_of, fresh, shared, calendar, params, capital, base,
+               rng.start, rng.end, split)
+    results: list[tuple[Row, float, float] | None] = [None] * len(combos)
     bar = Progress(progress, len(combos), "sweep")
+    n = min(workers or os.cpu_count() or 1, MAX_WORKERS, len(combos))
     try:
-        for texts, rules in combos:
-            ikey = rules.indicators.model_dump_json()
-            if ikey not in bases:
-                bases[ikey] = backtest_frame(store, calendar, rules, rng.start, rng.end,
-                                             data=data)
-            fkey = (ikey, rules.blackout.sessions_before.model_dump_json())
-            if fkey not in frames:
-                frames[fkey] = with_blackout(bases[ikey], rules)
-            frame = frames[fkey]
-            if shared is None:
-                shared = _share(store, calendar, frame, rng.start, rng.end, params)
-            policy = TradePolicy.of(rules)
-            t1 = time.perf_counter()
-            done = replay_range(store, calendar, rules, rng.start, rng.end, capital=capital,
-                                frame=frame, fresh=fresh,
-                                condors=EntryGate(shared.cycles[policy.entry]))
-            t2 = time.perf_counter()
-            whole, before, after = _grade(done, rules, shared, calendar, params, rng.start,
-                                          rng.end, split)
-            grade_s += time.perf_counter() - t2
-            replay_s += t2 - t1
-            rows.append(Row(texts, rules.sha256, whole, before, after))
-            bar.update()
+        if n > 1 and "fork" in mp.get_all_start_methods():
+            global _JOB
+            _JOB = job
+            with mp.get_context("fork").Pool(n) as pool:
+                for i, result in pool.imap_unordered(_run_one, range(len(combos))):
+                    results[i] = result
+                    bar.update()
+            _JOB = None
+        else:
+            for i in range(len(combos)):
+                results[i] = job.run(i)
+                bar.update()
     finally:
         bar.close()
+    done = [r for r in results if r is not None]
     return SweepResult(
         origin=name, axes=list(axes), start=rng.start, end=rng.end, split=split, params=params,
-        rows=rows, frames=len(bases), notes=rng.notes,
-        timings={"total": time.perf_counter() - t0, "replay": replay_s, "grading": grade_s},
+        rows=[r[0] for r in done], frames=len(bases), notes=rng.notes,
+        timings={"total": time.perf_counter() - t0, "replay": sum(r[1] for r in done),
+                 "grading": sum(r[2] for r in done), "workers": float(n)},
     )
+
+
+MAX_WORKERS = 4
+"""A sweep is CPU-bound Python: more processes than cores only add switching."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything one combination's replay and grading read, built before any fork."""
+
+    combos: list[tuple[tuple[str, ...], Rules]]
+    keys: list[tuple[str, str]]
+    frames: dict[tuple[str, str], pd.DataFrame]
+    rows_of: dict[tuple[str, str], dict[dt.date, dict[str, Value]]]
+    fresh: FreshnessIndex
+    shared: _Shared
+    calendar: SessionCalendar
+    params: StatsParams
+    capital: float
+    base: dt.date
+    start: dt.date
+    end: dt.date
+    split: dt.date | None
+
+    def run(self, i: int) -> tuple[Row, float, float]:
+        """Replay and grade combination ``i``: (its row, replay seconds, grading seconds)."""
+        texts, rules = self.combos[i]
+        key = self.keys[i]
+        policy = TradePolicy.of(rules)
+        t1 = time.perf_counter()
+        done = replay_range(None, self.calendar, rules, self.start, self.end,
+                            capital=self.capital, frame=self.frames[key], fresh=self.fresh,
+                            rows=self.rows_of[key], base=self.base,
+                            condors=EntryGate(self.shared.cycles[policy.entry]))
+        t2 = time.perf_counter()
+        whole, before, after = _grade(done, rules, self.shared, self.calendar, self.params,
+                                      self.start, self.end, self.split)
+        return Row(texts, rules.sha256, whole, before, after), t2 - t1, time.perf_counter() - t2
+
+
+_JOB: _Job | None = None
+"""The job a forked worker runs (set just before the fork, inherited, never pickled)."""
+
+
+def _run_one(i: int) -> tuple[int, tuple[Row, float, float]]:
+    assert _JOB is not None  # noqa: S101 - set before the pool forks
+    return i, _JOB.run(i)
 
 
 def _share(store: Store, calendar: SessionCalendar, frame: pd.DataFrame, start: dt.date,

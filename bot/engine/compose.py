@@ -49,6 +49,8 @@ class Context:
     """The layer state was rebuilt by replaying from this session (no run before)."""
     replayed: tuple[str, ...] = ()
     """Changes in those replayed sessions, for which no alert was ever sent."""
+    rules_file: str = ""
+    """Which rules file the hash is of (its path, or "packaged default")."""
     caveats: tuple[str, ...] = ()
     """What every alert of the session must say about its data (see :func:`data_caveats`)."""
 
@@ -143,7 +145,7 @@ def _footer(doc: _Doc, ctx: Context) -> None:
     srcs = ", ".join(f"{k} {v}" for k, v in sorted(ctx.sources.items()) if v)
     if srcs:
         doc.line(f"Data: {srcs}")
-    doc.line(f"Rules {ctx.rules_sha256[:12]}")
+    doc.line(f"Rules {ctx.rules_sha256[:12]}" + (f" · {ctx.rules_file}" if ctx.rules_file else ""))
 
 
 def _checks(doc: _Doc, checks: Iterable[str]) -> None:

@@ -25,6 +25,10 @@ class ConfigError(PermanentError):
     """A setting or argument is missing or invalid."""
 
 
+class OutsideCalendar(PermanentError, ValueError):
+    """A date outside the session calendar's range (a ValueError, as it always was)."""
+
+
 class SourceError(AlvhError):
     """A data source failed. ``source`` names it, ``reason`` says what was wrong."""
 

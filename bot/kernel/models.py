@@ -16,6 +16,13 @@ T = TypeVar("T")
 
 ET_NAME = "America/New_York"
 
+MIN_CLOSE_GAP_MINUTES = 21 * 60
+"""The shortest time from one NYSE close to the next: a regular 16:00 close followed by
+a 13:00 early close (e.g. 2026-12-23 -> 2026-12-24). A session's evaluation (run delay
+plus data deadline after its close) must end within it, or one day's wait for data
+would overlap the next session's (tests/test_scheduling.py checks the figure against
+exchange_calendars)."""
+
 
 class Symbol(enum.StrEnum):
     """Daily price series the bot stores. Values are the store's keys."""

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import exchange_calendars as xcals
 import pandas as pd
 
+from bot.kernel.errors import OutsideCalendar
 from bot.kernel.models import ET_NAME
 
 ET = ZoneInfo(ET_NAME)
@@ -44,7 +45,7 @@ class SessionCalendar:
 
     def _check(self, day: dt.date) -> None:
         if not self.first <= day <= self.last:
-            raise ValueError(
+            raise OutsideCalendar(
                 f"{day} is outside the session calendar ({self.first}..{self.last})"
             )
 

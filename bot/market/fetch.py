@@ -21,9 +21,10 @@ from bot.engine.indicators.frame import WEEKLY_WARMUP_SESSIONS
 from bot.kernel.errors import DataIncomplete, SourceError
 from bot.kernel.models import BREADTH, Breadth, EventKind, Symbol
 from bot.kernel.sessions import ET, SessionCalendar
+from bot.market.extras import Extras
 from bot.market.freshness import weekly_warmup
 from bot.market.sources.base import Reach, Source, SourceContext, Window
-from bot.market.sources.cboe_options import CboeChain, OptionChain
+from bot.market.sources.cboe_options import CboeChain
 from bot.market.sources.chain import Endpoints, Filled, fetch_extended, fetch_filled
 from bot.market.sources.vx_settlement import VxSettlements
 from bot.market.sources.yahoo import YahooChart
@@ -173,19 +174,6 @@ def _store(store: Store, series: str, rows: Sequence[Any]) -> None:
         store.upsert_bars(rows)
 
 
-@dataclass(slots=True)
-class Extras:
-    """Optional inputs that improve the decision but never block it."""
-
-    settlements: dict[dt.date, float] | None = None
-    chain: OptionChain | None = None
-    etp_price: float | None = None
-    """Close of the ETP hedge (VXX/UVXY) on D, when the rules hedge with one."""
-    notes: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    """Series whose whole source chain failed (from the fetch report), for metrics."""
-
-
 async def fetch_extras(
     ctx: SourceContext, session: dt.date, endpoints: Endpoints, *,
     etp_symbol: str | None = None,
@@ -221,13 +209,6 @@ async def fetch_extras(
     return extras
 
 
-Fetcher = Callable[[dt.date], Awaitable[tuple[list[str], Extras]]]
-"""Fetch what session D lacks into the store; returns report lines and the extras."""
-
-
-async def fetch_nothing(session: dt.date) -> tuple[list[str], Extras]:
-    """The snapshot's fetcher: the shipped history is all there is."""
-    return [], Extras()
 
 
 class LiveFetcher:

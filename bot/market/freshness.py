@@ -99,6 +99,8 @@ class FreshnessIndex:
         """Consecutive sessions: the look-back windows of ``start..end``, then the range."""
         self.start = start
         self.series = series
+        self._ok: np.ndarray | None = None
+        self._refused: dict[tuple[dt.date, dt.date], dict[dt.date, tuple[str, ...]]] = {}
 
     @classmethod
     def from_store(
@@ -122,7 +124,7 @@ class FreshnessIndex:
                 frame = (store.breadth(first, end) if name == BREADTH
                          else store.bars(name, first, end))
             frame = frame.loc[pd.Timestamp(first) : pd.Timestamp(end)]
-            rows = dict(zip((d.date() for d in pd.DatetimeIndex(frame.index)),
+            rows = dict(zip(pd.DatetimeIndex(frame.index).date.tolist(),
                             frame["source"].astype(str).tolist(), strict=True))
             before = store.latest(name, on_or_before=first - dt.timedelta(days=1))
             series[name] = _Series(days, rows, before, store.first(name))
@@ -145,17 +147,35 @@ class FreshnessIndex:
 
     def complete(self, session: dt.date) -> bool:
         """Whether the session may be evaluated (every check ``ok``)."""
-        i = self._pos(session)
-        for name, n in self.lookback.items():
-            lo, later = self._window(name, i, n)
-            if later:
-                continue
-            s = self.series[name]
-            if not s.present[i]:
-                return False
-            if name not in GAPS_IMPUTED and s.count[i] - s.count[lo] != i - lo:
-                return False
-        return True
+        return bool(self._complete()[self._pos(session)])
+
+    def _complete(self) -> np.ndarray:
+        """:meth:`complete` for every indexed session at once (computed on first use)."""
+        if self._ok is None:
+            n_days = len(self.days)
+            pos = np.arange(n_days)
+            ok = np.ones(n_days, dtype=bool)
+            day_ord = np.array([d.toordinal() for d in self.days], dtype=np.int64)
+            for name, n in self.lookback.items():
+                s = self.series[name]
+                lo = np.maximum(0, pos - (n - 1))
+                fine = s.present.copy()
+                if name not in GAPS_IMPUTED:
+                    fine &= (s.count[pos] - s.count[lo]) == (pos - lo)
+                if name not in STRICT_HISTORY and s.first is not None:
+                    fine |= day_ord < s.first.toordinal()  # history starts later: not evaluable
+                ok &= fine
+            self._ok = ok
+        return self._ok
+
+    def refused(self, start: dt.date, end: dt.date) -> dict[dt.date, tuple[str, ...]]:
+        """``{session: reasons}`` for the refused sessions of ``start..end``."""
+        key = (start, end)
+        if key not in self._refused:
+            self._refused[key] = {
+                d: tuple(self.check(d).problems())
+                for d in self.calendar.sessions_between(start, end) if not self.complete(d)}
+        return self._refused[key]
 
     def check(self, session: dt.date) -> Freshness:
         """The full answer for ``session``: per series, its newest row, source, gaps, staleness."""

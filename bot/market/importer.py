@@ -35,6 +35,26 @@ class Item:
     series: str
 
 
+def read_text_file(path: Path) -> str:
+    """A history file's text; a directory, an unreadable or a binary file is one clear error."""
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a data file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte 0x{raw[exc.start]:02x} at offset {exc.start} is "
+            "not UTF-8); expected a CSV or a Unicorn text file") from None
+    if "\x00" in text[:4096]:
+        raise ConfigError(f"{path}: not a text file (it contains NUL bytes); expected a CSV "
+                          "or a Unicorn text file")
+    return text
+
+
 def _symbol_for(path: Path, given: str | None, fmt: str) -> str:
     if given:
         sym = given.upper()
@@ -120,10 +140,7 @@ def parse_files(
     unicorn: list[Path] = []
     skipped: list[str] = []
     for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        text = read_text_file(path)
         name = f"file:{path.name}"
         kind = files.detect_format(text, name) if fmt == "auto" else fmt
         if kind == "unicorn":
@@ -153,7 +170,7 @@ def parse_files(
         src = source or ("synthetic" if any("synthetic" in p.name.lower() for p in group.values())
                          else "unicorn")
         parsed = {
-            f: files.parse_unicorn(group[f].read_text(encoding="utf-8-sig"), src, calendar)
+            f: files.parse_unicorn(read_text_file(group[f]), src, calendar)
             for f in group
         }
         items.append(Item(label, files.breadth_from_unicorn(

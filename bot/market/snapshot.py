@@ -25,14 +25,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.engine.breadth_screen import BreadthScreen
 from bot.kernel.models import BREADTH, Breadth, Dropped, Parsed
 from bot.kernel.sessions import SessionCalendar
-from bot.market.importer import Item, parse_files, write_items
-from bot.market.sources.validate import trim
 from bot.store import Store, open_store
+
+if TYPE_CHECKING:
+    from bot.market.importer import Item
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ def compose_breadth(candidates: Sequence[Parsed[Breadth]]) -> Parsed[Breadth]:
 
 
 def _breadth_item(calendar: SessionCalendar, root: Path) -> Item:
+    from bot.market.importer import Item, parse_files  # the parsers: only when (re)loading
+
     candidates: list[Parsed[Breadth]] = []
     for label, group in BREADTH_SOURCES:
         items, _ = parse_files(calendar, [root / f for f in group], source=label)
@@ -137,6 +140,9 @@ def _breadth_item(calendar: SessionCalendar, root: Path) -> Item:
 
 def parse_snapshot(calendar: SessionCalendar, root: Path = SNAPSHOT_DIR) -> list[Item]:
     """Parse the shipped files; every row's source says it came from the snapshot."""
+    from bot.market.importer import Item, parse_files
+    from bot.market.sources.validate import trim
+
     items, _skipped = parse_files(calendar, [root / f for f in PRICES_AND_EVENTS])
     out = []
     for item in items:
@@ -164,6 +170,8 @@ def open_snapshot_store(
     if marker.exists() and marker.read_text().strip() == want:
         return store
     log.info("snapshot: loading the shipped history into %s (once)", data_dir / STORE_NAME)
+    from bot.market.importer import write_items
+
     store.clear_market_data()
     for line in write_items(store, parse_snapshot(calendar, root)):
         log.info("snapshot: %s", line)

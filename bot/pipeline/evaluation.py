@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +30,7 @@ from bot.kernel.alerts import Alert
 from bot.kernel.models import BREADTH, EventKind, Freshness, Symbol
 from bot.kernel.sessions import SessionCalendar
 from bot.market.freshness import DEFAULT_LOOKBACK, FreshnessIndex, window_start
+from bot.pipeline.checkpoint import StateCache
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,8 @@ def replay(
     explain_quiet: bool = False,
     condors: CondorGate | None = None,
     fresh: FreshnessIndex | None = None,
+    rows: Mapping[dt.date, Mapping[str, Value]] | None = None,
+    price_condors: bool = True,
 ) -> list[Evaluation]:
     """Evaluate every session ``start..end`` in order, carrying the layer state.
 
@@ -206,15 +209,26 @@ def replay(
     run refuses them: no decision and no step of the state (the layer state
     carries over a refused session unchanged). ``condors`` (a sweep) says on
     which GO sessions the condor is worth pricing; nothing else depends on it.
+    ``rows`` (``dict(frame_rows(frame))``) saves converting the frame again when
+    one frame is replayed many times (a sweep); they are read, never changed.
+    ``price_condors=False`` decides every condor GO/skip without pricing it: a
+    replay that only rebuilds the layer state needs no strikes (the state never
+    depends on them), and pricing is most of a replay's time.
     """
     state = state or LayerState()
     out: list[Evaluation] = []
-    for day, values in frame_rows(frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]):
+    if rows is None:
+        picked: Iterable[tuple[dt.date, Mapping[str, Value]]] = frame_rows(
+            frame.loc[pd.Timestamp(start) : pd.Timestamp(end)])
+    else:
+        picked = ((d, rows[d]) for d in calendar.sessions_between(start, end) if d in rows)
+    for day, values in picked:
         if fresh is not None and not fresh.complete(day):
             continue
         ev = evaluate_session(day, values, state, rules, calendar=calendar, capital=capital,
                               build=build, explain_quiet=explain_quiet,
-                              build_condor=condors is None or condors.wants(day))
+                              build_condor=price_condors and (
+                                  condors is None or condors.wants(day)))
         if condors is not None:
             condors.saw(ev)
         out.append(ev)
@@ -238,17 +252,19 @@ def upcoming_events(store: Store, after: dt.date, limit: int = 3) -> list[tuple[
 
 def day_alerts(
     store: Store, result: DayResult, rules_sha256: str, capital: float, *,
-    late: bool = False, chart: bool = True,
+    late: bool = False, chart: bool = True, rules_file: str = "",
 ) -> list[Alert]:
     """The alerts of an evaluated session (the daily job, catch-up, run-once).
 
-    ``chart=False`` skips rendering the summary's PNG (a dry run prints text).
+    ``chart=False`` skips rendering the summary's PNG (a dry run prints text);
+    ``rules_file`` names the rules file beside its hash in every footer.
     """
     ev = result.evaluation
     if ev is None:
         raise ValueError(f"{result.session} was not evaluated: {result.freshness.problems()}")
     ctx = Context(result.session, rules_sha256, result.sources, result.breadth_source, capital,
-                  late=late, replayed_from=result.replayed_from, replayed=result.replayed)
+                  late=late, replayed_from=result.replayed_from, replayed=result.replayed,
+                  rules_file=rules_file)
     upcoming = upcoming_events(store, result.session)
     png = None
     if chart:
@@ -276,6 +292,26 @@ class DayResult:
     gap every change, after a rebuild from the first session those since it was last empty."""
 
 
+def changes_since(
+    evaluations: Sequence[Evaluation], carried: Sequence[str] = (), *,
+    reset_when_empty: bool,
+) -> list[str]:
+    """The layer changes of replayed sessions as ``"<session> <layer> <action>"`` lines.
+
+    ``carried`` are the lines of sessions before these; with
+    ``reset_when_empty`` the list starts again after each session that leaves
+    no layer on and none deferred (what built today's state, not all history).
+    """
+    out = list(carried)
+    for e in evaluations:
+        out += [f"{e.session} {a.decision.layer} {a.decision.action.replace('_', ' ')}"
+                for a in e.actions
+                if a.decision.action in ("add", "remove", "defer", "cancel_deferral")]
+        if reset_when_empty and not e.state_after.layers and not e.state_after.deferred:
+            out = []
+    return out
+
+
 def evaluate_day(
     store: Store,
     calendar: SessionCalendar,
@@ -287,6 +323,7 @@ def evaluate_day(
     settlements: Mapping[dt.date, float] | None = None,
     chain: Sequence[ChainQuote] | None = None,
     etp_price: float | None = None,
+    cache: StateCache | None = None,
 ) -> DayResult:
     """Evaluate session D on the stored data (no recording: see :meth:`bot.store.Runs.record`).
 
@@ -311,21 +348,34 @@ def evaluate_day(
     frame = indicator_frame(store, calendar, rules, first, session, data=data)
     replayed: list[str] = []
     rebuilt_from = None
+    # With no earlier run the state is rebuilt from the first session: a cached
+    # rebuild (same store, rules, capital and market data) saves most of the replay.
+    key = fingerprint = ""
+    carried: list[str] = []
+    if prev is None and cache is not None:
+        key = StateCache.key(store.engine.url.render_as_string(hide_password=True),
+                             rules.sha256, capital)
+        fingerprint = store.market_fingerprint()
+        hit = cache.get(key, fingerprint, session)
+        if hit is not None:
+            rebuilt_from = replay_start
+            through, state, carried = hit
+            replay_start = calendar.next_session(through)
     if replay_start < session:
-        rebuilt_from = replay_start
+        rebuilt_from = rebuilt_from or replay_start
         warm = replay(frame, rules, calendar, capital=capital, start=replay_start,
-                      end=calendar.previous_session(session), state=state, fresh=index)
+                      end=calendar.previous_session(session), state=state, fresh=index,
+                      price_condors=False)
         if warm:
             state = warm[-1].state_after
         # After a gap, every change the gap held (none was announced); after a
         # rebuild from the first session, those that built today's state (since
         # the state was last empty), not decades of history.
-        calm = 0 if prev is not None else max(
-            (i + 1 for i, e in enumerate(warm)
-             if not e.state_after.layers and not e.state_after.deferred), default=0)
-        replayed = [f"{e.session} {a.decision.layer} {a.decision.action.replace('_', ' ')}"
-                    for e in warm[calm:] for a in e.actions
-                    if a.decision.action in ("add", "remove", "defer", "cancel_deferral")]
+        replayed = changes_since(warm, carried, reset_when_empty=prev is None)
+        if prev is None and cache is not None:
+            cache.put(key, fingerprint, calendar.previous_session(session), state, replayed)
+    elif carried:
+        replayed = carried
     values = dict(next(frame_rows(frame.loc[[pd.Timestamp(session)]]))[1])
     ev = evaluate_session(session, values, state, rules, calendar=calendar, capital=capital,
                           settlements=settlements, chain=chain, etp_price=etp_price)

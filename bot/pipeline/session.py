@@ -21,7 +21,8 @@ from bot.engine.record import RunRecord
 from bot.engine.rules import Rules
 from bot.kernel.alerts import Alert
 from bot.kernel.sessions import SessionCalendar
-from bot.market.fetch import Extras, Fetcher
+from bot.market.extras import Extras, Fetcher
+from bot.pipeline.checkpoint import StateCache
 from bot.pipeline.evaluation import DayResult, day_alerts, evaluate_day
 from bot.store import Store, StoredRun
 
@@ -72,9 +73,12 @@ class SessionEvaluator:
         rules: Callable[[], Rules],
         fetch: Fetcher,
         capital: float,
+        cache: StateCache | None = None,
     ) -> None:
         self.store, self.calendar = store, calendar
         self.rules, self.fetch, self.capital = rules, fetch, capital
+        self.cache = cache
+        """Where a layer state rebuilt from history is kept (see :mod:`bot.pipeline.checkpoint`)."""
 
     async def evaluate(
         self, session: dt.date, *, late: bool, sink: AlertSink | None, chart: bool = True
@@ -96,13 +100,14 @@ class SessionEvaluator:
             evaluate_day, self.store, self.calendar, rules, session,
             capital=self.capital, settlements=extras.settlements,
             chain=extras.chain.quotes if extras.chain else None,
-            etp_price=extras.etp_price,
+            etp_price=extras.etp_price, cache=self.cache,
         )
         run = SessionRun(session, "incomplete", result, fetched=fetched, extras=extras)
         if result.evaluation is None:
             return run
         run.alerts = await asyncio.to_thread(
-            day_alerts, self.store, result, rules.sha256, self.capital, late=late, chart=chart)
+            day_alerts, self.store, result, rules.sha256, self.capital, late=late, chart=chart,
+            rules_file=rules.label)
         run.outcome = "evaluated"
         if sink is None:
             return run

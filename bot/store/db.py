@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -156,6 +157,28 @@ class Store:
         return applied
 
     # ---------------------------------------------------------------- writes
+    def market_fingerprint(self) -> str:
+        """A digest that changes whenever any market row does (bars, breadth, events).
+
+        Row counts, the newest ``fetched_at`` and sums over every value column,
+        per table: a write through the store changes ``fetched_at``, a breadth
+        verdict or a row changed by hand changes a sum, a deletion a count.
+        It is what a cache of results derived from the market data (the
+        rebuilt layer state) checks before it is trusted.
+        """
+        parts: list[str] = []
+        with self.engine.connect() as conn:
+            for table in s.MARKET_TABLES:
+                cols = [sa.func.count(), sa.func.max(table.c.fetched_at)]
+                for c in table.c:
+                    if isinstance(c.type, (sa.Float, sa.Integer, sa.Boolean)):
+                        cols.append(sa.func.sum(sa.cast(c, sa.Float)))
+                    elif c.name in ("rejected", "time_et"):
+                        cols.append(sa.func.count(c))
+                row = conn.execute(sa.select(*cols)).one()
+                parts.append(f"{table.name}:" + ",".join(repr(v) for v in row))
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
     def clear_market_data(self) -> None:
         """Delete every bar, breadth row and event (runs and the outbox stay).
 
@@ -346,9 +369,13 @@ class Store:
             return out
 
     def _frame(self, q: sa.Select[Any], index: str, cols: list[str]) -> pd.DataFrame:
+        names = [index, *cols]
+        q = q.with_only_columns(*(q.selected_columns[n] for n in names))
         with self.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
-        df = pd.DataFrame([{c: r[c] for c in [index, *cols]} for r in rows], columns=[index, *cols])
+            rows = conn.execute(q).all()
+        # Column lists from the rows: a dict (or SQLAlchemy Row) per row costs more.
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        df = pd.DataFrame(dict(zip(names, map(list, columns), strict=True)), columns=names)
         df.index = pd.DatetimeIndex(pd.to_datetime(df.pop(index)), name="session")
         for c in cols:
             if c != "source":

@@ -17,6 +17,10 @@ def session_arg(calendar: SessionCalendar, day: dt.date | None) -> dt.date:
     now = dt.datetime.now(tz=ET)
     if day is None:
         return calendar.last_closed_session(now)
+    if not calendar.first <= day <= calendar.last:
+        raise ConfigError(
+            f"--date {day} is outside the NYSE session calendar ({calendar.first}.."
+            f"{calendar.last})")
     if not calendar.is_session(day):
         raise ConfigError(
             f"--date {day} is not an NYSE session (previous session: "

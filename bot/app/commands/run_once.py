@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
@@ -46,11 +47,11 @@ def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
         session = _session(args, root, source, store)
         if args.dry_run:
             run = asyncio.run(_evaluate(root, source, store, rules, session, sink=None))
-            return _report(args, root, source, run, out, rules.sha256, delivered="")
+            return _report(args, root, source, run, out, rules, delivered="")
         from bot.app.lock import DataDirLock
 
         # Beside a running `alvh run` this refuses (use /rundate) instead of sharing its outbox.
-        with DataDirLock(root.settings.data_dir):
+        with DataDirLock(root.data_dir()):
             delivery_store = root.open_delivery_store()
             try:
                 # With --json, stdout carries the JSON only; console alerts go to stderr.
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
                              f"delivery(ies) sent, {left} left for the next run")
             finally:
                 delivery_store.close()
-        return _report(args, root, source, run, out, rules.sha256, delivered=delivered)
+        return _report(args, root, source, run, out, rules, delivered=delivered)
 
 
 class _Sink:
@@ -98,11 +99,14 @@ async def _evaluate(
 ) -> SessionRun:
     from bot.pipeline.session import SessionEvaluator
 
-    async with root.http_client() as client:
+    async with contextlib.AsyncExitStack() as stack:
+        # The snapshot fetches nothing: no HTTP client (nor the HTTP stack's import).
+        client = (None if source == "snapshot"
+                  else await stack.enter_async_context(root.http_client()))
         evaluator = SessionEvaluator(
             store, root.calendar, rules=lambda: rules,
             fetch=root.fetcher(source, store, client, lambda: rules),
-            capital=root.settings.capital,
+            capital=root.settings.capital, cache=root.state_cache(),
         )
         run = await evaluator.evaluate(session, late=False, sink=sink, chart=sink is not None)
     if drain is not None and run.outcome == "evaluated":
@@ -116,7 +120,7 @@ async def _evaluate(
 
 def _report(
     args: argparse.Namespace, root: Root, source: MarketSource, run: SessionRun, out: TextIO,
-    rules_sha256: str, *, delivered: str,
+    rules: Any, *, delivered: str,
 ) -> int:
     from bot.engine.compose import Context, data_alert
     from bot.engine.record import RunRecord
@@ -135,7 +139,8 @@ def _report(
     result = run.result
     assert result is not None  # noqa: S101 - set unless "already"
     if result.evaluation is None:
-        ctx = Context(session, rules_sha256, result.sources, None, root.settings.capital)
+        ctx = Context(session, rules.sha256, result.sources, None, root.settings.capital,
+                      rules_file=rules.label)
         if args.json:
             out.write(json.dumps({"session": session.isoformat(), "complete": False,
                                   "problems": result.freshness.problems()}, indent=2) + "\n")

@@ -19,25 +19,12 @@ import numpy.typing as npt
 import pandas as pd
 
 from bot.engine.indicators._util import BoolArray, as_float
-
-NOT_EVALUABLE_TEXT: Final = "not evaluable"
-"""How a value that cannot be computed is shown: never as 0, false or a blank."""
-WHY_SUFFIX: Final = ".why"
+from bot.kernel.evaluable import NOT_EVALUABLE_TEXT, WHY_SUFFIX, why_key
 
 EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 """The cell of a session on which every value was evaluable (shared, read-only)."""
 
 ObjectArray = npt.NDArray[np.object_]
-
-
-def why_key(name: str) -> str:
-    """The key under which a row's values carry why ``name`` is not evaluable.
-
-    A row of the frame becomes one flat mapping of values for the rules and
-    the record; ``.`` cannot appear in a rules name, so the key never clashes
-    with one.
-    """
-    return name + WHY_SUFFIX
 
 
 def is_missing(value: object) -> bool:
@@ -133,3 +120,6 @@ class Reasons:
         for i, cell in enumerate(self._cells):
             cells[i] = EMPTY if cell is None else MappingProxyType(cell)
         return pd.Series(cells, index=self.index, dtype=object)
+
+
+__all__ = ["NOT_EVALUABLE_TEXT", "WHY_SUFFIX", "why_key"]  # re-exported from the kernel

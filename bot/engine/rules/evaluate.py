@@ -15,9 +15,9 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, NamedTuple, TypeAlias
 
-from bot.engine.indicators.evaluable import NOT_EVALUABLE_TEXT, why_key
 from bot.engine.rules.names import NAMES, Kind
 from bot.engine.rules.syntax import And, Arith, Bool, Compare, Name, Neg, Node, Not, Number, Or
+from bot.kernel.evaluable import NOT_EVALUABLE_TEXT, why_key
 
 Value: TypeAlias = float | bool | None
 Values: TypeAlias = Mapping[str, object]

@@ -5,6 +5,14 @@ and PyYAML's composer keeps a line for every key, so a schema error deep in
 ``hedge.layers[1]`` can still be reported at the line the user has to fix.
 YAML syntax errors, schema errors and condition errors all end up as one
 :class:`RulesFileError` listing every problem, one per line.
+
+Scalars are resolved by the YAML 1.2 core schema, not PyYAML's YAML 1.1 one:
+in YAML 1.1 ``050`` is octal 40, ``1:30`` is base-60 90, ``yes``/``no``/``on``/
+``off`` are booleans and ``2026-01-05`` a date, so a value the user wrote
+would silently become another one. Here a number is read as written (``050``
+is 50; ``0o17`` and ``0x1f`` only with their prefix), ``true``/``false`` are
+the only booleans, and everything else stays text, which the schema then
+refuses with file, line and key if a number was expected (``1:30``).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -184,6 +193,43 @@ def load_default_rules() -> Rules:
     return load_rules(default_rules_path())
 
 
+# ------------------------------------------------------------------ YAML 1.2 core schema
+
+
+class Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with the YAML 1.2 core schema's implicit types only.
+
+    Source: YAML 1.2.2 spec, 10.3 "Core Schema" (https://yaml.org/spec/1.2.2/#103-core-schema).
+    """
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML's class registry
+
+
+_CORE_SCHEMA: Final = (
+    ("tag:yaml.org,2002:null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"true|True|TRUE|false|False|FALSE", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", list("-+0123456789")),
+    ("tag:yaml.org,2002:float",
+     r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", list("-+0123456789.")),
+)
+for _tag, _pattern, _first in _CORE_SCHEMA:
+    Yaml12Loader.add_implicit_resolver(_tag, re.compile(f"^(?:{_pattern})$"), _first)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    """Decimal as written (``050`` is 50), octal and hex only with ``0o``/``0x``."""
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 # ------------------------------------------------------------------ YAML with lines
 
 
@@ -197,7 +243,7 @@ class _Node:
 
 
 def _parse_yaml(text: str, name: str) -> tuple[object, _Node]:
-    loader = yaml.SafeLoader(text)
+    loader = Yaml12Loader(text)
     try:
         root = loader.get_single_node()
         if root is None:

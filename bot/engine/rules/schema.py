@@ -34,7 +34,8 @@ from bot.engine.rules.language import (
     compile_condition,
     threshold_name_problem,
 )
-from bot.engine.rules.names import Context
+from bot.engine.rules.names import NAMES, Context
+from bot.engine.rules.syntax import Compare, Name, Neg, Node, Number
 from bot.kernel.models import EventKind
 
 THRESHOLDS_KEY: Final = "thresholds"
@@ -80,7 +81,12 @@ def _condition_validator(context: Context) -> Callable[[object, ValidationInfo],
     return validate
 
 
-_AS_TEXT: Final = PlainSerializer(str, return_type=str)
+def _as_text(value: object) -> str:
+    """A compiled condition serialises as the text the user wrote."""
+    return str(value)
+
+
+_AS_TEXT: Final = PlainSerializer(_as_text, return_type=str)
 _JSON_TEXT: Final = WithJsonSchema({"type": "string"})
 
 EnterCondition = Annotated[
@@ -352,6 +358,36 @@ class Rules(_Model):
         return value
 
     @model_validator(mode="after")
+    def _thresholds_in_range(self) -> Rules:
+        """A number compared with a name must lie in the range that name can take.
+
+        ``rsi < -40`` or ``ad_divergence_days > -3`` is always false or always
+        true: a typo that would silently switch a rule off (or on). Refused at
+        the threshold's own key (or at the condition, for a number written in it).
+        """
+        for loc, condition in self._condition_locations():
+            for name, value, where in _compared_numbers(condition.ast, self.thresholds):
+                lo, hi = VALUE_RANGES[name]
+                if lo <= value <= hi:
+                    continue
+                span = f"{lo:g} to {hi:g}" if math.isfinite(hi) else f"at least {lo:g}"
+                at = ("thresholds", where) if where else loc
+                what = f"`{where}` = {value:g}" if where else f"{value:g}"
+                raise rules_error(
+                    f"{what} is compared with {name} in {_dotted_loc(loc)}, but {name} is "
+                    f"always {span}: the comparison could never change", at)
+        return self
+
+    def _condition_locations(self) -> Iterator[tuple[tuple[str | int, ...], Condition]]:
+        yield ("blackout", "override_when"), self.blackout.override_when
+        yield ("condor", "enter_when"), self.condor.enter_when
+        for i, layer in enumerate(self.hedge.layers):
+            yield ("hedge", "layers", i, "add_when"), layer.add_when
+            yield ("hedge", "layers", i, "remove_when"), layer.remove_when
+        for i, warning in enumerate(self.warnings):
+            yield ("warnings", i, "when"), warning.when
+
+    @model_validator(mode="after")
     def _unique_warnings(self) -> Rules:
         if (i := _first_duplicate([w.name for w in self.warnings])) is not None:
             raise rules_error(
@@ -391,6 +427,20 @@ class Rules(_Model):
         """What error messages and summaries call the file."""
         return self._origin
 
+    @property
+    def label(self) -> str:
+        """The file as alerts name it beside the hash: its path, or "packaged default"."""
+        if self._path is None:
+            return self._origin
+        from bot.engine.rules.loader import default_rules_path
+
+        try:
+            if self._path.resolve() == default_rules_path().resolve():
+                return "packaged default"
+        except OSError:
+            pass
+        return str(self._path)
+
     def conditions(self) -> Iterator[tuple[str, Condition]]:
         """Every condition with its dotted key, in file order."""
         yield "blackout.override_when", self.blackout.override_when
@@ -400,6 +450,59 @@ class Rules(_Model):
             yield f"hedge.layers[{i}].remove_when", layer.remove_when
         for i, warning in enumerate(self.warnings):
             yield f"warnings[{i}].when", warning.when
+
+
+INF: Final = math.inf
+
+VALUE_RANGES: Final[Mapping[str, tuple[float, float]]] = {
+    "rsi": (0, 100),
+    "close": (0, INF), "vix": (0, INF), "vix3m": (0, INF), "vix6m": (0, INF),
+    "vix_term_ratio": (0, INF),
+    "advancers": (0, INF), "decliners": (0, INF),
+    "ad_divergence_days": (0, INF), "ad_divergence_streak": (0, INF),
+    "macd_divergence_days": (0, INF), "macd_divergence_streak": (0, INF),
+    "sessions_to_fomc": (0, INF), "sessions_to_cpi": (0, INF), "sessions_to_ppi": (0, INF),
+    "sessions_to_event": (0, INF),
+    "active_layers": (0, INF), "sessions_since_last_layer_added": (0, INF),
+    "layer_sessions_active": (0, INF),
+}
+"""The values a name can take (by its definition: RSI is 0–100, a count is never
+negative, a price or a VIX level is positive). Names not listed (MACD, the A/D line)
+can take any value. tests/test_rules_file.py keeps every key a name in NAMES."""
+
+
+def _literal(node: Node) -> float | None:
+    if isinstance(node, Number):
+        return node.value
+    if isinstance(node, Neg) and isinstance(node.operand, Number):
+        return -node.operand.value
+    return None
+
+
+def _compared_numbers(
+    node: Node, thresholds: Mapping[str, float]
+) -> Iterator[tuple[str, float, str]]:
+    """(name, number, threshold key or "") for each ``name OP number`` in the condition."""
+    if isinstance(node, Compare):
+        for a, b in ((node.left, node.right), (node.right, node.left)):
+            if not (isinstance(a, Name) and a.name in VALUE_RANGES and a.name in NAMES):
+                continue
+            if isinstance(b, Name) and b.name in thresholds:
+                yield a.name, thresholds[b.name], b.name
+            elif (value := _literal(b)) is not None:
+                yield a.name, value, ""
+        return
+    for child in ("operand", "left", "right"):
+        sub = getattr(node, child, None)
+        if sub is not None:
+            yield from _compared_numbers(sub, thresholds)
+
+
+def _dotted_loc(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def _raw_thresholds(data: object) -> dict[str, float]:

@@ -51,6 +51,14 @@ def _bars(
     Values were checked finite by :func:`parse_numbers`, so plain ``tolist``
     conversions suffice; this loop builds ~25,000 bars at start-up.
     """
+    # A close is a price or an index level: never zero or negative. (Opens, highs
+    # and lows are not checked: old Cboe VIX rows carry 0 where there was none.)
+    bad = np.flatnonzero(keep & (close <= 0))
+    if bad.size:
+        pos = int(bad[0])
+        raise SourceDataError(
+            source, f"{symbol} close {close[pos]:g} on {dates[pos].date()} (line {pos + 2}) "
+            "is not a positive price")
     order = np.argsort(dates.to_numpy(), kind="stable")
     picked = order[keep[order]]
     days = pydates(dates[picked])

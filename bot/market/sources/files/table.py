@@ -90,6 +90,10 @@ def parse_dates(
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         pos = int(bad[0])
+        if ok_shape[pos]:  # written as a date, but no such day (2026-02-30)
+            raise SourceDataError(
+                source, f"invalid date {raw.iloc[pos]!r} on line {line_no(pos, header)}: "
+                "no such day")
         if pos == len(frame) - 1:
             raise SourceDataError(
                 source, f"truncated file: last line {raw_line(frame, pos)!r} has no valid date"

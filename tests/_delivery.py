@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from html import escape
 from pathlib import Path
@@ -50,8 +50,14 @@ def make_alert(
     )
 
 
+LANE: Callable[[Path], str] | None = None
+"""Set by the ``store_lane`` fixture in its PostgreSQL lane: the database of a path."""
+
+
 def store_at(path: Path) -> Store:
-    return open_store(f"sqlite:///{path}")
+    """The store a test names by ``path``: a SQLite file, or in the PostgreSQL lane a
+    database of its own (the same one each time the same path is opened again)."""
+    return open_store(LANE(path) if LANE is not None else f"sqlite:///{path}")
 
 
 class FastTelegram(TelegramChannel):

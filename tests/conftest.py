@@ -211,3 +211,64 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'data' / 'alvh.sqlite'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_lane(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a test in both store lanes: ``_delivery.store_at(path)`` opens a SQLite file,
+    or (PostgreSQL lane) a database of its own per path on the lane's server."""
+    import _delivery
+
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    server = request.getfixturevalue("postgres_server")
+    made: dict[Path, str] = {}
+
+    def database_of(path: Path) -> str:
+        if path not in made:
+            made[path] = create_database(server)
+        return made[path]
+
+    _delivery.LANE = database_of
+    try:
+        yield "postgresql"
+    finally:
+        _delivery.LANE = None
+        for url in made.values():
+            drop_database(server, url)
+
+
+@pytest.fixture(scope="session")
+def postgres_snapshot(postgres_server: str, snapshot_db: Path) -> Iterator[str]:
+    """A PostgreSQL database holding the loaded snapshot, copied row for row from the
+    SQLite snapshot store once per session; tests copy it (``CREATE DATABASE … TEMPLATE``)."""
+    from bot.store import open_store
+    from bot.store import schema as s
+
+    url = create_database(postgres_server)
+    target = open_store(url)
+    source = sa.create_engine(f"sqlite:///{snapshot_db}")
+    try:
+        with source.connect() as src, target.engine.begin() as dst:
+            for table in s.MARKET_TABLES:
+                rows = [dict(r) for r in src.execute(sa.select(table)).mappings()]
+                for start in range(0, len(rows), 5000):
+                    dst.execute(table.insert(), rows[start:start + 5000])
+    finally:
+        source.dispose()
+        target.close()
+    try:
+        yield str(make_url(url).database)
+    finally:
+        drop_database(postgres_server, url)
+
+
+@pytest.fixture
+def postgres_snapshot_copy(postgres_server: str, postgres_snapshot: str) -> Iterator[str]:
+    """A fresh copy of the snapshot database, this test's own."""
+    url = create_database(postgres_server, template=postgres_snapshot)
+    try:
+        yield url
+    finally:
+        drop_database(postgres_server, url)

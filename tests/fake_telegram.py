@@ -286,6 +286,10 @@ class Limits:
     per_second: int = 30
     """Messages in any 1 s, all chats together."""
     group_window: float = 60.0
+    paid_per_second: int = 1000
+    """Messages sent with ``allow_paid_broadcast`` in any 1 s (Bot API 7.11: "up to 1000
+    messages per second, ignoring broadcasting limits"); they do not count against
+    ``per_second``."""
 
 
 @dataclass
@@ -293,6 +297,7 @@ class _Windows:
     """Accepted sends, for the limits: the whole bot, and each chat."""
 
     overall: collections.deque[float] = field(default_factory=collections.deque)
+    paid: collections.deque[float] = field(default_factory=collections.deque)
     chats: dict[int, collections.deque[float]] = field(default_factory=dict)
 
 
@@ -328,6 +333,8 @@ class FakeTelegram:
         self.limited: collections.Counter[str] = collections.Counter()
         """429s answered because a limit was exceeded, by limit (chat, group, overall, flood)."""
         self.bad_gateways = 0
+        self.paid_messages = 0
+        """Sends that carried ``allow_paid_broadcast`` (0.1 Star each for the bot)."""
         self.refused_while_down = 0
         self._lock = threading.RLock()
         self._updates_cv = threading.Condition(self._lock)
@@ -674,16 +681,22 @@ class FakeTelegram:
             return 404, error_body(404, "Not Found"), 0.0
         if method not in SEND_METHODS:
             return 200, {"ok": True, "result": handler(params, files, chat_id, now)}, 0.0
-        refusal = self._reserve(chat_id, now)
+        paid = str(params.get("allow_paid_broadcast", "")).lower() in ("true", "1")
+        refusal = self._reserve(chat_id, now, paid=paid)
         if refusal is not None:
             return 429, refusal, 0.0
+        if paid:
+            with self._lock:
+                self.paid_messages += 1
         try:
             return 200, {"ok": True, "result": handler(params, files, chat_id, now)}, 0.0
         except _BadRequest:
             self._release(chat_id, now)  # a refused message does not count
             raise
 
-    def _reserve(self, chat_id: int | None, now: float) -> dict[str, Any] | None:
+    def _reserve(
+        self, chat_id: int | None, now: float, *, paid: bool = False
+    ) -> dict[str, Any] | None:
         """Count a send against the limits, or the 429 Telegram answers instead."""
         with self._lock:
             if now < self._flood_until:
@@ -692,7 +705,7 @@ class FakeTelegram:
             limits = self.limits
             if limits is None:
                 return None
-            overall = self._windows.overall
+            overall = self._windows.paid if paid else self._windows.overall
             while overall and overall[0] <= now - 1.0:
                 overall.popleft()
             chat = self._windows.chats.setdefault(chat_id or 0, collections.deque())
@@ -704,8 +717,8 @@ class FakeTelegram:
             if len(chat) >= allowed:
                 self.limited["group" if group else "chat"] += 1
                 return error_body(429, "", max(1, math.ceil(chat[0] + span - now)))
-            if len(overall) >= limits.per_second:
-                self.limited["overall"] += 1
+            if len(overall) >= (limits.paid_per_second if paid else limits.per_second):
+                self.limited["paid" if paid else "overall"] += 1
                 return error_body(429, "", 1)
             overall.append(now)
             chat.append(now)
@@ -713,7 +726,8 @@ class FakeTelegram:
 
     def _release(self, chat_id: int | None, now: float) -> None:
         with self._lock:
-            for window in (self._windows.overall, self._windows.chats.get(chat_id or 0)):
+            for window in (self._windows.overall, self._windows.paid,
+                           self._windows.chats.get(chat_id or 0)):
                 if window is not None and now in window:
                     window.remove(now)
 
@@ -1012,6 +1026,7 @@ class Report:
     """(chat_id, method, visible text, arrived at) per message shown to a user."""
     limited: dict[str, int]
     bad_gateways: int
+    paid_messages: int = 0
 
 
 def _serve_in_child(conn: Any, limits: Limits | None, faults: list[tuple[str, dict[str, Any]]],
@@ -1025,7 +1040,7 @@ def _serve_in_child(conn: Any, limits: Limits | None, faults: list[tuple[str, di
                 conn.send(Report(
                     [(c.method, c.chat_id, c.status, c.at) for c in fake.calls],
                     [(s.chat_id, s.method, s.text, s.at) for s in fake.sent],
-                    dict(fake.limited), fake.bad_gateways))
+                    dict(fake.limited), fake.bad_gateways, fake.paid_messages))
 
 
 class FakeTelegramProcess:

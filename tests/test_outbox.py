@@ -13,6 +13,8 @@ from bot.kernel.alerts import Topic
 from bot.store import schema as t
 from bot.store.schema import MIGRATIONS
 
+pytestmark = pytest.mark.usefixtures("store_lane")  # a SQLite file, then PostgreSQL
+
 
 @pytest.fixture
 def db(tmp_path: Path) -> sa.Engine:

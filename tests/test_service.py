@@ -75,9 +75,13 @@ def make(store, calendar, clock, sink, *, rules_path: Path | None = None, source
                    clock=clock, sleep=clock.sleep)
 
 
-@pytest.fixture
-def store(snapshot_dir):
-    st = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, snapshot_dir):
+    """The loaded snapshot in each store lane: a SQLite copy, then a PostgreSQL copy."""
+    if request.param == "sqlite":
+        st = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
+    else:
+        st = open_store(request.getfixturevalue("postgres_snapshot_copy"))
     yield st
     st.close()
 

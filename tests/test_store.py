@@ -182,8 +182,9 @@ def test_migrations_4_and_5_upgrade_a_store_made_before_them(tmp_path):
         store.close()
 
 
-def test_migration_6_adds_delivery_parts_to_an_older_outbox(tmp_path):
-    """Deliveries made before part-by-part delivery count as "no part sent yet"."""
+def test_migrations_6_and_7_upgrade_an_older_outbox(tmp_path):
+    """Deliveries made before part-by-part delivery count as "no part sent yet", and
+    hold no lease (any replica may send them)."""
     import sqlalchemy as sa
 
     from bot.store import open_store
@@ -195,18 +196,22 @@ def test_migration_6_adds_delivery_parts_to_an_older_outbox(tmp_path):
                              "'t', 'x', '<b>x</b>', NULL, 0, '2026-02-27T21:20:00.000000+00:00')"))
         conn.execute(sa.text("ALTER TABLE deliveries DROP COLUMN parts_sent"))
         conn.execute(sa.text("ALTER TABLE deliveries DROP COLUMN fallback_at"))
+        conn.execute(sa.text("ALTER TABLE deliveries DROP COLUMN lease_until"))
+        conn.execute(sa.text("DROP TABLE instances"))
         conn.execute(sa.text("INSERT INTO deliveries (alert_key, channel, recipient, status, "
                              "attempts, failures, next_attempt_at, updated_at, late_delivery, "
                              "boot, resumed) VALUES ('k', 'telegram', '5', 'pending', 0, 0, "
                              "'x', 'x', 0, 'b', 0)"))
-        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 6"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 6"))
     store.close()
-    store = open_store(url)
+    store = open_store(url)  # a store as version 5 left it: migrations 6 and 7 run
     try:
-        assert store.schema_version() == 6
+        assert store.schema_version() == 7
         with store.engine.connect() as conn:
-            row = conn.execute(sa.text("SELECT parts_sent, fallback_at FROM deliveries")).one()
-        assert tuple(row) == (0, None)
+            row = conn.execute(sa.text(
+                "SELECT parts_sent, fallback_at, lease_until FROM deliveries")).one()
+            assert conn.execute(sa.text("SELECT count(*) FROM instances")).scalar() == 0
+        assert tuple(row) == (0, None, None)
     finally:
         store.close()
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from bot.app.metrics import Metrics
     from bot.app.settings import Settings
     from bot.delivery.channels.base import Channel
+    from bot.delivery.channels.ratelimit import LocalPacer
     from bot.delivery.dispatch import DeliveryWorker
     from bot.delivery.health import ChannelHealth
     from bot.delivery.outbox import Outbox, Subscribers
@@ -86,6 +87,8 @@ class Delivery:
     """The python-telegram-bot ``Application`` when Telegram polling is on."""
     links: UnsubscribeLinks | None = None
     """One-click unsubscribe links (email configured), served on the HTTP server."""
+    pacer: LocalPacer | None = None
+    """The pacer every channel and the worker share (replicas set its share)."""
 
 
 class Root:
@@ -331,7 +334,8 @@ class Root:
             max_age=dt.timedelta(hours=settings.delivery_max_age_hours),
             stalled_after=dt.timedelta(minutes=settings.delivery_pending_alert_minutes),
         )
-        return Delivery(outbox, worker, channels, health, subscribers, described, app, links)
+        return Delivery(outbox, worker, channels, health, subscribers, described, app, links,
+                        pacer)
 
     def unsubscribe_links(self) -> UnsubscribeLinks | None:
         """Signed unsubscribe links when email is on (``ALVH_PUBLIC_URL`` set).

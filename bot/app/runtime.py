@@ -11,6 +11,10 @@ Telegram does not have to be reachable to start: polling connects in the
 background (:func:`bot.app.telegram.polling`), alerts wait in the outbox, and
 ``/healthz`` shows the channel down meanwhile. Only a rejected token stops the
 bot, with one line (:class:`ConfigError`, exit 1).
+
+On PostgreSQL several instances may share one database (:mod:`bot.app.cluster`):
+each delivers, one leader runs the service and Telegram polling, and the others
+stand by to take over. On SQLite the one instance is its own leader.
 """
 
 from __future__ import annotations
@@ -20,16 +24,18 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TextIO
 
+from bot.app.cluster import Cluster, LeadershipLost
 from bot.app.delivery_status import delivery_health
-from bot.app.health import HealthServer, Route, merged
+from bot.app.health import Health, HealthServer, Route, merged
 from bot.app.lock import DataDirLock
 from bot.app.metrics import Metrics
 from bot.app.queries import EngineQueries
 from bot.app.root import Root
 from bot.app.service import Service, ServiceConfig
+from bot.delivery.channels.telegram import TelegramChannel
 from bot.delivery.dispatch import DeliveryWorker
 from bot.delivery.outbox import Outbox
 from bot.engine.rules import Rules
@@ -37,6 +43,8 @@ from bot.kernel.alerts import Alert
 from bot.kernel.errors import ConfigError
 from bot.pipeline.reload import RulesWatcher
 from bot.store import Store
+from bot.store.instances import Instances
+from bot.store.leader import leadership_for
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +53,50 @@ STOP_GRACE_SECONDS = 30.0
 
 
 class OutboxSink:
-    """Alerts into the outbox (one transaction), then a nudge to the worker."""
+    """Alerts into the outbox (one transaction), then a nudge to the worker.
 
-    def __init__(self, outbox: Outbox, worker: DeliveryWorker) -> None:
-        self.outbox, self.worker = outbox, worker
+    With Telegram paid broadcasts on, what each new alert costs is logged and kept
+    for ``/healthz`` (chats × messages per alert × 0.1 Star).
+    """
+
+    RECENT = 10
+
+    def __init__(
+        self, outbox: Outbox, worker: DeliveryWorker, paid: TelegramChannel | None = None
+    ) -> None:
+        self.outbox, self.worker, self.paid = outbox, worker, paid
+        self.costs: list[dict[str, object]] = []
 
     async def publish(self, alerts: Sequence[Alert]) -> None:
         new = await asyncio.to_thread(self.outbox.enqueue, alerts)
         if new:
             self.worker.wake()
+        if self.paid is not None:
+            for alert in alerts:
+                if alert.key in new:
+                    await asyncio.to_thread(self._cost, alert)
+
+    def _cost(self, alert: Alert) -> None:
+        channel = self.paid
+        assert channel is not None  # noqa: S101 - only called with paid broadcasts on
+        chats = sum(1 for d in self.outbox.queue.rows(alert.key) if d.channel == channel.name)
+        messages = chats * channel.parts(alert)
+        stars = channel.paid_cost(messages)
+        log.info("paid broadcast: %s to %d chat(s): %d message(s), %.1f Stars", alert.key,
+                 chats, messages, stars)
+        self.costs = [*self.costs, {"alert": alert.key, "chats": chats, "messages": messages,
+                                    "stars": round(stars, 1)}][-self.RECENT:]
+
+    def paid_health(self) -> Health:
+        channel = self.paid
+        if channel is None:
+            return Health(True, {})
+        return Health(True, {"paid_broadcast": {
+            "stars_per_message": channel.STARS_PER_PAID_MESSAGE,
+            "messages_sent": channel.paid_messages,
+            "stars_spent": round(channel.paid_cost(channel.paid_messages), 1),
+            "recent_alerts": self.costs,
+        }})
 
     def pending(self) -> int:
         return self.outbox.queue.unfinished()
@@ -69,9 +112,9 @@ async def run_service(
     """
     settings = root.settings
     stop = stop or asyncio.Event()
-    fatal: list[ConfigError] = []
+    fatal: list[ConfigError | LeadershipLost] = []
 
-    def on_fatal(exc: ConfigError) -> None:
+    def on_fatal(exc: ConfigError | LeadershipLost) -> None:
         fatal.append(exc)
         stop.set()
 
@@ -100,10 +143,12 @@ async def run_service(
         choice = root.rules_choice()
         watcher = RulesWatcher(rules.path or choice.path, rules)
         fetch = root.fetcher(source, store, client, lambda: watcher.rules)
+        paid = next((c for c in delivery.channels
+                     if isinstance(c, TelegramChannel) and c.paid_broadcast), None)
+        sink = OutboxSink(delivery.outbox, delivery.worker, paid)
         service = Service(
             cfg, store=store, calendar=root.calendar, watcher=watcher, fetch=fetch,
-            sink=OutboxSink(delivery.outbox, delivery.worker), metrics=metrics,
-            final_breadth=root.final_breadth(fetch),
+            sink=sink, metrics=metrics, final_breadth=root.final_breadth(fetch),
         )
         log.info("alvh run: source %s, data %s, rules %s from %s", source,
                  settings.store_url_shown if source == "live" else "shipped snapshot",
@@ -114,9 +159,36 @@ async def run_service(
             end, _ = store.latest("SPX")
             log.warning("alvh run: snapshot mode: history ends %s; later sessions cannot be "
                         "evaluated and will be reported as missing data", end)
-        health = merged(service.health, delivery_health(
+        shared = delivery_store.engine.dialect.name == "postgresql"
+
+        @contextlib.asynccontextmanager
+        async def lead() -> AsyncIterator[None]:
+            """What only the leader runs: Telegram polling and the service."""
+            async with contextlib.AsyncExitStack() as leading:
+                if delivery.telegram_app is not None:
+                    from bot.app.telegram import polling
+
+                    await leading.enter_async_context(
+                        polling(delivery.telegram_app, on_fatal=on_fatal))
+                await leading.enter_async_context(service.running())
+                yield
+
+        pacer = delivery.pacer
+        cluster = Cluster(
+            leadership_for(delivery_store.engine),
+            Instances(delivery_store.engine, delivery.outbox.boot) if shared else None,
+            lead=lead, share=pacer.set_share if pacer is not None else (lambda n: None),
+            on_lost=on_fatal, shared=shared,
+        )
+
+        def service_health() -> Health:
+            # A standby runs no service: its schedule is the leader's business.
+            return service.health() if cluster.role == "leader" else Health(True, {})
+
+        health = merged(cluster.health, service_health, delivery_health(
             delivery.outbox.queue, delivery.health, delivery.worker.channel_names,
-            pending_alert=dt.timedelta(minutes=settings.delivery_pending_alert_minutes)))
+            pending_alert=dt.timedelta(minutes=settings.delivery_pending_alert_minutes)),
+            sink.paid_health)
         queries.attach(service, health)
         routes: dict[str, Route] = {}
         if delivery.links is not None:
@@ -127,11 +199,11 @@ async def run_service(
         await stack.enter_async_context(
             HealthServer(settings.http_host, settings.http_port, health, metrics.render, routes))
         await stack.enter_async_context(delivery.worker.running(grace=STOP_GRACE_SECONDS))
-        if delivery.telegram_app is not None:
-            from bot.app.telegram import polling
-
-            await stack.enter_async_context(polling(delivery.telegram_app, on_fatal=on_fatal))
-        await stack.enter_async_context(service.running())
+        if shared:
+            log.info("alvh run: PostgreSQL: instances on this database share the delivery; "
+                     "one leads (scheduler, evaluations, Telegram commands), the others "
+                     "stand by")
+        await stack.enter_async_context(cluster.running())
         await stop.wait()
         log.info("alvh run: stopping (finishing in-flight deliveries)")
     log.info("alvh run: stopped; %d deliveries pending for the next start",

@@ -521,6 +521,9 @@ class Service:
         self._scheduler.add_job(self.tick, "interval", seconds=self.cfg.tick_seconds,
                                 id="watchdog", coalesce=True, max_instances=1,
                                 misfire_grace_time=None)
+        # An edit made while this instance was not running the service (a standby
+        # taking over, a restart) is in force before anything is evaluated.
+        await self.check_rules()
         await self.tick()
 
     async def stop(self) -> None:

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     invite_code: SecretStr | None = None
 
     # --- Telegram -----------------------------------------------------------
+    telegram_paid_broadcast: bool = Field(
+        False, description="send alerts with allow_paid_broadcast: up to 1,000 messages/s, "
+        "0.1 Telegram Star per message, paid from the bot's balance")
     telegram_base_url: str = "https://api.telegram.org/bot"
     admin_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     access_mode: Literal["open", "invite", "allowlist"] = "open"

@@ -175,6 +175,7 @@ class DeliveryWorker:
         self._back: set[str] = set()
         self._reported_down: dict[str, dt.datetime] = {}
         self._next_expiry = 0.0
+        self._next_renewal = 0.0
         self._expire_every = min(self.EXPIRE_EVERY, max_age.total_seconds() / 4)
         self._wake = asyncio.Event()
         self._stopping = False
@@ -278,7 +279,11 @@ class DeliveryWorker:
         self._wake.set()
 
     async def _maintain(self, names: list[str]) -> None:
-        """Resume channels that came back, expire what is too old, report long outages."""
+        """Renew this instance's leases, resume channels that came back, expire what is
+        too old, report long outages."""
+        if self._queue.shared and time.monotonic() >= self._next_renewal:
+            self._next_renewal = time.monotonic() + self._queue.lease.total_seconds() / 3
+            await _db(self._queue.renew, list(self._tasks))
         for channel in list(self._back):
             self._back.discard(channel)
             self._reported_down.pop(channel, None)
@@ -373,6 +378,8 @@ class DeliveryWorker:
             if probes:
                 timeout = min(timeout, max(0.0, min(probes) - time.monotonic()))
         timeout = min(timeout, max(0.0, self._next_expiry - time.monotonic()))
+        if self._queue.shared and self._tasks:
+            timeout = min(timeout, max(0.0, self._next_renewal - time.monotonic()))
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=timeout)
         except TimeoutError:

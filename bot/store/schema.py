@@ -142,10 +142,26 @@ deliveries = sa.Table(
     sa.Column("fallback_at", sa.Integer, nullable=True),
     # The part from which the channel sends its fallback form (plain text after
     # Telegram refused the HTML), or NULL.
+    sa.Column("lease_until", sa.String(40), nullable=True),
+    # Until when the instance in ``boot`` holds this row (claimed for sending, or
+    # picked to send soon); an expired lease lets another instance take it over.
     sa.UniqueConstraint("alert_key", "channel", "recipient", name="uq_delivery"),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
     sa.Index("ix_deliveries_recipient", "channel", "recipient", "status"),
 )
+
+instances = sa.Table(
+    "instances",
+    metadata,
+    sa.Column("boot", sa.String(32), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("last_seen", sa.String(40), nullable=False),
+)
+"""The running ``alvh run`` instances sharing this database, by heartbeat: who is the
+leader, and how many share the fan-out (each takes its part of the channel rates)."""
 
 subscribers = sa.Table(
     "subscribers",
@@ -204,6 +220,13 @@ def _m6_delivery_parts(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN fallback_at INTEGER"))
 
 
+def _m7_instances_and_leases(conn: sa.Connection) -> None:
+    have = {c["name"] for c in sa.inspect(conn).get_columns("deliveries")}
+    if "lease_until" not in have:
+        conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN lease_until VARCHAR(40)"))
+    instances.create(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -213,4 +236,5 @@ MIGRATIONS: list[Migration] = [
     (4, "events: scheduled flag (point in time)", _m4_event_scheduled),
     (5, "breadth: rejected rows kept with their reason", _m5_breadth_rejected),
     (6, "deliveries: parts sent and fallback, delivered part by part", _m6_delivery_parts),
+    (7, "instances and delivery leases: replicas sharing one database", _m7_instances_and_leases),
 ]

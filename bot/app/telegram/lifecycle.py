@@ -64,6 +64,11 @@ async def start_bot(app: App, *, poll_timeout: float = 10.0) -> None:
     """
     try:
         await app.initialize()
+        if not _knows_itself(app.bot):
+            # PTB 22.2 (our floor) marks the bot initialized *before* its getMe; after a
+            # network failure there, initialize() returns early and start() fails on the
+            # missing bot user. Later versions retry getMe themselves.
+            await app.bot.get_me()
         await app.bot.set_my_commands([BotCommand(name, what) for name, what in PUBLIC_COMMANDS])
         if not app.running:
             await app.start()
@@ -76,6 +81,15 @@ async def start_bot(app: App, *, poll_timeout: float = 10.0) -> None:
             )
     except InvalidToken:
         raise ConfigError(REJECTED) from None
+
+
+def _knows_itself(bot: Bot) -> bool:
+    """Whether ``bot`` has cached its getMe answer (``bot.bot`` raises until it has)."""
+    try:
+        bot.bot  # noqa: B018 - the property raises RuntimeError when getMe never answered
+    except RuntimeError:
+        return False
+    return True
 
 
 def _polling_error(exc: TelegramError) -> None:

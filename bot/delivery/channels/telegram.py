@@ -102,6 +102,7 @@ class TelegramSettings(Protocol):
     telegram_token: SecretStr | None
     telegram_base_url: str
     admin_chat_ids: list[int]
+    telegram_paid_broadcast: bool
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,24 @@ class TelegramChannel(BaseChannel):
     MAX_CAPTION_LENGTH: ClassVar[int] = MAX_CAPTION
     MESSAGES_PER_SECOND: ClassVar[float] = 30.0
     """Bot-wide: "avoid sending more than 30 messages per second"."""
+    PAID_MESSAGES_PER_SECOND: ClassVar[float] = 1000.0
+    """With ``allow_paid_broadcast`` (Bot API 7.11): "up to 1000 messages per second,
+    ignoring broadcasting limits for a fee of 0.1 Telegram Stars per message"."""
+    STARS_PER_PAID_MESSAGE: ClassVar[float] = 0.1
     CHAT_MESSAGES_PER_SECOND: ClassVar[float] = 1.0
     """Per private chat: "avoid sending more than one message per second"."""
     GROUP_MESSAGES_PER_MINUTE: ClassVar[float] = 20.0
     """Per group: "bots are not able to send more than 20 messages per minute"."""
     MAX_REMEMBERED_PLANS: ClassVar[int] = 256
 
-    def __init__(self, bot: Bot, *, pacer: Pacer | None = None) -> None:
+    def __init__(
+        self, bot: Bot, *, pacer: Pacer | None = None, paid_broadcast: bool = False
+    ) -> None:
         self._bot = bot
+        self.paid_broadcast = paid_broadcast
+        """Alerts go out with ``allow_paid_broadcast`` (paid in Stars, up to 1,000/s)."""
+        self.paid_messages = 0
+        """Messages sent with ``allow_paid_broadcast`` since start (0.1 Star each)."""
         self._pacer = pacer or LocalPacer()
         limiter = getattr(bot, "rate_limiter", None)
         self._paced_bot = isinstance(limiter, PacedRequests)
@@ -148,7 +159,8 @@ class TelegramChannel(BaseChannel):
     @classmethod
     def connect(
         cls, token: str, *, base_url: str = "https://api.telegram.org/bot",
-        pacer: Pacer | None = None, health: ChannelHealth | None = None, **request: Any,
+        pacer: Pacer | None = None, health: ChannelHealth | None = None,
+        paid_broadcast: bool = False, **request: Any,
     ) -> TelegramChannel:
         """A channel on an ``ExtBot`` whose every request is paced by ``pacer`` and
         reported to ``health`` (a :class:`bot.delivery.health.ChannelHealth`).
@@ -179,7 +191,7 @@ class TelegramChannel(BaseChannel):
             get_updates_request=ObservedRequest(observe, **poll),
             rate_limiter=limiter,
         )
-        channel = cls(bot, pacer=pacer)
+        channel = cls(bot, pacer=pacer, paid_broadcast=paid_broadcast)
         limiter.limits = channel
         channel.reports_health = health is not None
         return channel
@@ -189,12 +201,15 @@ class TelegramChannel(BaseChannel):
         """On with ``ALVH_TELEGRAM_TOKEN``; admins (``ALVH_ADMIN_CHAT_IDS``) get ``ops``."""
         if settings.telegram_token is None:
             return "Telegram: off (ALVH_TELEGRAM_TOKEN not set)"
+        paid = settings.telegram_paid_broadcast
         channel = cls.connect(settings.telegram_token.get_secret_value(),
                               base_url=settings.telegram_base_url, pacer=env.pacer,
-                              health=env.health)
+                              health=env.health, paid_broadcast=paid)
         admins = tuple(str(int(chat)) for chat in dict.fromkeys(settings.admin_chat_ids))
-        return ChannelSetup(channel, f"Telegram: on via {host_of(settings.telegram_base_url)}",
-                            admins)
+        how = (f"; paid broadcasts up to {cls.PAID_MESSAGES_PER_SECOND:g} messages/s at "
+               f"{cls.STARS_PER_PAID_MESSAGE:g} Star each" if paid else "")
+        return ChannelSetup(channel, f"Telegram: on via {host_of(settings.telegram_base_url)}"
+                            + how, admins)
 
     @classmethod
     def owns_address(cls, address: str) -> bool:
@@ -208,7 +223,12 @@ class TelegramChannel(BaseChannel):
 
     # ------------------------------------------------------------------ limits
     def overall_rate(self) -> Rate:
-        return Rate(self.MESSAGES_PER_SECOND)
+        return Rate(self.PAID_MESSAGES_PER_SECOND if self.paid_broadcast
+                    else self.MESSAGES_PER_SECOND)
+
+    def paid_cost(self, messages: int) -> float:
+        """Stars that ``messages`` paid-broadcast messages cost (0 when paid broadcast is off)."""
+        return messages * self.STARS_PER_PAID_MESSAGE if self.paid_broadcast else 0.0
 
     def recipient_rate(self, recipient: str) -> Rate:
         if recipient.startswith("-"):
@@ -263,6 +283,8 @@ class TelegramChannel(BaseChannel):
         extra: dict[str, Any] = {}
         if self._paced_bot:  # the worker (or send()) has paced it already
             extra["rate_limit_args"] = {"paced": True, "priority": BROADCAST}
+        if self.paid_broadcast:
+            extra["allow_paid_broadcast"] = True
         if message.photo is not None:
             await self._bot.send_photo(chat_id, photo=message.photo, caption=body,
                                        parse_mode=mode, **extra)
@@ -271,6 +293,8 @@ class TelegramChannel(BaseChannel):
                 chat_id, body, parse_mode=mode,
                 link_preview_options=LinkPreviewOptions(is_disabled=True), **extra,
             )
+        if self.paid_broadcast:
+            self.paid_messages += 1
 
     # ------------------------------------------------------------------ planning
     def plan(self, alert: Alert, fallback_at: int | None = None) -> list[_Message]:

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.delivery.outbox._time import Clock, parse, stamp, utcnow
-from bot.delivery.outbox.queue import DeliveryQueue, alert_from_row
+from bot.delivery.outbox.queue import LEASE, DeliveryQueue, alert_from_row
 from bot.kernel.alerts import Alert, Topic
 from bot.store import schema as t
 
@@ -61,6 +61,7 @@ class Outbox:
         channels: Iterable[str],
         standing: Iterable[Standing] = (),
         clock: Clock = utcnow,
+        lease: dt.timedelta = LEASE,
     ) -> None:
         self._engine = engine
         self._clock = clock
@@ -72,7 +73,7 @@ class Outbox:
                              f"{', '.join(sorted(unknown))}")
         self.boot = secrets.token_hex(8)
         """This process incarnation: rows from another one were left by a restart."""
-        self.queue = DeliveryQueue(engine, boot=self.boot, clock=clock)
+        self.queue = DeliveryQueue(engine, boot=self.boot, clock=clock, lease=lease)
 
     @property
     def channels(self) -> frozenset[str]:

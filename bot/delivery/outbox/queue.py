@@ -10,6 +10,13 @@ repeats at most what was in flight and loses nothing.
 
 The claim (:meth:`DeliveryQueue.claim`) is one conditional ``UPDATE``: two
 workers on one database can never both send the same part.
+
+Several instances on one PostgreSQL database (``shared``) share the fan-out:
+:meth:`DeliveryQueue.due` picks rows with ``SELECT … FOR UPDATE SKIP LOCKED``
+and marks them with this instance and a *lease*, so two instances never pick
+the same row; the worker renews the leases of the rows it holds. When an
+instance dies its leases run out and another instance takes its rows over:
+the parts it was sending go out again (marked late), at most once each.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from bot.store import schema as t
 
 UNFINISHED = ("pending", "sending")
 _MAX_ERROR = 500
+LEASE = dt.timedelta(seconds=30)
+"""How long an instance holds a row it picked or is sending without renewing it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +124,17 @@ _SELECT = sa.select(t.deliveries, t.alerts.c.created_at.label("alert_created_at"
 
 
 class DeliveryQueue:
-    def __init__(self, engine: sa.Engine, *, boot: str, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, engine: sa.Engine, *, boot: str, clock: Clock = utcnow, shared: bool | None = None,
+        lease: dt.timedelta = LEASE,
+    ) -> None:
         self._engine = engine
         self._boot = boot
         self._clock = clock
+        self.lease = lease
+        """How long this instance holds a row without renewing it (:data:`LEASE`)."""
+        self.shared = engine.dialect.name == "postgresql" if shared is None else shared
+        """Instances may share this database (PostgreSQL): rows are leased, not adopted."""
 
     def now(self) -> dt.datetime:
         return self._clock()
@@ -175,8 +191,56 @@ class DeliveryQueue:
         )
         if exclude:
             q = q.where(d.c.id.not_in(list(exclude)))
-        with self._engine.connect() as conn:
-            return [_delivery(row) for row in conn.execute(q)]
+        if not self.shared:
+            with self._engine.connect() as conn:
+                return [_delivery(row) for row in conn.execute(q)]
+        now = self._clock()
+        free = sa.or_(d.c.boot == self._boot, d.c.lease_until.is_(None),
+                      d.c.lease_until <= stamp(now))
+        pick = (
+            sa.select(d.c.id)
+            .where(q.whereclause if q.whereclause is not None else sa.true(), free)
+            .order_by(d.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self._engine.begin() as conn:
+            self._reclaim(conn, now)
+            ids = list(conn.execute(pick).scalars())
+            if not ids:
+                return []
+            conn.execute(d.update().where(d.c.id.in_(ids)).values(
+                boot=self._boot, lease_until=stamp(now + self.lease)))
+            rows = conn.execute(_SELECT.where(d.c.id.in_(ids)).order_by(d.c.id)).all()
+        return [_delivery(row) for row in rows]
+
+    def _reclaim(self, conn: sa.Connection, now: dt.datetime) -> int:
+        """Parts another instance was sending when its lease ran out (it died, or lost
+        the database): due again, marked resumed so they say they are late."""
+        d = t.deliveries
+        result = conn.execute(
+            d.update()
+            .where(d.c.status == "sending", d.c.boot != self._boot,
+                   sa.or_(d.c.lease_until.is_(None), d.c.lease_until <= stamp(now)))
+            .values(status="pending", resumed=True, lease_until=None,
+                    updated_at=stamp(now))
+        )
+        return int(result.rowcount)
+
+    def renew(self, delivery_ids: Collection[int]) -> int:
+        """Extend the leases of the rows this instance holds; how many it still holds."""
+        if not delivery_ids or not self.shared:
+            return len(delivery_ids)
+        d = t.deliveries
+        until = stamp(self._clock() + self.lease)
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                d.update()
+                .where(d.c.id.in_(list(delivery_ids)), d.c.boot == self._boot,
+                       d.c.status.in_(UNFINISHED))
+                .values(lease_until=until)
+            )
+        return int(result.rowcount)
 
     def next_due_at(
         self, channels: Collection[str], after: dt.datetime | None = None
@@ -238,8 +302,14 @@ class DeliveryQueue:
         ``sending`` rows go back to ``pending`` (they will be re-sent: the
         crash may have come before or after the message left). All adopted
         rows are flagged ``resumed`` so the user is told they arrive late.
+
+        On a shared database other instances may be alive: only the parts whose
+        sender's lease ran out are taken back (pending rows are shared anyway).
         """
         d = t.deliveries
+        if self.shared:
+            with self._engine.begin() as conn:
+                return self._reclaim(conn, self._clock())
         with self._engine.begin() as conn:
             result = conn.execute(
                 d.update()
@@ -272,6 +342,7 @@ class DeliveryQueue:
                     attempts=d.c.attempts + 1,
                     late_delivery=sa.case((d.c.parts_sent == 0, late),
                                           else_=d.c.late_delivery),
+                    lease_until=stamp(self._clock() + self.lease),
                     updated_at=stamp(self._clock()),
                 )
             )
@@ -285,7 +356,7 @@ class DeliveryQueue:
             conn.execute(
                 d.update()
                 .where(d.c.id == delivery_id, d.c.status == "pending")
-                .values(next_attempt_at=stamp(when))
+                .values(next_attempt_at=stamp(when), lease_until=None)
             )
 
     def unclaim(self, delivery_id: int) -> None:
@@ -295,7 +366,7 @@ class DeliveryQueue:
             conn.execute(
                 d.update()
                 .where(d.c.id == delivery_id, d.c.status == "sending", d.c.boot == self._boot)
-                .values(status="pending", attempts=d.c.attempts - 1,
+                .values(status="pending", attempts=d.c.attempts - 1, lease_until=None,
                         updated_at=stamp(self._clock()))
             )
 
@@ -304,9 +375,11 @@ class DeliveryQueue:
     ) -> None:
         """One more part is out: record it; the next part falls due after ``delay``."""
         when = self._clock() + dt.timedelta(seconds=max(0.0, delay))
+        # The next part stays with this instance (its pacer knows when the recipient
+        # last got a message); if it dies, the lease runs out and another takes over.
         self._update(delivery_id, status="pending", parts_sent=parts_sent,
                      fallback_at=fallback_at, failures=0, last_error=None,
-                     next_attempt_at=stamp(when))
+                     next_attempt_at=stamp(when), lease_until=stamp(when + self.lease))
 
     def mark_sent(
         self, delivery_id: int, *, parts_sent: int = 1, fallback_at: int | None = None
@@ -408,7 +481,10 @@ class DeliveryQueue:
 
     def _update(self, delivery_id: int, **values: Any) -> None:
         values["updated_at"] = stamp(self._clock())
+        values.setdefault("lease_until", None)  # a transition ends this instance's hold
+        d = t.deliveries
         with self._engine.begin() as conn:
-            conn.execute(
-                t.deliveries.update().where(t.deliveries.c.id == delivery_id).values(**values)
-            )
+            # Only while this instance holds the row: one whose lease ran out may have been
+            # taken over by another instance, whose record must not be overwritten.
+            conn.execute(d.update().where(d.c.id == delivery_id, d.c.boot == self._boot)
+                         .values(**values))

@@ -35,7 +35,8 @@ def test_postgres_deployment_runs_two_replicas_rolling_with_the_url_from_a_secre
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["secrets"]["secret"]["secretName"] == "alvh-secrets"
     assert "emptyDir" in volumes["data"]  # the state is in PostgreSQL, not on the pod
-    assert "alvh_database_url" in k["Secret/alvh-secrets"]["stringData"]
+    assert {"alvh_database_url", "alvh_unsubscribe_secret"} <= set(
+        k["Secret/alvh-secrets"]["stringData"])
     assert not any("DATABASE" in key for key in k["ConfigMap/alvh-config"]["data"])
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
     assert "tcpSocket" in container["livenessProbe"]
@@ -49,6 +50,7 @@ def test_compose_runs_two_instances_on_one_database():
     bots = [s for name, s in services.items() if name.startswith("alvh-")]
     assert len(bots) == 2
     assert all("alvh_database_url" in s["secrets"] for s in bots)
+    assert all("alvh_unsubscribe_secret" in s["secrets"] for s in bots)  # one key for both
     assert all(s["depends_on"]["postgres"]["condition"] == "service_healthy" for s in bots)
     ports = [s["ports"][0] for s in bots]
     assert len(set(ports)) == 2 and all(p.startswith("127.0.0.1:") for p in ports)

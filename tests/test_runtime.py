@@ -171,6 +171,55 @@ async def test_telegram_subscriber_gets_alerts_and_commands_answer(settings, sna
     assert TOKEN not in caplog.text
 
 
+async def test_paid_broadcast_cost_is_logged_and_shown_in_healthz_and_health(
+        settings, snapshot_dir, caplog):
+    """ALVH_TELEGRAM_PAID_BROADCAST: every fan-out message carries allow_paid_broadcast,
+    the cost of each new alert (chats × messages × 0.1 Star) is logged, and /healthz and
+    the admins' /health show it."""
+    store = open_store(f"sqlite:///{snapshot_dir / STORE_NAME}")
+    main_store = open_store(settings.store_url)
+    subs = Subscribers(main_store.engine)
+    for chat in (501, 502, 503):
+        subs.subscribe("telegram", str(chat), [Topic.SUMMARY])
+    main_store.close()
+    port = free_port()
+    caplog.set_level("INFO", logger="bot")
+    with FakeTelegram(token=TOKEN) as fake:
+        s = settings.model_copy(update={
+            "telegram_token": SecretStr(TOKEN), "telegram_base_url": fake.base_url,
+            "http_port": port, "telegram_paid_broadcast": True,
+        })
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_service(Root(s), store, load_default_rules(), stop=stop))
+        try:
+            await fake.wait_until(lambda: all(fake.sent_to(c) for c in (501, 502, 503)),
+                                  within=60)
+            for _ in range(100):
+                status, body = await _healthz(port)
+                if body["deliveries"]["pending"] == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert status == 200
+            fake.user_says(900, "/health")
+            await fake.wait_until(lambda: bool(fake.sent_to(900)), within=30)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+    store.close()
+    paid = body["paid_broadcast"]
+    fan_out = sum(len(fake.sent_to(c)) for c in (501, 502, 503))  # photo (+ text if long)
+    assert fan_out >= 3 and fake.paid_messages == paid["messages_sent"] == fan_out
+    assert paid["stars_per_message"] == 0.1
+    assert paid["stars_spent"] == pytest.approx(0.1 * fan_out)
+    (summary,) = [c for c in paid["recent_alerts"] if c["chats"] == 3]
+    assert summary["messages"] == fan_out and summary["stars"] == pytest.approx(0.1 * fan_out)
+    assert re.search(rf"paid broadcast: \S+ to 3 chat\(s\): {fan_out} message\(s\), "
+                     rf"{0.1 * fan_out:.1f} Stars", caplog.text)
+    (reply,) = [m.text for m in fake.sent_to(900) if "Health" in (m.text or "")]
+    assert "paid_broadcast" in reply and "stars_spent" in reply
+    assert TOKEN not in caplog.text
+
+
 async def _healthz(port: int) -> tuple[int, dict]:
     async with httpx.AsyncClient(timeout=2) as client:
         r = await client.get(f"http://127.0.0.1:{port}/healthz")

@@ -74,3 +74,19 @@ def test_a_database_password_is_masked_and_redacted(tmp_path, monkeypatch):
     s = load_settings(env_file=None, secrets_dir=tmp_path)
     assert s.store_url_shown == "postgresql://alvh:***@db.internal/alvh"
     assert "pa55word" in s.secret_values()  # so the log handler redacts it too
+
+
+def test_replicas_with_email_must_share_one_unsubscribe_key(tmp_path, monkeypatch):
+    """On PostgreSQL each instance has its own data directory: a generated key would
+    differ between them and a link mailed by one would be refused by the other."""
+    monkeypatch.setenv("ALVH_DATABASE_URL", "postgresql://alvh:pa55word@db.internal/alvh")
+    monkeypatch.setenv("ALVH_SMTP_HOST", "smtp.example.com")
+    with pytest.raises(ConfigError) as err:
+        load_settings(env_file=None, secrets_dir=tmp_path)
+    assert str(err.value).startswith("ALVH_UNSUBSCRIBE_SECRET: required")
+    assert "pa55word" not in str(err.value) and "\n" not in str(err.value)
+    monkeypatch.setenv("ALVH_UNSUBSCRIBE_SECRET", "one-key-for-every-replica")
+    assert load_settings(env_file=None, secrets_dir=tmp_path).unsubscribe_secret is not None
+    monkeypatch.delenv("ALVH_UNSUBSCRIBE_SECRET")
+    monkeypatch.delenv("ALVH_DATABASE_URL")  # SQLite: one instance, a generated key is fine
+    assert load_settings(env_file=None, secrets_dir=tmp_path).unsubscribe_secret is None

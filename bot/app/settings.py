@@ -189,6 +189,22 @@ class Settings(BaseSettings):
                 "next session's run")
         return self
 
+    @model_validator(mode="after")
+    def _one_unsubscribe_key(self) -> Settings:
+        """Replicas on one PostgreSQL database must sign unsubscribe links alike.
+
+        Without ``ALVH_UNSUBSCRIBE_SECRET`` each instance generates its own key in
+        its own data directory, and a link mailed by one would be refused by the
+        other behind the same ``ALVH_PUBLIC_URL``.
+        """
+        shared = (self.database_url or "").startswith("postgresql")
+        if shared and self.smtp_host and self.unsubscribe_secret is None:
+            raise ValueError(
+                "ALVH_UNSUBSCRIBE_SECRET: required with email (ALVH_SMTP_HOST) on a PostgreSQL "
+                "ALVH_DATABASE_URL, so that every instance signs unsubscribe links with the "
+                "same key (at least 16 characters)")
+        return self
+
     @field_validator("admin_chat_ids", "allowlist_chat_ids", mode="before")
     @classmethod
     def _ids(cls, value: Any) -> Any:

@@ -26,6 +26,7 @@ import collections
 import logging
 import multiprocessing
 import os
+import resource
 import sys
 import time
 import uuid
@@ -79,7 +80,7 @@ async def _instance(url: str, base_url: str, *, paid: bool, share: int,
         await worker.drain()
     store.close()
     return {"parts": worker.stats.parts, "rate_limited": worker.stats.rate_limited,
-            "paid_messages": channel.paid_messages}
+            "paid_messages": channel.paid_messages, "cpu": time.process_time()}
 
 
 def _child(url: str, base_url: str, paid: bool, share: int, concurrency: int,
@@ -111,6 +112,9 @@ def run(name: str, admin: str, chats: int, instances: int, paid: bool,
             for p in procs:
                 p.join()
             report = fake.report()
+        # Every child has exited and been waited for: the instances and the fake server.
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        fake_cpu = children.ru_utime + children.ru_stime - sum(s["cpu"] for s in stats)
     finally:
         _drop(admin, url)
     expected = 2 * chats
@@ -133,6 +137,10 @@ def run(name: str, admin: str, chats: int, instances: int, paid: bool,
     print(f"elapsed              {elapsed:.1f} s")
     print(f"bound ({expected}/{rate:g} s)  {bound:.1f} s")
     print(f"ratio                {elapsed / bound:.3f}")
+    cores = os.cpu_count() or 1
+    print(f"CPU seconds          instances {[round(s['cpu'], 1) for s in stats]}, fake Bot API "
+          f"~{fake_cpu:.1f} (PostgreSQL not counted); {cores} cores x {elapsed:.1f} s = "
+          f"{cores * elapsed:.1f} available")
     print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
 
 

@@ -208,6 +208,34 @@ async def test_a_pause_past_fire_time_and_deadline_is_caught_up_by_the_watchdog(
         await svc.stop()
 
 
+async def test_two_ticks_at_once_start_one_runner(store, calendar, monkeypatch):
+    """On wake-up the date job and the watchdog tick together; both read the plan
+    (in a thread) before either starts the runner: one runner, one evaluation."""
+    sink = Sink()
+    clock = Clock(dt.datetime(2026, 2, 26, 16, 21, tzinfo=ET))
+    svc = service(store, calendar, clock, sink, source="snapshot")
+    await svc.start()
+    try:
+        assert await svc._runner == [(D(2026, 2, 26), "evaluated")]
+        clock.now = dt.datetime(2026, 2, 28, 9, 0, tzinfo=ET)
+        started: list[asyncio.Task] = []
+        real = asyncio.create_task
+
+        def spy(coro, **kw):  # every task the service starts during the two ticks
+            task = real(coro, **kw)
+            started.append(task)
+            return task
+
+        monkeypatch.setattr(asyncio, "create_task", spy)
+        await asyncio.gather(svc.tick(), svc.tick(D(2026, 2, 27)))
+        monkeypatch.undo()
+        runners = [t for t in started if t.get_name() == "evaluate"]
+        assert len(runners) == 1
+        assert await runners[0] == [(D(2026, 2, 27), "evaluated")]
+    finally:
+        await svc.stop()
+
+
 async def test_sessions_beyond_the_catch_up_bound_are_reported_to_ops(store, calendar):
     sink = Sink()
     clock = Clock(dt.datetime(2026, 2, 13, 16, 21, tzinfo=ET))

@@ -486,7 +486,9 @@ class Service:
             due = await asyncio.to_thread(lambda: self.plan().due)
             todo = [d for d in due if d not in self.missed and d not in self.skipped
                     and d not in self.missed_before]
-            if todo:
+            # Checked again: another tick (the date job and the watchdog firing together
+            # on wake-up) may have started the runner while this one read the plan.
+            if todo and (self._runner is None or self._runner.done()):
                 self._runner = asyncio.create_task(self._run_due(), name="evaluate")
                 return
         self.schedule_next()

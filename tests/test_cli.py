@@ -68,3 +68,60 @@ def test_a_session_that_has_not_closed_is_refused(capsys):
                  "--dry-run"]) == 1
     close = cal.close_time(future)
     assert f"{future} has not closed yet (close {close:%H:%M %Z})" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("url", "expect"), [
+    ("http://127.0.0.1:9", "must end with /bot, the Bot API's path the token is appended to "
+                           "(e.g. http://127.0.0.1:9/bot)"),
+    ("https://api.telegram.org", "must end with /bot"),
+    ("api.telegram.org/bot", "must be an http(s) URL"),
+])
+def test_a_telegram_base_url_without_bot_is_refused_and_the_token_never_shown(
+        monkeypatch, capsys, url, expect):
+    """PTB appends the token to the base URL as it is: without /bot the token becomes the
+    port, and URL errors would quote it (found by a newcomer's try-out)."""
+    monkeypatch.setenv("ALVH_TELEGRAM_TOKEN", "123456:AAE-realLookingSecretPart")
+    monkeypatch.setenv("ALVH_TELEGRAM_BASE_URL", url)
+    assert main(["run-once", "--source", "snapshot", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("alvh: configuration error: ALVH_TELEGRAM_BASE_URL: ")
+    assert expect in err and err.count("\n") == 1
+    assert "AAE-realLookingSecretPart" not in err
+
+
+def test_the_secret_half_of_the_token_is_redacted_alone(monkeypatch):
+    from bot.app.settings import load_settings
+
+    monkeypatch.setenv("ALVH_TELEGRAM_TOKEN", "123456:AAE-realLookingSecretPart")
+    values = load_settings(env_file=None).secret_values()
+    assert {"123456:AAE-realLookingSecretPart", "AAE-realLookingSecretPart"} <= set(values)
+
+
+@pytest.mark.parametrize("kind", ["file", "missing"])
+def test_a_secrets_dir_that_is_not_a_directory_is_one_line(tmp_path, capsys, kind):
+    path = tmp_path / "secrets"
+    if kind == "file":
+        path.write_text("not a directory")
+    assert main(["--secrets-dir", str(path), "rules", "check"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"--secrets-dir {path}: {'a file' if kind == 'file' else 'no such directory'}" in err
+
+
+def test_a_database_that_stops_answering_is_an_outage_not_a_bug(monkeypatch, capsys):
+    """The leader exits when PostgreSQL goes away (a supervisor restarts it): one line
+    naming the database with its password masked, and not "a bug: please report it"."""
+    import sqlalchemy.exc
+
+    from bot.app import cli
+
+    def gone(*_: object) -> int:
+        raise sqlalchemy.exc.OperationalError(
+            "SELECT 1", {}, Exception("terminating connection due to administrator command"))
+
+    monkeypatch.setenv("ALVH_DATABASE_URL", "postgresql://alvh:pa55word@db.internal/alvh")
+    monkeypatch.setattr(cli.COMMANDS["subscribers"], "run", gone)
+    assert main(["subscribers", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("alvh: the database stopped answering (postgresql://alvh:***@db.internal/alvh)"
+                   ": terminating connection due to administrator command; exiting\n")

@@ -200,3 +200,31 @@ def test_import_copies_keep_format_detection(tmp_path):
         import_files(store, get_calendar(), [src])
     import_files(store, get_calendar(), [src], symbol="VIX3M")
     assert len(store.bars("VIX3M")) == 4175
+
+
+def test_rows_of_sessions_not_closed_yet_are_dropped_with_their_reason(tmp_path):
+    """A typo'd future date (or today's row before the close) would become that
+    session's data once it closes, and a stored series is not fetched again."""
+    f = tmp_path / "breadth.csv"
+    f.write_text("date,advancers,decliners\n2026-02-26,1500,1300\n2026-02-27,1400,1450\n"
+                 "2026-03-02,1600,1200\n")
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    try:
+        report = import_files(store, get_calendar(), [f], last_closed=dt.date(2026, 2, 27))
+        assert [ts.date() for ts in store.breadth().index] == [dt.date(2026, 2, 26),
+                                                               dt.date(2026, 2, 27)]
+    finally:
+        store.close()
+    assert "BREADTH 2 rows 2026-02-26..2026-02-27" in report[0]
+    assert report[1] == ("    dropped 1 row(s), the session has not closed yet (a bar or "
+                         "breadth row before the close is not final): 2026-03-02")
+
+
+def test_status_of_a_new_store_lists_every_series_and_says_how_to_fill_them(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path / "new"))
+    assert main(["data", "status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:9] == [f"{name:<8} no data" for name in
+                        ("SPX", "VIX", "VIX3M", "VIX6M", "BREADTH", "FOMC", "CPI", "PPI")]
+    assert out[9].startswith("series with no data: `alvh data backfill` seeds the store")

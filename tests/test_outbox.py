@@ -105,6 +105,20 @@ def test_unconfigured_channels_get_no_rows(db: sa.Engine) -> None:
     assert [(c, r) for _, c, r, _ in _deliveries(db)] == [("email", "a@example.com")]
 
 
+def test_an_alert_nobody_subscribes_to_is_a_warning(
+        db: sa.Engine, caplog: pytest.LogCaptureFixture) -> None:
+    """A new operator with a token and no subscribers yet: the alert is stored, and the
+    log says loudly that it reaches nobody (not an INFO line about 0 recipients)."""
+    Subscribers(db).subscribe("telegram", "5", [Topic.HEDGE])
+    outbox = Outbox(db, channels=("telegram",))
+    alert, hedge = make_alert(Topic.CONDOR), make_alert(Topic.HEDGE, "layer_removed")
+    with caplog.at_level("INFO", logger="bot.delivery.outbox"):
+        assert outbox.enqueue([alert, hedge]) == [alert.key, hedge.key]  # both stored
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"outbox: {alert.key} reaches nobody: no active subscriber of topic "
+                        "'condor' on any channel (/start in Telegram, or alvh subscribers add)"]
+
+
 def test_subscriber_management(db: sa.Engine) -> None:
     subs = Subscribers(db)
     ann = subs.subscribe("email", " ann@Example.org ", parse_topics(["hedge,condor"]))

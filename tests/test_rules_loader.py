@@ -351,3 +351,17 @@ def test_diff_thresholds_lists_changed_added_and_removed_keys() -> None:
         ("thresholds.new_one", None, 7),
     ]
     assert diff_thresholds(old, load_rules(DEFAULT)) == []
+
+
+@pytest.mark.parametrize(("body", "line", "code"), [(b"\x00\x01binary", 1, "0x0000"),
+                                                    (b"version: 1\n\x07bell\n", 2, "0x0007")])
+def test_a_control_character_is_refused_at_its_line(tmp_path: Path, body: bytes,
+                                                    line: int, code: str) -> None:
+    """A binary or corrupted file is a refused rules file (so a hot reload tells the
+    admins and keeps the running rules), not an unexpected error."""
+    path = tmp_path / "alvh.yaml"
+    path.write_bytes(body)
+    with pytest.raises(RulesError) as err:
+        load_rules(path)
+    assert str(err.value).endswith(
+        f"{path}:{line}: not a text file: character {code} is not allowed in YAML")

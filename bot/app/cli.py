@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, TypeGuard
 
 from bot import __version__
 from bot.app.commands import (
@@ -27,6 +28,9 @@ from bot.app.commands import (
     subscribers,
 )
 from bot.kernel.errors import AlvhError, ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import OperationalError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -78,13 +82,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        # A bug, not a user error: still one line; the traceback is in the debug log.
         import logging
 
+        from bot.kernel.redact import redact
+
+        secrets = settings.secret_values()
+        if _database_gone(exc):  # an outage, not a bug: exit and let the supervisor restart
+            logging.getLogger("bot.app.cli").debug("database error", exc_info=True)
+            print(f"alvh: the database stopped answering ({settings.store_url_shown}): "
+                  f"{redact(one_line(exc.orig or exc), *secrets)}; exiting", file=sys.stderr)
+            return EXIT_ERROR
+        # A bug, not a user error: still one line; the traceback is in the debug log.
         logging.getLogger("bot.app.cli").debug("unexpected error", exc_info=True)
-        print(f"alvh: unexpected error: {type(exc).__name__}: {one_line(exc)} (a bug: please "
-              "report it; ALVH_LOG_LEVEL=DEBUG shows the traceback)", file=sys.stderr)
+        print(f"alvh: unexpected error: {type(exc).__name__}: {redact(one_line(exc), *secrets)} "
+              "(a bug: please report it; ALVH_LOG_LEVEL=DEBUG shows the traceback)",
+              file=sys.stderr)
         return EXIT_ERROR
+
+
+def _database_gone(exc: BaseException) -> TypeGuard[OperationalError]:
+    """SQLAlchemy's OperationalError (connection lost, server shut down), without importing
+    SQLAlchemy for commands that never loaded it."""
+    module = sys.modules.get("sqlalchemy.exc")
+    return module is not None and isinstance(exc, module.OperationalError)
 
 
 def one_line(exc: BaseException) -> str:

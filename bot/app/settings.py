@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.kernel.errors import ConfigError
 from bot.kernel.models import MIN_CLOSE_GAP_MINUTES
@@ -205,6 +205,22 @@ class Settings(BaseSettings):
                 "same key (at least 16 characters)")
         return self
 
+    @field_validator("telegram_base_url")
+    @classmethod
+    def _bot_api_path(cls, value: str) -> str:
+        """The token is appended to this URL as it is (python-telegram-bot's ``base_url``):
+        without the ``/bot`` path the token would land in the host and port, where it
+        makes an invalid URL that error messages then quote."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL, e.g. https://api.telegram.org/bot")
+        if not parts.path.endswith("/bot"):
+            raise ValueError(f"must end with /bot, the Bot API's path the token is appended "
+                             f"to (e.g. {parts.scheme}://{parts.netloc}/bot)")
+        return value
+
     @field_validator("admin_chat_ids", "allowlist_chat_ids", mode="before")
     @classmethod
     def _ids(cls, value: Any) -> Any:
@@ -265,6 +281,12 @@ class Settings(BaseSettings):
                   self.stooq_api_key, self.invite_code, self.unsubscribe_secret,
                   *self.apprise_admin_urls)
         out = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.telegram_token is not None:
+            # The part after the bot id is the secret one; a URL parser that splits the
+            # token at its colon would quote it alone.
+            _, _, secret = self.telegram_token.get_secret_value().partition(":")
+            if len(secret) >= 8:
+                out.append(secret)
         if self.database_url:
             from sqlalchemy.engine import make_url
 
@@ -319,11 +341,19 @@ def load_settings(
     """
     if secrets_dir is None and DEFAULT_SECRETS_DIR.is_dir():
         secrets_dir = DEFAULT_SECRETS_DIR
+    elif secrets_dir is not None and not secrets_dir.is_dir():
+        # Asked for by name: a typo (or an empty $CREDENTIALS_DIRECTORY) would
+        # otherwise run the bot without its token, with only a library warning.
+        what = "a file" if secrets_dir.exists() else "no such directory"
+        raise ConfigError(f"--secrets-dir {secrets_dir}: {what}; it must be the directory of "
+                          "secret files (one file per variable, e.g. alvh_telegram_token)")
     kwargs: dict[str, Any] = {"_env_file": env_file}
     if secrets_dir is not None:
         kwargs["_secrets_dir"] = secrets_dir
     try:
         return Settings(**kwargs)
+    except SettingsError as exc:  # e.g. a variable that is not valid JSON where JSON is read
+        raise ConfigError(str(exc).partition("\n")[0]) from None
     except ValidationError as exc:
         lines = [_describe(dict(e)) for e in exc.errors()]
         raise ConfigError("; ".join(lines)) from None

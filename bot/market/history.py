@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from bot.kernel.models import BREADTH, EventKind
+from bot.kernel.models import BREADTH, EventKind, Symbol
 from bot.kernel.sessions import SessionCalendar
 from bot.store import Store
 from bot.store.breadth import RejectedBreadth
@@ -93,4 +93,11 @@ def status_report(store: Store, calendar: SessionCalendar) -> list[SeriesReport]
         out.append(SeriesReport(
             st.series, st.first, st.last, st.rows, st.sources, gaps, tuple(segments), rejected
         ))
-    return out
+    # Every series the bot needs is listed, an empty one as "no data": a new store
+    # must show what it lacks, not only what it has.
+    listed = {r.series for r in out}
+    for name in (*[s.value for s in Symbol], BREADTH, *[k.value for k in EventKind]):
+        if name not in listed:
+            out.append(SeriesReport(name, None, None, 0, (), (), (), ()))
+    order = [*[s.value for s in Symbol], BREADTH, *[k.value for k in EventKind]]
+    return sorted(out, key=lambda r: order.index(r.series) if r.series in order else len(order))

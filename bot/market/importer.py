@@ -218,6 +218,29 @@ def keep_real_gaps(
     return out
 
 
+NOT_CLOSED = "the session has not closed yet (a bar or breadth row before the close is not final)"
+
+
+def drop_unclosed(items: Sequence[Item], last_closed: dt.date) -> list[Item]:
+    """Drop price and breadth rows dated after ``last_closed``, with their reason.
+
+    A row for a session still trading (or a future date typed by mistake) would
+    become that session's data once it closes, and a stored series is not
+    fetched again: the same rule as for every live source. Events (FOMC, CPI,
+    PPI) are dated in the future by nature and are kept.
+    """
+    out: list[Item] = []
+    for item in items:
+        p: Parsed[Any] = item.parsed
+        if item.series != "events" and any(r.session > last_closed for r in p.rows):
+            keep = tuple(r for r in p.rows if r.session <= last_closed)
+            gone = tuple(Dropped(r.session, NOT_CLOSED) for r in p.rows
+                         if r.session > last_closed)
+            item = Item(item.label, Parsed(p.source, keep, p.dropped + gone), item.series)
+        out.append(item)
+    return out
+
+
 def write_items(store: Store, items: Sequence[Item]) -> list[str]:
     report: list[str] = []
     for item in items:
@@ -252,7 +275,12 @@ def import_files(
     fmt: str = "auto",
     symbol: str | None = None,
     source: str | None = None,
+    last_closed: dt.date | None = None,
 ) -> list[str]:
+    """Import ``paths`` into ``store`` (all or nothing); the report, a line per file.
+
+    ``last_closed``: rows of later sessions are dropped (see :func:`drop_unclosed`).
+    """
     try:
         items, skipped = parse_files(calendar, paths, fmt=fmt, symbol=symbol, source=source)
     except SourceDataError as exc:
@@ -260,4 +288,6 @@ def import_files(
     stored = store.breadth()
     real = [ts.date() for ts, src in zip(stored.index, stored["source"], strict=True)
             if not is_synthetic(str(src))]
+    if last_closed is not None:
+        items = drop_unclosed(items, last_closed)
     return skipped + write_items(store, keep_real_gaps(items, calendar, real))

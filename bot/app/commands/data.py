@@ -72,6 +72,9 @@ def _status(root: Root, out: TextIO) -> int:
     out.write(f"store: {root.settings.store_url_shown}\n")
     for line in lines:
         out.write(line.line() + "\n")
+    if any(r.rows == 0 for r in lines):
+        out.write("series with no data: `alvh data backfill` seeds the store from the shipped "
+                  "snapshot and fetches the rest (or `alvh data import FILE…`)\n")
     return 0
 
 
@@ -89,12 +92,13 @@ def _check(args: argparse.Namespace, root: Root, out: TextIO) -> int:
 
 
 def _import(args: argparse.Namespace, root: Root, out: TextIO) -> int:
+    from bot.app.commands._session import session_arg
     from bot.market.importer import import_files
 
     with root.market_store("live") as store:
         report = import_files(
             store, root.calendar, args.files, fmt=args.format, symbol=args.symbol,
-            source=args.source,
+            source=args.source, last_closed=session_arg(root.calendar, None),
         )
     for line in report:
         out.write(line + "\n")

@@ -123,7 +123,12 @@ class Outbox:
                 if rows:
                     conn.execute(t.deliveries.insert(), rows)
                 new.append(alert.key)
-                log.info("outbox: stored %s for %d recipient(s)", alert.key, len(rows))
+                if rows:
+                    log.info("outbox: stored %s for %d recipient(s)", alert.key, len(rows))
+                else:  # stored (it shows in /history), but nobody is told: say so loudly
+                    log.warning("outbox: %s reaches nobody: no active subscriber of topic %r "
+                                "on any channel (/start in Telegram, or alvh subscribers add)",
+                                alert.key, alert.topic.value)
         return new
 
     def _active_subscribers(self, conn: sa.Connection) -> list[tuple[str, str, set[str]]]:

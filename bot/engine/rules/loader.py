@@ -243,7 +243,13 @@ class _Node:
 
 
 def _parse_yaml(text: str, name: str) -> tuple[object, _Node]:
-    loader = Yaml12Loader(text)
+    try:
+        loader = Yaml12Loader(text)  # its reader refuses control characters at once
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise RulesFileError([Problem(
+            name, line, "", f"not a text file: character {_code(exc.character):#06x} is not "
+            "allowed in YAML")]) from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -259,6 +265,11 @@ def _parse_yaml(text: str, name: str) -> tuple[object, _Node]:
         raise RulesFileError([Problem(name, None, "", f"YAML error: {exc}")]) from None
     finally:
         loader.dispose()
+
+
+def _code(character: str | int) -> int:
+    """PyYAML's ReaderError holds the character, or its code point for bytes input."""
+    return character if isinstance(character, int) else ord(character)
 
 
 def _index(node: yaml.Node, line: int, loc: Loc, name: str, problems: list[Problem]) -> _Node:

@@ -125,3 +125,12 @@ def test_a_database_that_stops_answering_is_an_outage_not_a_bug(monkeypatch, cap
     err = capsys.readouterr().err
     assert err == ("alvh: the database stopped answering (postgresql://alvh:***@db.internal/alvh)"
                    ": terminating connection due to administrator command; exiting\n")
+
+
+def test_an_empty_secrets_dir_is_refused_not_taken_for_the_working_directory(capsys):
+    """deploy/systemd passes --secrets-dir "$CREDENTIALS_DIRECTORY": unset, it is empty."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["--secrets-dir", "", "rules", "check"])
+    assert exit_.value.code == 2
+    assert "argument --secrets-dir: empty: name the directory of secret files" in \
+        capsys.readouterr().err

@@ -53,12 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="alvh", description="ALVH signal bot: SPX iron-condor and layered VIX-hedge alerts"
     )
     p.add_argument("--version", action="version", version=f"alvh {__version__}")
-    p.add_argument("--secrets-dir", type=Path, metavar="DIR",
+    p.add_argument("--secrets-dir", type=_directory_name, metavar="DIR",
                    help="directory of secret files (default: /run/secrets when it exists)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS.values():
         module.add_parser(sub)
     return p
+
+
+def _directory_name(value: str) -> Path:
+    """An empty name (``--secrets-dir "$CREDENTIALS_DIRECTORY"`` with the variable unset)
+    would be the working directory: refused instead."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty: name the directory of secret files")
+    return Path(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -228,3 +228,14 @@ def test_status_of_a_new_store_lists_every_series_and_says_how_to_fill_them(
     assert out[1:9] == [f"{name:<8} no data" for name in
                         ("SPX", "VIX", "VIX3M", "VIX6M", "BREADTH", "FOMC", "CPI", "PPI")]
     assert out[9].startswith("series with no data: `alvh data backfill` seeds the store")
+
+
+def test_status_and_check_of_the_snapshot(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path / "d"))
+    assert main(["data", "status", "--source", "snapshot"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "store: the shipped snapshot"
+    assert out[1].startswith("SPX      1999-01-04 .. 2026-02-27    6830 rows")
+    assert not any("no data" in line for line in out)
+    assert main(["data", "check", "--source", "snapshot", "--date", "2026-02-27"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "complete for 2026-02-27"

@@ -25,18 +25,20 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     )
     imp.add_argument("--symbol", help="series for price files: SPX, VIX, VIX3M, VIX6M")
     imp.add_argument("--source", help="source label stored on the rows (default from the file)")
-    dsub.add_parser("status", help="per series: range, rows, sources, gaps")
+    st = dsub.add_parser("status", help="per series: range, rows, sources, gaps")
+    st.add_argument("--source", choices=["live", "snapshot"], help="default: ALVH_SOURCE")
     dsub.add_parser("backfill", help="seed the live store from the shipped snapshot and fetch "
                     "every series to the last closed session")
     chk = dsub.add_parser("check", help="is the data complete and fresh for a session?")
     chk.add_argument("--date", type=date_arg, help="session (default: the last closed session)")
+    chk.add_argument("--source", choices=["live", "snapshot"], help="default: ALVH_SOURCE")
 
 
 def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
     if args.data_command == "import":
         return _import(args, root, out)
     if args.data_command == "status":
-        return _status(root, out)
+        return _status(args, root, out)
     if args.data_command == "backfill":
         with root.market_store("live") as store:
             return backfill(root, store, out)
@@ -64,12 +66,14 @@ def backfill(root: Root, store: Store, out: TextIO) -> int:
     return 0 if report.complete else 1
 
 
-def _status(root: Root, out: TextIO) -> int:
+def _status(args: argparse.Namespace, root: Root, out: TextIO) -> int:
     from bot.market.history import status_report
 
-    with root.market_store("live") as store:
+    source = root.source(args.source)
+    with root.market_store(source) as store:
         lines = status_report(store, root.calendar)
-    out.write(f"store: {root.settings.store_url_shown}\n")
+    shown = root.settings.store_url_shown if source == "live" else "the shipped snapshot"
+    out.write(f"store: {shown}\n")
     for line in lines:
         out.write(line.line() + "\n")
     if any(r.rows == 0 for r in lines):
@@ -83,7 +87,7 @@ def _check(args: argparse.Namespace, root: Root, out: TextIO) -> int:
     from bot.market.freshness import check_freshness
 
     session = session_arg(root.calendar, args.date)
-    with root.market_store("live") as store:
+    with root.market_store(root.source(args.source)) as store:
         result = check_freshness(store, root.calendar, session)
     for c in result.checks:
         out.write(c.describe(session) + "\n")

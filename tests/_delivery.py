@@ -23,6 +23,18 @@ from bot.store import Store, open_store
 
 TOKEN = "123456789:AAE-test-SECRET-token-value"
 SESSION = dt.date(2026, 3, 2)
+T0 = dt.datetime(2026, 3, 2, 21, 20, tzinfo=dt.UTC)
+"""The delivery tests' "now": SESSION's evaluation time (16:20 ET)."""
+
+
+class Clock:
+    """A clock the test moves by hand (``clock.now = …``)."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
 
 
 def make_alert(

@@ -5,23 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from _delivery import make_alert, store_at
+from _delivery import T0, Clock, make_alert, store_at
 
 from bot.app.delivery_status import delivery_health
 from bot.app.health import Health, merged
 from bot.delivery.health import ChannelHealth
 from bot.delivery.outbox import Outbox, Standing
 from bot.kernel.alerts import Topic
-
-T0 = dt.datetime(2026, 3, 2, 21, 20, tzinfo=dt.UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 def test_pending_too_long_or_expired_in_the_last_day_is_a_503(tmp_path: Path) -> None:

@@ -11,21 +11,11 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from _delivery import make_alert
+from _delivery import T0, Clock, make_alert
 
 from bot.delivery.outbox import Outbox, Subscribers
 from bot.kernel.alerts import Topic
 from bot.store import Store, open_store
-
-T0 = dt.datetime(2026, 3, 2, 21, 20, tzinfo=dt.UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture

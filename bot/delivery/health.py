@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bot.delivery.outbox._time import Clock, utcnow
+from bot.store.timestamps import Clock, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from typing import Literal
 import sqlalchemy as sa
 
 from bot.store import schema as s
+from bot.store.timestamps import stamp
 
 Role = Literal["leader", "standby"]
 LIVE_WITHIN = dt.timedelta(seconds=30)
@@ -34,10 +35,6 @@ class Instance:
     last_seen: dt.datetime
 
 
-def _stamp(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
 class Instances:
     """Heartbeats of the instances of one database; ``boot`` is this instance's id."""
 
@@ -50,18 +47,18 @@ class Instances:
         """Say this instance is alive, in ``role``."""
         now = now or dt.datetime.now(tz=dt.UTC)
         i = s.instances
-        values = {"role": role, "last_seen": _stamp(now)}
+        values = {"role": role, "last_seen": stamp(now)}
         with self._engine.begin() as conn:
             done = conn.execute(i.update().where(i.c.boot == self.boot).values(**values))
             if done.rowcount == 0:
                 conn.execute(i.insert().values(
                     boot=self.boot, host=socket.gethostname()[:200], pid=os.getpid(),
-                    started_at=_stamp(self._started), **values))
+                    started_at=stamp(self._started), **values))
 
     def live(self, now: dt.datetime | None = None) -> list[Instance]:
         """Instances seen within :data:`LIVE_WITHIN`, oldest first; the dead are removed."""
         now = now or dt.datetime.now(tz=dt.UTC)
-        cutoff = _stamp(now - LIVE_WITHIN)
+        cutoff = stamp(now - LIVE_WITHIN)
         i = s.instances
         with self._engine.begin() as conn:
             conn.execute(i.delete().where(i.c.last_seen < cutoff))

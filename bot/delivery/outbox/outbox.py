@@ -19,10 +19,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.delivery.outbox._time import Clock, parse, stamp, utcnow
 from bot.delivery.outbox.queue import LEASE, DeliveryQueue, alert_from_row
 from bot.kernel.alerts import Alert, Topic
 from bot.store import schema as t
+from bot.store.timestamps import Clock, parse, stamp, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.delivery.outbox._time import Clock, parse, stamp, utcnow
 from bot.delivery.outbox.subscribers import deactivate
 from bot.kernel.alerts import Alert, Topic
 from bot.store import schema as t
+from bot.store.timestamps import Clock, parse, stamp, utcnow
 
 UNFINISHED = ("pending", "sending")
 _MAX_ERROR = 500

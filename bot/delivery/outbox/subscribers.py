@@ -18,10 +18,10 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from bot.delivery.outbox._time import Clock, parse, stamp, utcnow
 from bot.kernel.alerts import Topic
 from bot.kernel.errors import ConfigError
 from bot.store import schema as t
+from bot.store.timestamps import Clock, parse, stamp, utcnow
 
 SUBSCRIBABLE: Final = tuple(topic for topic in Topic if topic is not Topic.OPS)
 REMOVED: Final = "removed"

@@ -1,4 +1,4 @@
-"""UTC timestamps as fixed-width ISO strings.
+"""UTC timestamps as fixed-width ISO strings, for the outbox and the instances tables.
 
 Fixed width (always microseconds, always ``+00:00``) is what makes a plain
 string comparison in SQL a time comparison, on SQLite and PostgreSQL alike.

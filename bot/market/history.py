@@ -95,9 +95,8 @@ def status_report(store: Store, calendar: SessionCalendar) -> list[SeriesReport]
         ))
     # Every series the bot needs is listed, an empty one as "no data": a new store
     # must show what it lacks, not only what it has.
-    listed = {r.series for r in out}
-    for name in (*[s.value for s in Symbol], BREADTH, *[k.value for k in EventKind]):
-        if name not in listed:
-            out.append(SeriesReport(name, None, None, 0, (), (), (), ()))
     order = [*[s.value for s in Symbol], BREADTH, *[k.value for k in EventKind]]
+    listed = {r.series for r in out}
+    out += [SeriesReport(name, None, None, 0, (), (), (), ()) for name in order
+            if name not in listed]
     return sorted(out, key=lambda r: order.index(r.series) if r.series in order else len(order))

@@ -11,7 +11,7 @@ import bisect
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,15 +207,17 @@ def keep_real_gaps(
             return False
         return len(calendar.sessions_between(real[i - 1], real[i])) - 2 <= MAX_REAL_HOLE
 
-    out: list[Item] = []
-    for item in items:
-        p: Parsed[Any] = item.parsed
-        if item.series == "BREADTH" and is_synthetic(p.source):
-            keep = tuple(r for r in p.rows if not in_hole(r.session))
-            gone = tuple(Dropped(r.session, INSIDE_REAL) for r in p.rows if in_hole(r.session))
-            item = Item(item.label, Parsed(p.source, keep, p.dropped + gone), item.series)
-        out.append(item)
-    return out
+    return [_without(item, in_hole, INSIDE_REAL)
+            if item.series == "BREADTH" and is_synthetic(item.parsed.source) else item
+            for item in items]
+
+
+def _without(item: Item, drop: Callable[[dt.date], bool], reason: str) -> Item:
+    """``item`` without the rows whose session ``drop`` picks, reported with ``reason``."""
+    p: Parsed[Any] = item.parsed
+    keep = tuple(r for r in p.rows if not drop(r.session))
+    gone = tuple(Dropped(r.session, reason) for r in p.rows if drop(r.session))
+    return Item(item.label, Parsed(p.source, keep, p.dropped + gone), item.series)
 
 
 NOT_CLOSED = "the session has not closed yet (a bar or breadth row before the close is not final)"
@@ -229,16 +231,8 @@ def drop_unclosed(items: Sequence[Item], last_closed: dt.date) -> list[Item]:
     fetched again: the same rule as for every live source. Events (FOMC, CPI,
     PPI) are dated in the future by nature and are kept.
     """
-    out: list[Item] = []
-    for item in items:
-        p: Parsed[Any] = item.parsed
-        if item.series != "events" and any(r.session > last_closed for r in p.rows):
-            keep = tuple(r for r in p.rows if r.session <= last_closed)
-            gone = tuple(Dropped(r.session, NOT_CLOSED) for r in p.rows
-                         if r.session > last_closed)
-            item = Item(item.label, Parsed(p.source, keep, p.dropped + gone), item.series)
-        out.append(item)
-    return out
+    return [item if item.series == "events"
+            else _without(item, lambda day: day > last_closed, NOT_CLOSED) for item in items]
 
 
 def write_items(store: Store, items: Sequence[Item]) -> list[str]:

@@ -120,6 +120,11 @@ CASES: dict[str, Case] = {
         lambda t: {"ALVH_DATABASE_URL": "sqlite:////proc/alvh/alvh.sqlite"},
         "alvh: ALVH_DATABASE_URL=sqlite:////proc/alvh/alvh.sqlite: cannot open the database",
         False),
+    "ALVH_BREADTH_FINAL_TIME not a time of day": (
+        lambda t: ["run-once", "--source", "snapshot", "--dry-run"],
+        lambda t: {"ALVH_BREADTH_FINAL_TIME": "25:00"},
+        "alvh: configuration error: ALVH_BREADTH_FINAL_TIME: not a time of day as HH:MM, "
+        "00:00 to 23:59 (New York time, e.g. 20:00) (got '25:00')", False),
     "HTTP port in use": (
         lambda t: ["run", "--source", "snapshot"], None,  # the port: see the test
         "is already in use (another alvh run, or another program: choose a free "

@@ -43,6 +43,17 @@ def test_summary_warns_when_the_total_cap_binds(tmp_path: Path) -> None:
     assert "note: only 2 whole layer(s) fit under max_total_pct" in out
 
 
+def test_summary_notes_a_max_layers_above_the_layers_defined(tmp_path: Path) -> None:
+    path = tmp_path / "few.yaml"
+    path.write_text(
+        DEFAULT.read_text(encoding="utf-8").replace("max_layers: 3 ", "max_layers: 5 "),
+        encoding="utf-8",
+    )
+    code, out = check_command(path)
+    assert code == 0
+    assert "note: max_layers is 5 but 3 layer(s) are defined; at most 3 can be on" in out
+
+
 def test_bad_file_exits_1_with_every_problem() -> None:
     path = FIXTURES / "unknown_name.yaml"
     code, out = check_command(path)

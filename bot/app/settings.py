@@ -8,6 +8,7 @@ Nothing below the entry point imports this module.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -142,7 +143,7 @@ class Settings(BaseSettings):
     vx_settlement_url: str | None = Field(None, description="full URL of the CSV endpoint")
     cboe_chain_url: str | None = Field(None, description="full URL of _SPX.json")
     breadth_final_time: str = Field(
-        "20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        "20:00",
         description="HH:MM ET: when each session's NYSE breadth is fetched again for the "
                     "final figures")
     # --- end of the market data block --------------------------------------------
@@ -163,6 +164,15 @@ class Settings(BaseSettings):
                              "alvh.sqlite or postgresql+psycopg://user:password@host/alvh)"
                              ) from None
         return value
+
+    @field_validator("breadth_final_time")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        """A time of day on the 24-hour clock; a regex in the error would mean nothing to a user."""
+        if re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value.strip()) is None:
+            raise ValueError(
+                "not a time of day as HH:MM, 00:00 to 23:59 (New York time, e.g. 20:00)")
+        return value.strip()
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -57,6 +57,11 @@ def _hedge(rules: Rules) -> list[str]:
         f"  cooldown {h.cooldown_sessions} sessions between additions; a layer comes off "
         f"after remove_when holds {h.exit_hysteresis_sessions} sessions in a row",
     ]
+    if h.max_layers > len(h.layers):
+        lines.append(
+            f"  note: max_layers is {h.max_layers} but {len(h.layers)} layer(s) are defined; "
+            f"at most {len(h.layers)} can be on"
+        )
     if h.capped_layers < min(h.max_layers, len(h.layers)):
         lines.append(
             f"  note: only {h.capped_layers} whole layer(s) fit under max_total_pct; "

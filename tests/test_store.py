@@ -50,6 +50,16 @@ def test_file_created_in_wal_mode_with_all_migrations(tmp_path, sqlite_store):
     assert store.migrate() == []  # re-opening applies nothing twice
 
 
+def test_a_new_store_says_so_in_one_line_an_upgrade_names_each_migration(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="bot.store.db")
+    store = open_store(f"sqlite:///{tmp_path / 'new.sqlite'}")
+    store.close()
+    info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert info == [f"store: created, schema version {MIGRATIONS[-1][0]}"]
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert sum("applied migration" in m for m in debug) == len(MIGRATIONS)
+
+
 def test_bar_upsert_is_idempotent_and_reads_back(store):
     bars = [
         Bar("SPX", D(2024, 1, 2), 4742.83, "yahoo", 4745.2, 4754.33, 4722.67, 3.7e9),
@@ -127,7 +137,7 @@ def test_events_round_trip_and_status(store):
     assert store.latest("BREADTH") == (None, None)
 
 
-def test_migrations_4_and_5_upgrade_a_store_made_before_them(tmp_path):
+def test_migrations_4_and_5_upgrade_a_store_made_before_them(tmp_path, caplog):
     """A store made by migrations 1-3 keeps its events (all marked scheduled) and its
     breadth, whose partial-day rows migration 5 marks rejected."""
     import sqlalchemy as sa
@@ -156,6 +166,7 @@ def test_migrations_4_and_5_upgrade_a_store_made_before_them(tmp_path):
         conn.execute(sa.text("INSERT INTO schema_version VALUES (:v, 'x', 'old')"),
                      [{"v": 1}, {"v": 2}, {"v": 3}])
     engine.dispose()
+    caplog.set_level(logging.INFO, logger="bot.store.db")
     from bot.store.schema import runs
 
     # Migrations 2 and 3 were "applied": create what they made, so only 4 and 5 run now.
@@ -169,6 +180,11 @@ def test_migrations_4_and_5_upgrade_a_store_made_before_them(tmp_path):
     store0.dispose()
     store = open_store(url)
     try:
+        upgraded = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+        assert upgraded[:2] == ["store: applied migration 4 (events: scheduled flag (point in "
+                                "time))", "store: applied migration 5 (breadth: rejected rows "
+                                "kept with their reason)"]
+        assert not any("created" in m for m in upgraded)
         (event,) = store.events()
         assert event.date.isoformat() == "2020-03-15" and event.scheduled is True
         assert store.schema_version() == MIGRATIONS[-1][0]

@@ -150,8 +150,13 @@ class Store:
                         version=version, applied_at=_now(), description=description
                     )
                 )
-            log.info("store: applied migration %d (%s)", version, description)
+            # An upgrade is news (INFO); building a new store step by step is not: its
+            # seven lines would bury a one-shot command's answer, so one line says it.
+            log.log(logging.DEBUG if current == 0 else logging.INFO,
+                    "store: applied migration %d (%s)", version, description)
             applied.append(version)
+        if current == 0 and applied:
+            log.info("store: created, schema version %d", applied[-1])
         if 5 in applied:
             self.rescreen_breadth()
         return applied

@@ -209,13 +209,13 @@ def test_pnl_rows_are_entry_and_exit_proxies_of_the_same_contract(store, calenda
 def test_bad_dates_are_one_line_errors(capsys):
     code, _, err = run(capsys, "backtest", "--from", "2010-01-04", "--to", "2009-01-02",
                        "--source", "snapshot")
-    assert code == 1 and err == "alvh: --to 2009-01-02 is before --from 2010-01-04\n"
+    assert code == 2 and err == "alvh: --to 2009-01-02 is before --from 2010-01-04\n"
     code, _, err = run(capsys, "backtest", "--from", "1960-01-04", "--to", "2009-01-02",
                        "--source", "snapshot")
-    assert code == 1 and err.count("\n") == 1 and "outside the NYSE calendar" in err
+    assert code == 2 and err.count("\n") == 1 and "outside the NYSE calendar" in err
     code, _, err = run(capsys, "backtest", "--from", "1990-01-02", "--to", "1998-12-31",
                        "--source", "snapshot")
-    assert code == 1 and err.count("\n") == 1 and "no SPX data between" in err
+    assert code == 2 and err.count("\n") == 1 and "no SPX data between" in err
     with pytest.raises(SystemExit) as exc:
         main(["backtest", "--from", "2009-13-01", "--to", "2009-12-31"])
     assert exc.value.code == 2
@@ -228,7 +228,7 @@ def test_an_empty_store_says_what_to_do(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
     code, _, err = run(capsys, "backtest", "--from", "2020-01-02", "--to", "2020-12-31",
                        "--source", "store")
-    assert code == 1
+    assert code == 2
     assert err.splitlines()[-1] == ("alvh: the store has no SPX history: import some, or use "
                                     "--source snapshot")
 
@@ -342,7 +342,7 @@ def test_rules_file_errors_name_the_file_and_line(capsys, tmp_path):
     bad = Path(__file__).parent / "fixtures" / "rules" / "bad_condition.yaml"
     code, _, err = run(capsys, "backtest", "--from", "2020-01-02", "--to", "2020-03-31",
                        "--source", "snapshot", "--rules", str(bad))
-    assert code == 1 and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1
     assert re.match(rf"alvh: rules file refused: {re.escape(str(bad))}:\d+: "
                     r"hedge\.layers\[1\]\.add_when: ", err)
     assert load_rules(default_rules_path()).sha256 == RULES.sha256
@@ -370,7 +370,7 @@ def test_an_unwritable_out_is_a_one_line_error(capsys, tmp_path):
     blocker.write_text("not a directory")
     code, _, err = run(capsys, "backtest", "--from", "2020-01-02", "--to", "2020-01-31",
                        "--source", "snapshot", "--out", str(blocker / "report"))
-    assert code == 1 and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1
     assert err.startswith(f"alvh: cannot write the report to --out {blocker / 'report'}: ")
 
 

@@ -131,12 +131,12 @@ def test_a_bad_rules_file_is_one_line_with_file_and_line(capsys):
     bad = Path(__file__).parent / "fixtures" / "rules" / "unknown_name.yaml"
     code = main(["rules", "diff", str(default_rules_path()), str(bad), "--source", "snapshot"])
     err = capsys.readouterr().err
-    assert code == 1 and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1
     assert re.match(rf"alvh: rules file refused: {re.escape(str(bad))}:\d+: \S+: ", err)
     missing = Path("no-such-rules.yaml")
     code = main(["rules", "diff", str(missing), str(default_rules_path())])
     err = capsys.readouterr().err
-    assert code == 1 and err.count("\n") == 1 and "no-such-rules.yaml" in err
+    assert code == 2 and err.count("\n") == 1 and "no-such-rules.yaml" in err
 
 
 def test_bad_dates_are_one_line_errors(capsys):
@@ -144,9 +144,9 @@ def test_bad_dates_are_one_line_errors(capsys):
     code = main(["rules", "diff", path, path, "--from", "2020-06-01", "--to", "2020-01-02",
                  "--source", "snapshot"])
     err = capsys.readouterr().err
-    assert code == 1 and err == "alvh: --to 2020-01-02 is before --from 2020-06-01\n"
+    assert code == 2 and err == "alvh: --to 2020-01-02 is before --from 2020-06-01\n"
     code = main(["rules", "diff", path, path, "--from", "1995-01-03", "--to", "1996-01-02",
                  "--source", "snapshot"])
     err = capsys.readouterr().err
-    assert code == 1 and err.count("\n") == 1 and "no SPX data between" in err
+    assert code == 2 and err.count("\n") == 1 and "no SPX data between" in err
     assert load_rules(path).sha256 == RULES.sha256

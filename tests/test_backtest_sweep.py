@@ -80,7 +80,7 @@ def test_an_unknown_key_or_a_bad_value_names_it(capsys, data_dir, monkeypatch, t
         code = main(["backtest", "--source", "snapshot", "--from", "2018-01-02", "--to",
                      "2018-12-31", *argv])
         err = capsys.readouterr().err
-        assert code == 1 and err.count("\n") == 1 and "Traceback" not in err, argv
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, argv
         assert re.search(expect, err), (argv, err)
 
 

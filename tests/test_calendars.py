@@ -67,5 +67,5 @@ def test_alvh_calendar_lists_events_and_coverage(snapshot_dir, no_alvh_env, caps
     assert "2027-01-27  14:00  FOMC  snapshot:fomc_decisions.csv" in out
     assert "2026-12-15  08:30  PPI   snapshot:ppi_releases.csv" in out
     assert "FOMC  covered to 2028-01-26" in out and "CPI   covered to 2026-12-10" in out
-    assert main(["calendar", "--from", "2027-03-31", "--to", "2027-01-01"]) == 1
+    assert main(["calendar", "--from", "2027-03-31", "--to", "2027-01-01"]) == 2
     assert "--to 2027-01-01 is before --from 2027-03-31" in capsys.readouterr().err

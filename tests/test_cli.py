@@ -38,7 +38,7 @@ def test_configured_rules_file_is_used(monkeypatch, capsys):
     bad = sorted(p for p in BAD.glob("*.yaml") if p.name != "valid_minimal.yaml")[0]
     monkeypatch.setenv("ALVH_RULES_FILE", str(bad))
     assert main(["rules", "check"]) == 1
-    assert main(["run-once", "--source", "snapshot", "--dry-run"]) == 1
+    assert main(["run-once", "--source", "snapshot", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("alvh: ") and bad.name in err
 
@@ -65,7 +65,7 @@ def test_a_session_that_has_not_closed_is_refused(capsys):
     cal = get_calendar()
     future = cal.session_on_or_after(dt.datetime.now(tz=ET).date() + dt.timedelta(days=400))
     assert main(["run-once", "--source", "snapshot", "--date", future.isoformat(),
-                 "--dry-run"]) == 1
+                 "--dry-run"]) == 2
     close = cal.close_time(future)
     assert f"{future} has not closed yet (close {close:%H:%M %Z})" in capsys.readouterr().err
 

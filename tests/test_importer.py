@@ -136,7 +136,7 @@ def test_cli_import_status_and_check(tmp_path, monkeypatch, capsys):
     assert "BREADTH: no data at all" in out and "NOT complete" in out
     assert "SPX: ok" in out
     # A holiday is refused with a one-line error.
-    assert main(["data", "check", "--date", "2026-02-16"]) == 1
+    assert main(["data", "check", "--date", "2026-02-16"]) == 2
     err = capsys.readouterr().err
     assert "not an NYSE session" in err and err.count("\n") == 1
 
@@ -184,7 +184,7 @@ def test_freshness_says_when_spx_is_short_of_the_weekly_warm_up(tmp_path):
 
 def test_missing_file_is_a_clean_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
-    assert main(["data", "import", str(tmp_path / "nope.csv")]) == 1
+    assert main(["data", "import", str(tmp_path / "nope.csv")]) == 2
     err = capsys.readouterr().err
     assert "nope.csv: cannot read" in err
 

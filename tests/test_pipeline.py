@@ -297,7 +297,7 @@ def test_run_once_snapshot_dry_run_then_recorded_then_idempotent(snapshot_dir, m
 
 def test_run_once_refuses_a_holiday(snapshot_dir, monkeypatch, capsys):
     monkeypatch.setenv("ALVH_DATA_DIR", str(snapshot_dir))
-    assert main(["run-once", "--source", "snapshot", "--date", "2026-02-16"]) == 1
+    assert main(["run-once", "--source", "snapshot", "--date", "2026-02-16"]) == 2
     assert "not an NYSE session" in capsys.readouterr().err
 
 

@@ -180,13 +180,13 @@ def test_subscribers_command(tmp_path, no_alvh_env, capsys):
         "email Trader@example.com: condor\n")
     assert run_cli("subscribers", "remove", "ops@example.com")[1] == (
         "email ops@example.com: removed\n")
-    assert main(["subscribers", "add", "x@example.com", "lambo"]) == 1
+    assert main(["subscribers", "add", "x@example.com", "lambo"]) == 2
     assert "lambo" in capsys.readouterr().err
-    assert main(["subscribers", "add", "not-an-address"]) == 1
+    assert main(["subscribers", "add", "not-an-address"]) == 2
     assert "no channel takes “not-an-address”" in capsys.readouterr().err
-    assert main(["subscribers", "add", "x@example", "--channel", "email"]) == 1
+    assert main(["subscribers", "add", "x@example", "--channel", "email"]) == 2
     assert "not an email address" in capsys.readouterr().err
-    assert main(["subscribers", "list", "--channel", "pigeon"]) == 1
+    assert main(["subscribers", "list", "--channel", "pigeon"]) == 2
     assert "unknown channel “pigeon”" in capsys.readouterr().err
 
 

@@ -83,7 +83,7 @@ def test_alvh_rules_file_wins_and_rules_check_says_so(workdir, capsys, no_alvh_e
 def test_rules_init_never_overwrites_without_force(workdir, capsys):
     assert main(["rules", "init"]) == 0
     (workdir / LOCAL_RULES).write_text("my edits")
-    assert main(["rules", "init"]) == 1
+    assert main(["rules", "init"]) == 2
     assert capsys.readouterr().err.strip() == (
         "alvh: rules/alvh.yaml already exists; edit it, or add --force to replace it with the "
         "packaged default")

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from sqlalchemy.exc import OperationalError
 
 EXIT_ERROR = 1
+"""It ran and failed: a source, the data, the database, a rules file ``rules check`` refused."""
 EXIT_USAGE = 2
+"""Refused before running: a setting, a combination of settings or an argument (as argparse)."""
 
 COMMANDS: dict[str, ModuleType] = {
     "data": data,
@@ -84,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
     try:
         return int(COMMANDS[args.command].run(args, Root(settings), sys.stdout))
+    except ConfigError as exc:  # refused before it could run: the same code as a bad variable
+        print(f"alvh: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     except AlvhError as exc:
         print(f"alvh: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR

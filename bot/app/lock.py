@@ -13,13 +13,14 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from bot.kernel.errors import ConfigError
+from bot.kernel.errors import PermanentError
 
 LOCK_NAME = "alvh.lock"
 
 
-class AlreadyRunning(ConfigError):
-    """Another process holds the data directory."""
+class AlreadyRunning(PermanentError):
+    """Another process holds the data directory: a state of the machine, not a bad setting
+    (exit 1, not 2)."""
 
 
 class DataDirLock:

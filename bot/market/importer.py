@@ -43,15 +43,17 @@ def read_text_file(path: Path) -> str:
         raise ConfigError(f"{path}: is a directory, not a data file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    # What the file holds is data, refused like a bad row (exit 1); naming a file that cannot
+    # be read is a bad argument (exit 2).
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not a text file (byte 0x{raw[exc.start]:02x} at offset {exc.start} is "
+        raise SourceDataError(
+            str(path), f"not a text file (byte 0x{raw[exc.start]:02x} at offset {exc.start} is "
             "not UTF-8); expected a CSV or a Unicorn text file") from None
     if "\x00" in text[:4096]:
-        raise ConfigError(f"{path}: not a text file (it contains NUL bytes); expected a CSV "
-                          "or a Unicorn text file")
+        raise SourceDataError(str(path), "not a text file (it contains NUL bytes); expected a "
+                              "CSV or a Unicorn text file")
     return text
 
 

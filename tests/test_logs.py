@@ -64,3 +64,21 @@ def test_json_times_are_exchange_local_with_the_offset(capsys):
     ts = dt.datetime.fromisoformat(rec["ts"])
     assert ts.utcoffset() == dt.datetime.now(tz=ET).utcoffset()
     assert abs(ts - dt.datetime.now(tz=ET)) < dt.timedelta(seconds=30)
+
+
+def test_records_go_to_the_stderr_of_the_moment_not_a_closed_one(monkeypatch):
+    """A stream replaced after set-up (a redirect, a test's capture) and closed must not
+    swallow the next records with a "Logging error"."""
+    import io
+    import sys
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    setup_logging("INFO")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    monkeypatch.setattr(logging, "raiseExceptions", True)
+    logging.getLogger("bot.test").info("after the swap")
+    (line,) = second.getvalue().splitlines()  # not "--- Logging error ---" and a traceback
+    assert TEXT_LINE.match(line) and line.endswith("bot.test: after the swap"), line

@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterable
-from typing import Literal
+from typing import Literal, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.kernel.models import ET_NAME
@@ -55,12 +55,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler on whatever ``sys.stderr`` is when a record is written, not the one at
+    set-up: a stream replaced since (a test's capture, a redirect) may be closed, and
+    writing there loses the record with a "Logging error" on the console."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """Set by ``StreamHandler.__init__`` and ``setStream``; the live stream wins."""
+
+
 def setup_logging(
     level: str = "INFO", fmt: Literal["text", "json"] = "text", secrets: Iterable[str] = ()
 ) -> None:
     """Root logging. Every secret value is redacted on the handler, whatever logger
     wrote the record (python-telegram-bot logs its API URL, token included)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.addFilter(RedactingFilter(secrets))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

@@ -32,6 +32,7 @@ from bot.delivery.channels.base import (
 from bot.delivery.channels.registry import channel_classes, channel_for
 from bot.delivery.outbox import Subscribers
 from bot.kernel.alerts import Topic
+from bot.kernel.errors import ConfigError
 from bot.store import open_store
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"chart" * 10
@@ -135,6 +136,32 @@ def test_admin_urls_get_ops_and_the_console_does_not(tmp_path, no_alvh_env, serv
         assert hook(server) in settings.secret_values()  # redacted from every log line
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    (WEBHOOK_TOKEN, "not a URL (no “://”)"),
+    (f"tgram:/123456:{WEBHOOK_TOKEN}/1234", "not a URL (no “://”)"),
+    (f"x$y{WEBHOOK_TOKEN}://host/path", "not a URL Apprise understands (no scheme before"),
+    ("pigeon://loft/7", "not a URL Apprise understands (scheme “pigeon”)"),
+])
+def test_a_bad_admin_url_names_the_variable_and_never_its_value(tmp_path, no_alvh_env,
+                                                                url, why):
+    settings = Settings(_env_file=None, data_dir=tmp_path,
+                        apprise_admin_urls=[hook_url := "ntfy://ntfy.sh/ops", url])
+    with pytest.raises(ConfigError) as err:
+        AppriseChannel.from_settings(settings, ChannelEnv())
+    message = str(err.value)
+    assert message.startswith(f"ALVH_APPRISE_ADMIN_URLS (URL 2 of 2): {why}")
+    assert WEBHOOK_TOKEN not in message and "loft" not in message and hook_url not in message
+
+
+def test_an_address_no_channel_takes_is_not_echoed_past_its_scheme(capsys, no_alvh_env,
+                                                                   tmp_path):
+    no_alvh_env.setenv("ALVH_DATA_DIR", str(tmp_path))
+    assert main(["subscribers", "add", f"discord//1234/{WEBHOOK_TOKEN}"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("alvh: no channel takes “discord…” (")
+    assert WEBHOOK_TOKEN not in err
 
 
 def test_a_subscriber_added_on_the_command_line_gets_the_snapshot_run(

@@ -90,3 +90,26 @@ def test_replicas_with_email_must_share_one_unsubscribe_key(tmp_path, monkeypatc
     monkeypatch.delenv("ALVH_UNSUBSCRIBE_SECRET")
     monkeypatch.delenv("ALVH_DATABASE_URL")  # SQLite: one instance, a generated key is fine
     assert load_settings(env_file=None, secrets_dir=tmp_path).unsubscribe_secret is None
+
+
+@pytest.mark.parametrize("where", [".env", "secrets"])
+def test_a_binary_settings_file_is_one_line_naming_it(tmp_path, where):
+    env = tmp_path / ".env"
+    env.write_text("ALVH_CAPITAL=5000\n")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    bad = env if where == ".env" else secrets / "alvh_telegram_token"
+    bad.write_bytes(b"not a valid line\n\x00\xff")
+    with pytest.raises(ConfigError) as err:
+        load_settings(env_file=env, secrets_dir=secrets)
+    assert str(err.value) == (f"{bad}: not UTF-8 text (byte 0xff at offset 18); settings "
+                              "files hold NAME=value lines")
+
+
+def test_a_variable_set_but_empty_is_its_default(tmp_path, monkeypatch):
+    """``ALVH_DATA_DIR="$UNSET"`` must not put the store in the working directory."""
+    monkeypatch.setenv("ALVH_DATA_DIR", "")
+    monkeypatch.setenv("ALVH_RULES_FILE", "")
+    s = load_settings(env_file=None, secrets_dir=tmp_path)
+    assert s.data_dir == Path("./var")
+    assert s.rules_file is None or s.rules_file.name == "alvh.yaml"

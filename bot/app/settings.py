@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
+        # ``ALVH_DATA_DIR=`` (set but empty, e.g. from an unset shell variable) is the
+        # default, not the working directory.
+        env_ignore_empty=True,
     )
 
     # --- where things live -------------------------------------------------
@@ -362,8 +365,31 @@ def load_settings(
         kwargs["_secrets_dir"] = secrets_dir
     try:
         return Settings(**kwargs)
+    except UnicodeDecodeError as exc:  # a binary .env or secret file: name it
+        raise ConfigError(_not_text(exc, env_file, secrets_dir)) from None
+    except OSError as exc:  # e.g. .env is a directory
+        raise ConfigError(f"{exc.filename or env_file}: cannot read the settings file "
+                          f"({exc.strerror or exc})") from None
     except SettingsError as exc:  # e.g. a variable that is not valid JSON where JSON is read
+        if isinstance(exc.__cause__, UnicodeDecodeError):  # a binary secret file
+            raise ConfigError(_not_text(exc.__cause__, env_file, secrets_dir)) from None
         raise ConfigError(str(exc).partition("\n")[0]) from None
     except ValidationError as exc:
         lines = [_describe(dict(e)) for e in exc.errors()]
         raise ConfigError("; ".join(lines)) from None
+
+
+def _not_text(exc: UnicodeDecodeError, env_file: Path | None, secrets_dir: Path | None) -> str:
+    """Which settings file is not UTF-8 text, and where (pydantic-settings does not say)."""
+    files = [env_file] if env_file is not None else []
+    if secrets_dir is not None:
+        files += sorted(p for p in secrets_dir.iterdir() if p.name.lower().startswith("alvh_"))
+    for path in files:
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return (f"{path}: not UTF-8 text (byte 0x{bad.object[bad.start]:02x} at offset "
+                    f"{bad.start}); settings files hold NAME=value lines")
+        except OSError:
+            continue
+    return f"a settings file is not UTF-8 text ({exc.reason})"

@@ -39,6 +39,7 @@ from bot.delivery.channels.base import (
     late_banner,
 )
 from bot.kernel.alerts import Alert
+from bot.kernel.errors import ConfigError
 from bot.kernel.redact import redact
 
 # Apprise logs each failure itself, sometimes with a host or path in it; the
@@ -80,8 +81,8 @@ class AppriseChannel(BaseChannel):
     def from_settings(cls, settings: AppriseSettings, env: ChannelEnv) -> ChannelSetup:
         """Always on (each subscriber's URL carries what it needs); the URLs in
         ``ALVH_APPRISE_ADMIN_URLS`` receive ``ops``."""
-        admins = tuple(cls.normalize_address(url.get_secret_value())
-                       for url in settings.apprise_admin_urls)
+        admins = tuple(_admin_url(url.get_secret_value(), i, len(settings.apprise_admin_urls))
+                       for i, url in enumerate(settings.apprise_admin_urls, start=1))
         extra = f"; {len(admins)} admin URL(s) get ops" if admins else ""
         return ChannelSetup(cls(), f"apprise: on (subscribers' Apprise URLs{extra})", admins,
                             configured=bool(admins))
@@ -93,9 +94,13 @@ class AppriseChannel(BaseChannel):
     @classmethod
     def normalize_address(cls, address: str) -> str:
         address = address.strip()
-        if "://" not in address or apprise.Apprise.instantiate(address) is None:
-            scheme = address.split("://", 1)[0] if "://" in address else address[:20]
-            raise InvalidAddress(f"not a URL Apprise understands (scheme “{scheme}”); "
+        if "://" not in address:  # nothing of it is echoed: it may hold a token
+            raise InvalidAddress(f"not a URL (no “://”); expected {cls.address_hint}")
+        if apprise.Apprise.instantiate(address) is None:
+            scheme = address.split("://", 1)[0]
+            shown = (f"scheme “{scheme}”" if _SCHEME.fullmatch(scheme)
+                     else "no scheme before “://”")
+            raise InvalidAddress(f"not a URL Apprise understands ({shown}); "
                                  f"expected {cls.address_hint}")
         return address
 
@@ -172,3 +177,16 @@ def _secret_parts(url: str) -> list[str]:
     pieces = [parts.username, parts.password, *parts.path.split("/")]
     pieces += [value for _, value in urllib.parse.parse_qsl(parts.query)]
     return [p for p in pieces if p and len(p) >= 6]
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,15}")
+"""What an Apprise scheme looks like; anything else before ``://`` is not echoed."""
+
+
+def _admin_url(url: str, number: int, count: int) -> str:
+    """A URL of ``ALVH_APPRISE_ADMIN_URLS``, or ConfigError naming the variable (a secret:
+    the value is never shown, only which one of the list it is)."""
+    try:
+        return AppriseChannel.normalize_address(url)
+    except InvalidAddress as exc:
+        raise ConfigError(f"ALVH_APPRISE_ADMIN_URLS (URL {number} of {count}): {exc}") from None

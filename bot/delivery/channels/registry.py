@@ -80,5 +80,10 @@ def channel_for(address: str) -> str:
 
 
 def _short(text: str) -> str:
+    """The address as typed, up to its first ``/`` or ``:`` when it has one: what follows
+    in a URL-like address is where tokens and passwords live."""
     text = text.strip()
+    cut = min((i for i in (text.find("/"), text.find(":")) if i >= 0), default=-1)
+    if cut >= 0:
+        return text[:cut] + "…"
     return text if len(text) <= 60 else text[:59] + "…"

@@ -365,3 +365,22 @@ def test_a_control_character_is_refused_at_its_line(tmp_path: Path, body: bytes,
         load_rules(path)
     assert str(err.value).endswith(
         f"{path}:{line}: not a text file: character {code} is not allowed in YAML")
+
+
+@pytest.mark.parametrize(("body", "line", "alias"), [
+    ("a: &x [*x]\n", 1, "x"),  # a cycle: was a RecursionError reported as a bug
+    ("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+     + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n"
+               for p, c in zip("abcdefgh", "bcdefghi", strict=True)), 2, "a"),  # 9^9 items
+    ("version: 1\nthresholds:\n  rsi_layer2: &r 40\n  rsi_low: *r\n", 4, "r"),
+])
+def test_yaml_aliases_are_refused_at_their_line(tmp_path: Path, body: str, line: int,
+                                                alias: str) -> None:
+    """A few lines of aliases expand into gigabytes (9 levels of 9: 387 million items)
+    or a cycle; a rules file has no use for them, so the first one is refused."""
+    path = tmp_path / "alvh.yaml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(RulesError) as err:
+        load_rules(path)
+    assert str(err.value).endswith(
+        f"{path}:{line}: the alias *{alias} is not allowed in a rules file (write the value out)")

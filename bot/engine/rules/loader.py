@@ -204,6 +204,19 @@ class Yaml12Loader(yaml.SafeLoader):
 
     yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML's class registry
 
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """Aliases (``*name``) are refused: a rules file has no use for them, and they
+        are how a few lines expand into gigabytes or a cycle (``a: &x [*x]``)."""
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise _AliasRefused(None, None, f"the alias *{event.anchor} is not allowed in a "
+                                "rules file (write the value out)", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+class _AliasRefused(yaml.composer.ComposerError):
+    """Raised by :meth:`Yaml12Loader.compose_node` on a YAML alias."""
+
 
 _CORE_SCHEMA: Final = (
     ("tag:yaml.org,2002:null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
@@ -259,6 +272,9 @@ def _parse_yaml(text: str, name: str) -> tuple[object, _Node]:
         if problems:
             raise RulesFileError(problems)
         return loader.construct_document(root), tree
+    except _AliasRefused as exc:
+        at = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise RulesFileError([Problem(name, at, "", str(exc.problem))]) from None
     except yaml.MarkedYAMLError as exc:
         raise RulesFileError([_syntax_problem(text, name, exc)]) from None
     except yaml.YAMLError as exc:

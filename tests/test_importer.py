@@ -187,7 +187,8 @@ def test_missing_file_is_a_clean_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
     assert main(["data", "import", str(tmp_path / "nope.csv")]) == 2
     err = capsys.readouterr().err
-    assert "nope.csv: cannot read" in err
+    assert err == f"alvh: {tmp_path / 'nope.csv'}: cannot read (No such file or directory)\n"
+    assert not (tmp_path / "alvh.sqlite").exists()  # a mistyped name leaves no new store
 
 
 def test_import_copies_keep_format_detection(tmp_path):

@@ -35,14 +35,29 @@ class Item:
     series: str
 
 
+def check_readable(paths: Iterable[Path]) -> None:
+    """ConfigError for the first path that is not a readable file, before anything is
+    opened or created (a mistyped name must not leave a new store behind)."""
+    for path in paths:
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: OSError) -> ConfigError:
+    if isinstance(exc, IsADirectoryError):
+        return ConfigError(f"{path}: is a directory, not a data file")
+    return ConfigError(f"{path}: cannot read ({exc.strerror})")
+
+
 def read_text_file(path: Path) -> str:
     """A history file's text; a directory, an unreadable or a binary file is one clear error."""
     try:
         raw = path.read_bytes()
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a data file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        raise _unreadable(path, exc) from None
     # What the file holds is data, refused like a bad row (exit 1); naming a file that cannot
     # be read is a bad argument (exit 2).
     try:

@@ -97,8 +97,9 @@ def _check(args: argparse.Namespace, root: Root, out: TextIO) -> int:
 
 def _import(args: argparse.Namespace, root: Root, out: TextIO) -> int:
     from bot.app.commands._session import session_arg
-    from bot.market.importer import import_files
+    from bot.market.importer import check_readable, import_files
 
+    check_readable(args.files)
     with root.market_store("live") as store:
         report = import_files(
             store, root.calendar, args.files, fmt=args.format, symbol=args.symbol,

@@ -241,3 +241,6 @@ def test_status_and_check_of_the_snapshot(tmp_path, monkeypatch, capsys):
     assert not any("no data" in line for line in out)
     assert main(["data", "check", "--source", "snapshot", "--date", "2026-02-27"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "complete for 2026-02-27"
+    # Without --date: the snapshot's last session, as `run-once --source snapshot` means.
+    assert main(["data", "check", "--source", "snapshot"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "complete for 2026-02-27"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from bot.kernel.errors import ConfigError
 from bot.kernel.sessions import ET, SessionCalendar
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 
 def session_arg(calendar: SessionCalendar, day: dt.date | None) -> dt.date:
@@ -31,3 +35,15 @@ def session_arg(calendar: SessionCalendar, day: dt.date | None) -> dt.date:
             f"--date {day} has not closed yet (close {calendar.close_time(day):%H:%M %Z})"
         )
     return day
+
+
+def source_session(calendar: SessionCalendar, day: dt.date | None, source: str,
+                   store: Store) -> dt.date:
+    """:func:`session_arg`, except that without ``--date`` the shipped snapshot means its
+    last session (the snapshot ends where it ends; the last closed session is past it)."""
+    if day is None and source == "snapshot":
+        last, _ = store.latest("SPX")
+        if last is None:
+            raise ConfigError("the snapshot store is empty")
+        return last
+    return session_arg(calendar, day)

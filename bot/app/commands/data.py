@@ -83,11 +83,12 @@ def _status(args: argparse.Namespace, root: Root, out: TextIO) -> int:
 
 
 def _check(args: argparse.Namespace, root: Root, out: TextIO) -> int:
-    from bot.app.commands._session import session_arg
+    from bot.app.commands._session import source_session
     from bot.market.freshness import check_freshness
 
-    session = session_arg(root.calendar, args.date)
-    with root.market_store(root.source(args.source)) as store:
+    source = root.source(args.source)
+    with root.market_store(source) as store:
+        session = source_session(root.calendar, args.date, source, store)
         result = check_freshness(store, root.calendar, session)
     for c in result.checks:
         out.write(c.describe(session) + "\n")

@@ -17,7 +17,6 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.app.commands import date_arg
-from bot.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -83,14 +82,9 @@ class _Sink:
 
 
 def _session(args: argparse.Namespace, root: Root, source: MarketSource, store: Store) -> dt.date:
-    from bot.app.commands._session import session_arg
+    from bot.app.commands._session import source_session
 
-    if args.date is None and source == "snapshot":
-        last, _ = store.latest("SPX")
-        if last is None:
-            raise ConfigError("the snapshot store is empty")
-        return last
-    return session_arg(root.calendar, args.date)
+    return source_session(root.calendar, args.date, source, store)
 
 
 async def _evaluate(

@@ -84,3 +84,18 @@ def test_vix3m_before_its_history_is_not_evaluable_not_a_refusal(store, calendar
             conn.execute(sa.text(
                 "insert into bars values (:symbol, :session, :open, :high, :low, :close, "
                 ":volume, :source, :fetched_at)"), [r._asdict() for r in saved])
+
+
+def test_a_look_back_reaching_before_the_history_says_where_it_starts(store, calendar):
+    """2000-03-01's 300-session SPX look-back starts in December 1998; the snapshot's SPX
+    starts 1999-01-04: said as such, not as a list of "missing" dates to go and find."""
+    res = check_freshness(store, calendar, D(2000, 3, 1))
+    (spx,) = [c for c in res.checks if c.series == "SPX"]
+    assert not res.complete and spx.first == D(1999, 1, 4)
+    text = spx.describe(D(2000, 3, 1))
+    assert text.startswith("SPX: its history starts 1999-01-04: the look-back needs 7 "
+                           "session(s) before that, from 1998-12-22; only 293 of the 1,260")
+    assert "missing in the look-back" not in text
+    # A gap inside the history is still listed as missing.
+    assert check_freshness(store, calendar, D(2015, 6, 11)).problems()[0].startswith(
+        "SPX: 1 session(s) missing in the look-back: 2015-06-10")

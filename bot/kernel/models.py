@@ -137,6 +137,9 @@ class SeriesCheck:
     notes: tuple[str, ...] = ()
     """What the series lacks for some values only (SPX short of the weekly warm-up):
     reported, not a refusal; those values are not evaluable."""
+    first: dt.date | None = None
+    """The series' first row: look-back sessions before it are missing because the history
+    starts there, which is said so (not as a list of dates)."""
 
     @property
     def ok(self) -> bool:
@@ -151,9 +154,12 @@ class SeriesCheck:
         parts = []
         if self.stale:
             parts.append(f"stale: newest row {self.last} from {self.last_source}, need {session}")
-        if self.missing:
-            parts.append(f"{len(self.missing)} session(s) missing in the look-back: "
-                         + _listed(self.missing))
+        early = tuple(d for d in self.missing if self.first is not None and d < self.first)
+        if early:
+            parts.append(f"its history starts {self.first}: the look-back needs "
+                         f"{len(early)} session(s) before that, from {early[0]}")
+        if later := self.missing[len(early):]:
+            parts.append(f"{len(later)} session(s) missing in the look-back: " + _listed(later))
         imputed = (f"{len(self.imputed)} session(s) imputed in the look-back (no accepted row): "
                    + _listed(self.imputed)) if self.imputed else ""
         extra = [imputed, *self.notes] if imputed else list(self.notes)

@@ -193,17 +193,20 @@ class FreshnessIndex:
                 checks.append(SeriesCheck(str(name), None, None, (), False, starts=s.first))
                 continue
             last, source = (self.days[j], s.rows[self.days[j]]) if j >= 0 else s.before
-            notes = self._weekly(i) if name == Symbol.SPX else ()
+            notes = (self._weekly(i, len(missing) + (not s.present[i]))
+                     if name == Symbol.SPX else ())
             checks.append(SeriesCheck(str(name), last, source, missing, stale=not s.present[i],
-                                      imputed=imputed, notes=notes))
+                                      imputed=imputed, notes=notes, first=s.first))
         return Freshness(session, tuple(checks))
 
 
-    def _weekly(self, i: int) -> tuple[str, ...]:
-        """:func:`weekly_warmup` from the index: SPX rows in the 1,260 sessions ending at ``i``."""
+    def _weekly(self, i: int, reported: int) -> tuple[str, ...]:
+        """:func:`weekly_warmup` from the index: SPX rows in the 1,260 sessions ending at ``i``.
+        A shortfall of no more than the ``reported`` missing rows (the session's own, the
+        look-back's gaps) is said by them already: a note would only add noise."""
         s = self.series[Symbol.SPX]
         have = int(s.count[i + 1] - s.count[max(0, i - (WEEKLY_WARMUP_SESSIONS - 1))])
-        return _weekly_note(have)
+        return _weekly_note(have) if have + reported < WEEKLY_WARMUP_SESSIONS else ()
 
 
 def window_start(

@@ -113,3 +113,32 @@ def test_a_variable_set_but_empty_is_its_default(tmp_path, monkeypatch):
     s = load_settings(env_file=None, secrets_dir=tmp_path)
     assert s.data_dir == Path("./var")
     assert s.rules_file is None or s.rules_file.name == "alvh.yaml"
+
+
+def test_an_alvh_variable_that_is_no_setting_is_named_with_what_it_meant(tmp_path):
+    from bot.app.settings import unknown_variables
+
+    env = tmp_path / ".env"
+    env.write_text("ALVH_SMTP_HOTS=mail.example.com\nALVH_CAPITAL=5000\n")
+    environ = {"ALVH_TELEGRAM_TOKN": "123:abc", "ALVH_HTTP_PORT": "8080", "HOME": "/root",
+               "ALVH_TEST_POSTGRES_URL": "postgresql://x", "ALVH_WHATEVER_THIS_IS": "1"}
+    assert unknown_variables(environ, env) == [
+        "ALVH_SMTP_HOTS is not a setting alvh reads; it is ignored (did you mean "
+        "ALVH_SMTP_HOST?)",
+        "ALVH_TELEGRAM_TOKN is not a setting alvh reads; it is ignored (did you mean "
+        "ALVH_TELEGRAM_TOKEN?)",
+        "ALVH_WHATEVER_THIS_IS is not a setting alvh reads; it is ignored",
+    ]
+    assert unknown_variables({"alvh_capital": "1"}) == []  # names are not case-sensitive
+
+
+def test_the_cli_warns_about_a_mistyped_variable_and_still_runs(tmp_path, monkeypatch, capsys):
+    from bot.app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ALVH_TELEGRAM_TOKN", "123:abcdefghSECRET")
+    assert main(["rules", "check"]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING bot.app.cli: ALVH_TELEGRAM_TOKN is not a setting alvh reads; it is " \
+           "ignored (did you mean ALVH_TELEGRAM_TOKEN?)" in err
+    assert "SECRET" not in err

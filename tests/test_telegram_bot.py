@@ -202,6 +202,13 @@ def test_invite_mode_needs_a_code() -> None:
         Access(mode="invite")
 
 
+def test_allowlist_mode_needs_a_chat_it_lets_in() -> None:
+    with pytest.raises(ConfigError, match="^ALVH_ALLOWLIST_CHAT_IDS: required when "
+                                          "ALVH_ACCESS_MODE=allowlist"):
+        Access(mode="allowlist")
+    assert Access(mode="allowlist", admins=frozenset({ADMIN})).admins  # a private bot: fine
+
+
 async def test_allowlist_mode(fake: FakeTelegram, tmp_path: Path) -> None:
     access = Access(mode="allowlist", allowlist=frozenset({556}), admins=frozenset({ADMIN}))
     async with running(fake, tmp_path / "a.sqlite", access) as (subs, _):

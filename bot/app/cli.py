@@ -71,6 +71,16 @@ def _directory_name(value: str) -> Path:
     return Path(value)
 
 
+def _warn_unknown_variables() -> None:
+    import logging
+    import os
+
+    from bot.app.settings import unknown_variables
+
+    for line in unknown_variables(os.environ, Path(".env")):
+        logging.getLogger("bot.app.cli").warning("%s", line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -84,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"alvh: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
+    _warn_unknown_variables()
     try:
         return int(COMMANDS[args.command].run(args, Root(settings), sys.stdout))
     except ConfigError as exc:  # refused before it could run: the same code as a bad variable

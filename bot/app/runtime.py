@@ -153,7 +153,9 @@ async def run_service(
         log.info("alvh run: source %s, data %s, rules %s from %s", source,
                  settings.store_url_shown if source == "live" else "shipped snapshot",
                  rules.sha256[:12], choice.describe())
-        for line in delivery.described + settings.missing():
+        said = " ".join(delivery.described)  # "telegram: off (ALVH_TELEGRAM_TOKEN not set)"
+        for line in delivery.described + [m for m in settings.missing()
+                                          if m.split()[0] not in said]:
             log.info("alvh run: %s", line)
         if source == "snapshot":
             end, _ = store.latest("SPX")

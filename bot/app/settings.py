@@ -9,6 +9,7 @@ Nothing below the entry point imports this module.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -377,6 +378,36 @@ def load_settings(
     except ValidationError as exc:
         lines = [_describe(dict(e)) for e in exc.errors()]
         raise ConfigError("; ".join(lines)) from None
+
+
+NOT_SETTINGS_PREFIXES = ("ALVH_TEST_", "ALVH_CI_", "ALVH_REQUIRE_")
+"""``ALVH_`` variables the test suite and CI read, not the bot."""
+
+
+def unknown_variables(environ: Mapping[str, str], env_file: Path | None = None) -> list[str]:
+    """One line per ``ALVH_*`` name in the environment or ``env_file`` that is no setting,
+    with the setting it most likely meant. Unknown names are ignored by the settings (so a
+    variable for another version does not stop the bot), which makes a typo such as
+    ``ALVH_TELEGRAM_TOKN`` silent: the bot would run without Telegram. This says it."""
+    import difflib
+
+    names = set(environ)
+    if env_file is not None and env_file.is_file():
+        from dotenv import dotenv_values
+
+        try:
+            names |= {k for k in dotenv_values(env_file) if k}
+        except (OSError, UnicodeDecodeError):
+            pass  # load_settings has said what is wrong with the file
+    known = [ENV_PREFIX + f.upper() for f in Settings.model_fields]
+    out = []
+    for name in sorted(n for n in names if n.upper().startswith(ENV_PREFIX)):
+        if name.upper() in known or name.upper().startswith(NOT_SETTINGS_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        out.append(f"{name} is not a setting alvh reads; it is ignored{hint}")
+    return out
 
 
 def _not_text(exc: UnicodeDecodeError, env_file: Path | None, secrets_dir: Path | None) -> str:

@@ -29,6 +29,10 @@ class Access:
             self.invite_code and self.invite_code.get_secret_value().strip()
         ):
             raise ConfigError("ALVH_INVITE_CODE: required when ALVH_ACCESS_MODE=invite")
+        if self.mode == "allowlist" and not (self.allowlist or self.admins):
+            raise ConfigError("ALVH_ALLOWLIST_CHAT_IDS: required when ALVH_ACCESS_MODE="
+                              "allowlist (or ALVH_ADMIN_CHAT_IDS, always let in): with "
+                              "neither, no chat could use the bot")
 
     def code_matches(self, given: str) -> bool:
         if self.invite_code is None:

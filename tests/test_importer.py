@@ -180,6 +180,17 @@ def test_freshness_says_when_spx_is_short_of_the_weekly_warm_up(tmp_path):
     assert "weekly values not evaluable" in check.describe(D(2026, 2, 27))
 
 
+def test_a_bad_file_parsed_under_a_source_name_still_names_the_file(tmp_path, monkeypatch,
+                                                                     capsys):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
+    cut = tmp_path / "cboe_missing.csv"
+    cut.write_text("DATE,OPEN,HIGH,LOW,CLOSE\n02/26/2026,20,21,19,20\n02/27/2026,20,21,19\n")
+    assert main(["data", "import", "--symbol", "VIX", str(cut)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "alvh: file:cboe_missing.csv: cboe: truncated file: last line '02/27/2026,20,21,19' "
+        "lacks CLOSE (nothing was imported)")
+
+
 def test_missing_file_is_a_clean_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
     assert main(["data", "import", str(tmp_path / "nope.csv")]) == 2

@@ -252,3 +252,23 @@ def test_status_and_check_of_the_snapshot(tmp_path, monkeypatch, capsys):
     # Without --date: the snapshot's last session, as `run-once --source snapshot` means.
     assert main(["data", "check", "--source", "snapshot"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "complete for 2026-02-27"
+
+
+def test_loading_the_snapshot_says_two_lines_then_nothing(tmp_path, caplog):
+    """The first snapshot run loads ~40,000 rows: two INFO lines, not one per file with
+    every dropped date (those are DEBUG); a second open loads nothing and says nothing."""
+    import logging
+
+    from bot.market.snapshot import open_snapshot_store
+
+    caplog.set_level(logging.DEBUG, logger="bot.market.snapshot")
+    open_snapshot_store(tmp_path, get_calendar()).close()
+    info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(info) == 2 and info[0].startswith("snapshot: loading the shipped history")
+    assert info[1].startswith("snapshot: loaded ") and \
+        " rows of SPX, VIX, VIX3M, VIX6M, events, BREADTH (`alvh data status" in info[1]
+    assert any("not an NYSE session" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.DEBUG)
+    caplog.clear()
+    open_snapshot_store(tmp_path, get_calendar()).close()
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []

@@ -173,7 +173,12 @@ def open_snapshot_store(
     from bot.market.importer import write_items
 
     store.clear_market_data()
-    for line in write_items(store, parse_snapshot(calendar, root)):
-        log.info("snapshot: %s", line)
+    items = parse_snapshot(calendar, root)
+    for line in write_items(store, items):  # per file, with every dropped date: for debugging
+        log.debug("snapshot: %s", line)
+    log.info("snapshot: loaded %s rows of %s (`alvh data status --source snapshot` shows "
+             "each series, its sources and the rows not used)",
+             f"{sum(len(i.parsed.rows) for i in items):,}",
+             ", ".join(dict.fromkeys(i.series for i in items)))
     marker.write_text(want + "\n")
     return store

@@ -92,7 +92,7 @@ def resolve_range(
     hi = min(calendar.session_on_or_before(end), spx[-1])
     if hi < lo:
         raise ConfigError(
-            f"no SPX data between {start} and {end} (the store has {spx[0]}..{spx[-1]})"
+            f"no SPX data between {start} and {end} (SPX here covers {spx[0]}..{spx[-1]})"
         )
     if lo != start:
         why = "first session with SPX data" if lo == spx[0] and start < spx[0] else "first session"

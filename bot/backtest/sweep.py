@@ -117,7 +117,10 @@ def variants(
         except RulesFileError as exc:
             shown = ", ".join(f"{k}={a.texts[i]}" for (k, a, i) in
                               zip(overrides, axes, combo, strict=True))
-            raise ConfigError(f"--sweep {shown}: {str(exc.problems[0]).splitlines()[0]}"
+            # The value came from the command line: not the rules file's line.
+            problem = exc.problems[0]
+            what = f"{problem.key}: " if problem.key else ""
+            raise ConfigError(f"--sweep {shown}: {what}{problem.message.splitlines()[0]}"
                               ) from None
         out.append((tuple(a.texts[i] for a, i in zip(axes, combo, strict=True)), rules))
     return out

@@ -72,3 +72,25 @@ def test_missing_file_exits_1(tmp_path: Path) -> None:
     code, out = check_command(tmp_path / "nope.yaml")
     assert code == 1
     assert "cannot read" in out
+
+
+def test_summary_notes_a_threshold_no_condition_uses(tmp_path: Path) -> None:
+    path = tmp_path / "unused.yaml"
+    path.write_text(DEFAULT.read_text(encoding="utf-8").replace(
+        "thresholds:\n", "thresholds:\n  unused_thing: 7\n", 1), encoding="utf-8")
+    code, out = check_command(path)
+    assert code == 0
+    assert "  note: unused_thing is used by no condition: changing it changes nothing" in out
+    assert out.count("is used by no condition") == 1  # every shipped threshold is used
+
+
+def test_summary_says_no_blackout_when_every_count_is_0(tmp_path: Path) -> None:
+    text = DEFAULT.read_text(encoding="utf-8")
+    for kind, n in (("FOMC", 2), ("CPI", 1), ("PPI", 1)):
+        text = text.replace(f"    {kind}: {n}\n", f"    {kind}: 0\n", 1)
+    path = tmp_path / "noblackout.yaml"
+    path.write_text(text, encoding="utf-8")
+    code, out = check_command(path)
+    assert code == 0
+    assert "Blackout: none (every kind's count of sessions is 0)" in out
+    assert "a layer may still go on when" not in out

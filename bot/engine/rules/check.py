@@ -8,6 +8,7 @@ typo that still validates (a 4.5 that should be 1.5) is visible before it acts.
 from __future__ import annotations
 
 import os
+import re
 
 from bot.engine.rules.language import fmt
 from bot.engine.rules.loader import RulesFileError, load_rules
@@ -36,7 +37,19 @@ def summarize(rules: Rules) -> str:
     lines += ["", *_blackout(rules), "", *_condor(rules), "", *_warnings(rules), ""]
     lines += [*_indicators(rules), "", "Thresholds:"]
     lines += [f"  {name} = {value}" for name, value in rules.thresholds.items()]
+    lines += [f"  note: {name} is used by no condition: changing it changes nothing"
+              for name in _unused_thresholds(rules)]
     return "\n".join(lines)
+
+
+def _unused_thresholds(rules: Rules) -> list[str]:
+    """Thresholds no condition names (a renamed one, or a typo in a condition that happens
+    to be another valid name): editing them would silently do nothing."""
+    texts = [rules.blackout.override_when, rules.condor.enter_when,
+             *(w.when for w in rules.warnings),
+             *(t for layer in rules.hedge.layers for t in (layer.add_when, layer.remove_when))]
+    named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(str(t) for t in texts)))
+    return [name for name in rules.thresholds if name not in named]
 
 
 def _num(value: float) -> str:
@@ -78,6 +91,8 @@ def _hedge(rules: Rules) -> list[str]:
 
 def _blackout(rules: Rules) -> list[str]:
     b = rules.blackout
+    if not any(b.sessions(k) for k in EventKind):
+        return ["Blackout: none (every kind's count of sessions is 0)"]
     widths = ", ".join(f"{k.value} {b.sessions(k)}" for k in EventKind)
     return [
         f"Blackout (sessions before the event): {widths}",

@@ -134,3 +134,19 @@ def test_an_empty_secrets_dir_is_refused_not_taken_for_the_working_directory(cap
     assert exit_.value.code == 2
     assert "argument --secrets-dir: empty: name the directory of secret files" in \
         capsys.readouterr().err
+
+
+def test_a_misspelt_rules_key_leads_with_the_suggestion(tmp_path, monkeypatch, capsys):
+    """The typo gives two problems (unknown key, required key missing): the one line a
+    command has room for shows the cause, with its "did you mean"."""
+    default = Path(__file__).resolve().parents[1] / "rules" / "alvh.yaml"
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(default.read_text(encoding="utf-8").replace(
+        "  cooldown_sessions:", "  cooldown_session:", 1), encoding="utf-8")
+    monkeypatch.setenv("ALVH_RULES_FILE", str(typo))
+    monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path / "data"))
+    assert main(["run-once", "--source", "snapshot", "--dry-run"]) == 2
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line.startswith(f"alvh: rules file refused: {typo}:")
+    assert "hedge.cooldown_session: unknown key; did you mean `cooldown_sessions`?" in line
+    assert line.endswith(f"(and 1 more problem; see `alvh rules check {typo}`)")

@@ -141,7 +141,11 @@ class Root:
         try:
             return load_rules(path)
         except RulesFileError as exc:
-            first = str(exc.problems[0]).split("\n")[0] if exc.problems else str(path)
+            # One line has room for one problem: a misspelt key shows as "unknown key; did
+            # you mean …" and as the "required key is missing" it causes; lead with the cause.
+            lead = next((p for p in exc.problems if "did you mean" in p.message),
+                        exc.problems[0] if exc.problems else None)
+            first = str(lead).split("\n")[0] if lead is not None else str(path)
             more = len(exc.problems) - 1
             tail = (f" (and {more} more problem{'s' if more != 1 else ''}; "
                     f"see `alvh rules check {os.fspath(path)}`)") if more > 0 else ""

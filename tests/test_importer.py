@@ -263,12 +263,14 @@ def test_loading_the_snapshot_says_two_lines_then_nothing(tmp_path, caplog):
 
     caplog.set_level(logging.DEBUG, logger="bot.market.snapshot")
     open_snapshot_store(tmp_path, get_calendar()).close()
-    info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    mine = [r for r in caplog.records if r.name == "bot.market.snapshot"]
+    info = [r.getMessage() for r in mine if r.levelno >= logging.INFO]
     assert len(info) == 2 and info[0].startswith("snapshot: loading the shipped history")
     assert info[1].startswith("snapshot: loaded ") and \
         " rows of SPX, VIX, VIX3M, VIX6M, events, BREADTH (`alvh data status" in info[1]
-    assert any("not an NYSE session" in r.getMessage() for r in caplog.records
+    assert any("not an NYSE session" in r.getMessage() for r in mine
                if r.levelno == logging.DEBUG)
     caplog.clear()
     open_snapshot_store(tmp_path, get_calendar()).close()
-    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+    assert [r for r in caplog.records
+            if r.name == "bot.market.snapshot" and r.levelno >= logging.INFO] == []

@@ -54,9 +54,10 @@ def test_a_new_store_says_so_in_one_line_an_upgrade_names_each_migration(tmp_pat
     caplog.set_level(logging.DEBUG, logger="bot.store.db")
     store = open_store(f"sqlite:///{tmp_path / 'new.sqlite'}")
     store.close()
-    info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    mine = [r for r in caplog.records if r.name == "bot.store.db"]
+    info = [r.getMessage() for r in mine if r.levelno >= logging.INFO]
     assert info == [f"store: created, schema version {MIGRATIONS[-1][0]}"]
-    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    debug = [r.getMessage() for r in mine if r.levelno == logging.DEBUG]
     assert sum("applied migration" in m for m in debug) == len(MIGRATIONS)
 
 
@@ -180,7 +181,8 @@ def test_migrations_4_and_5_upgrade_a_store_made_before_them(tmp_path, caplog):
     store0.dispose()
     store = open_store(url)
     try:
-        upgraded = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+        upgraded = [r.getMessage() for r in caplog.records
+                    if r.name == "bot.store.db" and r.levelno == logging.INFO]
         assert upgraded[:2] == ["store: applied migration 4 (events: scheduled flag (point in "
                                 "time))", "store: applied migration 5 (breadth: rejected rows "
                                 "kept with their reason)"]

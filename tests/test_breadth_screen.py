@@ -67,6 +67,10 @@ def test_a_rejected_row_does_not_move_the_reference():
 def test_basic_checks_and_a_short_history():
     assert basic_problem(-1, 5) == "negative count (-1 advancers, 5 decliners)"
     assert basic_problem(0, 0) == "placeholder row: 0 advancers and 0 decliners"
+    assert basic_problem(999_999_999, 1500) == (
+        "impossible count: advancers + decliners 1,000,001,499 > 10,000 (the NYSE has never "
+        "listed that many issues)")
+    assert basic_problem(5000, 5000) is None  # at the ceiling: still a count
     assert BreadthScreen().check(10, 5) is None  # nothing to compare with: basic checks only
     two = BreadthScreen([2800, 2900])  # fewer than 21: the median of those there are
     assert two.check(1000, 1000) is not None and two.check(1200, 1200) is None
@@ -89,6 +93,17 @@ def test_a_rejected_row_is_stored_but_never_returned(store: Store, calendar):
     # Freshness and status see the accepted rows only.
     assert store.sessions_present("BREADTH") == [d for d in sessions if d != sessions[22]]
     assert {s.series: s.rows for s in store.status()}["BREADTH"] == 24
+
+
+def test_an_impossible_count_never_replaces_an_accepted_row(store: Store, calendar):
+    """A typo'd import (an extra digit, a unit mix-up) must not reach the A/D line."""
+    sessions = days(calendar, 25)
+    store.upsert_breadth(rows(sessions))
+    good = store.breadth().loc[str(sessions[10])]
+    report = store.upsert_breadth([Breadth(sessions[10], 999_999_999, 1500, "file:big.csv")])
+    assert (report.changed, report.kept, report.refused) == (0, 1, 1)  # the good row stays
+    kept = store.breadth().loc[str(sessions[10])]
+    assert (kept["advancers"], kept["decliners"]) == (good["advancers"], good["decliners"])
 
 
 def test_the_session_being_evaluated_is_stale_when_its_row_is_rejected(store: Store, calendar):

@@ -191,6 +191,16 @@ def test_a_bad_file_parsed_under_a_source_name_still_names_the_file(tmp_path, mo
         "lacks CLOSE (nothing was imported)")
 
 
+def test_an_import_says_which_rows_the_breadth_screen_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
+    typo = tmp_path / "big.csv"
+    typo.write_text("date,advancers,decliners\n2026-01-28,999999999,1500\n")
+    assert main(["data", "import", str(typo)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "big.csv: BREADTH 1 rows 2026-01-28..2026-01-28 (source file:big.csv): 1 new, "
+        "0 changed, 0 unchanged; 1 refused by the breadth screen (`alvh data status` says why)")
+
+
 def test_missing_file_is_a_clean_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path))
     assert main(["data", "import", str(tmp_path / "nope.csv")]) == 2

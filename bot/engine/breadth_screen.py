@@ -1,7 +1,7 @@
 """The sanity rule every NYSE breadth row passes before it counts (DESIGN §4).
 
 A breadth row is *rejected* when it fails basic checks (a negative count;
-0 advancers and 0 decliners, a source's placeholder) or when advancers +
+0 advancers and 0 decliners, a source's placeholder; more than 10,000 issues) or when advancers +
 decliners < 80 % of the median of advancers + decliners over the previous 21
 *accepted* sessions. The second rule catches partial-day snapshots passed off
 as final counts: a feed that stopped updating at 11:00 still shows a plausible
@@ -30,6 +30,10 @@ MEDIAN_SESSIONS = 21
 """Accepted sessions in the reference median (about one trading month)."""
 PLACEHOLDER = "placeholder row: 0 advancers and 0 decliners"
 """Unicorn and WSJ fill a day they have no figures for with zeros."""
+MAX_ISSUES = 10_000
+"""More advancers + decliners than this is no NYSE count: the exchange has never listed
+more than about 3,600 issues (a typo, an extra digit or a unit mix-up; 999,999,999 would
+swamp the A/D line and the McClellan oscillator for months)."""
 
 
 def basic_problem(advancers: int, decliners: int) -> str | None:
@@ -38,6 +42,9 @@ def basic_problem(advancers: int, decliners: int) -> str | None:
         return f"negative count ({advancers} advancers, {decliners} decliners)"
     if advancers == 0 and decliners == 0:
         return PLACEHOLDER
+    if advancers + decliners > MAX_ISSUES:
+        return (f"impossible count: advancers + decliners {advancers + decliners:,} > "
+                f"{MAX_ISSUES:,} (the NYSE has never listed that many issues)")
     return None
 
 

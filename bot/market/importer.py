@@ -283,7 +283,10 @@ def write_items(store: Store, items: Sequence[Item]) -> list[str]:
         report.append(
             f"{item.label}: {item.series} {len(rows)} rows{span} (source {item.parsed.source}): "
             f"{res.inserted} new, {res.changed} changed, {res.unchanged} unchanged"
-            + (f", {res.kept} kept (real data not replaced by synthetic)" if res.kept else "")
+            + (f", {res.kept} kept (the row already stored is the better one)"
+               if res.kept else "")
+            + (f"; {res.refused} refused by the breadth screen (`alvh data status` says why)"
+               if res.refused else "")
         )
         extra = _dropped_text(item.parsed.dropped)
         if extra:

@@ -59,6 +59,9 @@ class BreadthWrite:
     """Rows written (or left) rejected by the screen in this write."""
     flipped: int = 0
     """Stored rows whose accept/reject verdict changed because earlier rows changed."""
+    refused: int = 0
+    """Incoming rows that failed the screen (stored rejected, or not stored because the
+    accepted row already there was kept): what an import must say it did not take."""
 
 
 def as_row(b: Breadth, now: str) -> dict[str, Any]:
@@ -114,6 +117,7 @@ def write_breadth(
         reason = screen.screen(int(chosen["advancers"]), int(chosen["decliners"]))
         if reason is not None:
             report.rejected += 1
+            report.refused += chosen is new
         if chosen is new:
             writes.append({**new, "rejected": reason})
         elif old is not None and old["rejected"] != reason:
@@ -154,6 +158,7 @@ def _merge(
     new_ok = screens[new_synthetic].check(new["advancers"], new["decliners"]) is None
     if old_ok and not new_ok:
         report.kept += 1
+        report.refused += 1
         log.warning("store: breadth %s from %s (%d adv, %d dec) fails the screen; the stored "
                     "row from %s (%d adv, %d dec) is kept", new["session"], new["source"],
                     new["advancers"], new["decliners"], old["source"], old["advancers"],

@@ -51,6 +51,8 @@ class WriteReport:
     """Rows not written because a better source already holds that session."""
     rejected: int = 0
     """Breadth rows stored as rejected by the screen (never returned as breadth)."""
+    refused: int = 0
+    """Incoming breadth rows that failed the screen (see ``BreadthWrite.refused``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +310,7 @@ class Store:
                 self._write(conn, s.breadth, ("session",), writes)
         changes.close()
         return WriteReport(report.inserted, report.changed, report.unchanged, report.kept,
-                           report.rejected)
+                           report.rejected, report.refused)
 
     def upsert_events(self, evs: Iterable[Event]) -> WriteReport:
         now = _now()

@@ -188,6 +188,11 @@ def test_subscribers_command(tmp_path, no_alvh_env, capsys):
     assert "not an email address" in capsys.readouterr().err
     assert main(["subscribers", "list", "--channel", "pigeon"]) == 2
     assert "unknown channel “pigeon”" in capsys.readouterr().err
+    # Removing a topic from someone who is not subscribed adds no one.
+    before = run_cli("subscribers", "list")[1]
+    assert main(["subscribers", "remove", "ghost@example.com", "condor"]) == 2
+    assert "email ghost@example.com: not a subscriber" in capsys.readouterr().err
+    assert run_cli("subscribers", "list")[1] == before
 
 
 def test_json_logs_and_secrets_redacted(capsys):

@@ -68,10 +68,9 @@ def test_bad_file_exits_1_with_every_problem() -> None:
     assert rest[-1].strip() == "^^^^"
 
 
-def test_missing_file_exits_1(tmp_path: Path) -> None:
-    code, out = check_command(tmp_path / "nope.yaml")
-    assert code == 1
-    assert "cannot read" in out
+def test_a_name_that_is_no_file_exits_2(tmp_path: Path) -> None:
+    assert check_command(tmp_path / "nope.yaml") == (2, f"{tmp_path / 'nope.yaml'}: no such file")
+    assert check_command(tmp_path) == (2, f"{tmp_path}: is a directory")
 
 
 def test_summary_notes_a_threshold_no_condition_uses(tmp_path: Path) -> None:

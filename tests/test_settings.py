@@ -102,8 +102,38 @@ def test_a_binary_settings_file_is_one_line_naming_it(tmp_path, where):
     bad.write_bytes(b"not a valid line\n\x00\xff")
     with pytest.raises(ConfigError) as err:
         load_settings(env_file=env, secrets_dir=secrets)
-    assert str(err.value) == (f"{bad}: not UTF-8 text (byte 0xff at offset 18); settings "
-                              "files hold NAME=value lines")
+    hold = "NAME=value lines" if where == ".env" else "the value alone, as text"
+    assert str(err.value) == (f"{bad}: not UTF-8 text (byte 0xff at offset 18); this file "
+                              f"holds {hold}")
+
+
+@pytest.mark.parametrize("value", ["123456:ABCdef\x00SECRETpart", "123456:ABC def",
+                                   "123456:ABC\tdefSECRET"])
+def test_a_token_with_a_control_character_is_refused_without_showing_it(tmp_path, value):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "alvh_telegram_token").write_text(value + "\n")  # a NUL cannot be in env
+    with pytest.raises(ConfigError) as err:
+        load_settings(env_file=None, secrets_dir=secrets)
+    assert str(err.value).startswith("ALVH_TELEGRAM_TOKEN: contains a space or a control "
+                                     "character: not a bot token")
+    assert "ABC" not in str(err.value)
+
+
+def test_a_token_keeps_working_with_a_trailing_line_break(tmp_path):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "alvh_telegram_token").write_text("123456:ABCdef-_x\n")
+    token = load_settings(env_file=None, secrets_dir=secrets).telegram_token
+    assert token is not None and token.get_secret_value() == "123456:ABCdef-_x"
+
+
+@pytest.mark.parametrize("capital", ["inf", "nan", "1e30"])
+def test_an_impossible_capital_is_a_setting_error(tmp_path, monkeypatch, capital):
+    monkeypatch.setenv("ALVH_CAPITAL", capital)
+    with pytest.raises(ConfigError) as err:
+        load_settings(env_file=None, secrets_dir=tmp_path)
+    assert str(err.value).startswith("ALVH_CAPITAL: ")
 
 
 def test_a_variable_set_but_empty_is_its_default(tmp_path, monkeypatch):

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
 
     # --- money -------------------------------------------------------------
     capital: float = Field(
-        2_000_000.0, gt=0, description="portfolio capital in USD for sizing"
+        2_000_000.0, gt=0, le=1e12, allow_inf_nan=False,
+        description="portfolio capital in USD for sizing (at most 1e12: above that, contract "
+                    "counts stop meaning anything)"
     )
 
     # --- scheduling ---------------------------------------------------------
@@ -218,6 +220,18 @@ class Settings(BaseSettings):
                 "ALVH_DATABASE_URL, so that every instance signs unsubscribe links with the "
                 "same key (at least 16 characters)")
         return self
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _printable_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A token with a control character or a space (a corrupt secret file, a pasted
+        line break) would look like a network error on every request; refused at start.
+        The value is never shown."""
+        token = value.get_secret_value() if value is not None else ""
+        if token and any(c.isspace() or not c.isprintable() for c in token.strip()):
+            raise ValueError("contains a space or a control character: not a bot token "
+                             "(expected 123456789:AA… as @BotFather gives it)")
+        return SecretStr(token.strip()) if value is not None else None
 
     @field_validator("telegram_base_url")
     @classmethod
@@ -419,8 +433,10 @@ def _not_text(exc: UnicodeDecodeError, env_file: Path | None, secrets_dir: Path 
         try:
             path.read_bytes().decode("utf-8")
         except UnicodeDecodeError as bad:
+            hold = ("NAME=value lines" if path == env_file
+                    else "the value alone, as text")
             return (f"{path}: not UTF-8 text (byte 0x{bad.object[bad.start]:02x} at offset "
-                    f"{bad.start}); settings files hold NAME=value lines")
+                    f"{bad.start}); this file holds {hold}")
         except OSError:
             continue
     return f"a settings file is not UTF-8 text ({exc.reason})"

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
 
     choice = root.rules_choice(args.file)
     code, text = check_command(choice.path)
+    if code == 2:  # no file to check: a bad argument, one line on stderr
+        raise ConfigError(f"{text} (rules file: {choice.describe()})")
     out.write(f"rules file: {choice.describe()}\n")
     if args.file is not None:
         in_force = root.rules_choice()

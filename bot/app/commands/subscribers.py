@@ -66,6 +66,9 @@ def run(args: argparse.Namespace, root: Root, out: TextIO) -> int:
                 raise ConfigError(f"{channel} {address}: not a subscriber")
             out.write(f"{channel} {address}: removed\n")
             return 0
+        if subs.get(channel, args.address) is None:
+            # Removing topics from no one must not make someone (an active row, no topics).
+            raise ConfigError(f"{channel} {address}: not a subscriber")
         r = subs.unsubscribe(channel, args.address, topics)
         out.write(f"{channel} {address}: "
                   + (",".join(sorted(t.value for t in r.topics)) or "-") + "\n")

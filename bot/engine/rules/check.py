@@ -18,7 +18,13 @@ from bot.kernel.models import EventKind
 
 
 def check_command(path: str | os.PathLike[str]) -> tuple[int, str]:
-    """Exit code and text: 0 with a summary, or 1 with every problem."""
+    """Exit code and text: 0 with a summary, 1 with every problem, 2 when there is no file
+    to check (a name that cannot be read is a bad argument, as for ``grep``)."""
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        what = "is a directory" if os.path.isdir(path) else "cannot read it"
+        if not os.path.exists(path):
+            what = "no such file"
+        return 2, f"{os.fspath(path)}: {what}"
     try:
         rules = load_rules(path)
     except RulesFileError as exc:

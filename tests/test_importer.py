@@ -175,8 +175,7 @@ def test_freshness_says_when_spx_is_short_of_the_weekly_warm_up(tmp_path):
     assert short.complete  # not a refusal
     (check,) = short.checks
     assert check.notes == ("only 400 of the 1,260 sessions (5 years) the weekly MACD warms up "
-                           "on: weekly values not evaluable "
-                           "(a live store: alvh data backfill fetches them)",)
+                           "on: weekly values not evaluable",)
     assert "weekly values not evaluable" in check.describe(D(2026, 2, 27))
 
 

@@ -245,10 +245,10 @@ def weekly_warmup(store: Store, calendar: SessionCalendar, session: dt.date) -> 
 def _weekly_note(have: int) -> tuple[str, ...]:
     if have >= WEEKLY_WARMUP_SESSIONS:
         return ()
-    # Not "run backfill" alone: the shipped snapshot cannot be backfilled.
+    # No "run backfill" here: it does not apply to the shipped snapshot (whose history
+    # simply starts in 1999), and this check does not know which store it reads.
     return (f"only {have:,} of the {WEEKLY_WARMUP_SESSIONS:,} sessions (5 years) the weekly "
-            "MACD warms up on: weekly values not evaluable "
-            "(a live store: alvh data backfill fetches them)",)
+            "MACD warms up on: weekly values not evaluable",)
 
 
 def check_freshness(

@@ -8,7 +8,6 @@ typo that still validates (a 4.5 that should be 1.5) is visible before it acts.
 from __future__ import annotations
 
 import os
-import re
 
 from bot.engine.rules.language import fmt
 from bot.engine.rules.loader import RulesFileError, load_rules
@@ -20,10 +19,12 @@ from bot.kernel.models import EventKind
 def check_command(path: str | os.PathLike[str]) -> tuple[int, str]:
     """Exit code and text: 0 with a summary, 1 with every problem, 2 when there is no file
     to check (a name that cannot be read is a bad argument, as for ``grep``)."""
-    if not os.path.isfile(path) or not os.access(path, os.R_OK):
-        what = "is a directory" if os.path.isdir(path) else "cannot read it"
-        if not os.path.exists(path):
-            what = "no such file"
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        what = ("no such file" if isinstance(exc, FileNotFoundError) else
+                "is a directory" if isinstance(exc, IsADirectoryError) else "cannot read it")
         return 2, f"{os.fspath(path)}: {what}"
     try:
         rules = load_rules(path)
@@ -49,13 +50,11 @@ def summarize(rules: Rules) -> str:
 
 
 def _unused_thresholds(rules: Rules) -> list[str]:
-    """Thresholds no condition names (a renamed one, or a typo in a condition that happens
-    to be another valid name): editing them would silently do nothing."""
-    texts = [rules.blackout.override_when, rules.condor.enter_when,
-             *(w.when for w in rules.warnings),
-             *(t for layer in rules.hedge.layers for t in (layer.add_when, layer.remove_when))]
-    named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(str(t) for t in texts)))
-    return [name for name in rules.thresholds if name not in named]
+    """Thresholds no condition uses (a renamed one, or a typo in a condition that happens
+    to be another valid name): editing them would silently do nothing. Each compiled
+    condition knows the thresholds its type check resolved."""
+    used = {name for _, c in rules.conditions() for name in c.thresholds}
+    return [name for name in rules.thresholds if name not in used]
 
 
 def _num(value: float) -> str:

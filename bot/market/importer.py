@@ -145,34 +145,30 @@ def _dropped_text(dropped: Sequence[Dropped]) -> str:
 
 
 def _parse_one(calendar: SessionCalendar, path: Path, fmt: str, symbol: str | None,
-               source: str | None, items: list[Item], unicorn: list[Path]) -> None:
-    """One file of :func:`parse_files`: its item appended, or its path (Unicorn files are
-    parsed by groups of fields)."""
+               source: str | None) -> Item | None:
+    """One file of :func:`parse_files`, or None for a Unicorn file (those are parsed by
+    groups of fields)."""
     text = read_text_file(path)
     name = f"file:{path.name}"
     kind = files.detect_format(text, name) if fmt == "auto" else fmt
     if kind == "unicorn":
-        unicorn.append(path)
-    elif kind == "breadth":
-        items.append(Item(path.name, files.parse_breadth_csv(
-            text, source or name, calendar), "BREADTH"))
-    elif kind == "cboe":
+        return None
+    if kind == "breadth":
+        return Item(path.name, files.parse_breadth_csv(text, source or name, calendar),
+                    "BREADTH")
+    if kind == "cboe":
         sym = _symbol_for(path, symbol, kind)
-        items.append(Item(path.name, files.parse_cboe_csv(
-            text, sym, source or "cboe", calendar), sym))
-    elif kind == "ohlc":
+        return Item(path.name, files.parse_cboe_csv(text, sym, source or "cboe", calendar), sym)
+    if kind == "ohlc":
         sym = _symbol_for(path, symbol, kind)
-        items.append(Item(path.name, files.parse_ohlc_csv(
-            text, sym, source or name, calendar), sym))
-    elif kind == "fred":
+        return Item(path.name, files.parse_ohlc_csv(text, sym, source or name, calendar), sym)
+    if kind == "fred":
         sym, series_id = _fred_symbol(path, text, symbol)
-        items.append(Item(path.name, files.parse_fred_csv(
-            text, sym, source or "fred", calendar, series=series_id), sym))
-    elif kind == "events":
-        items.append(Item(path.name, files.parse_event_csv(
-            text, source or name, calendar), "events"))
-    else:
-        raise ConfigError(f"--format {kind!r} is not a known format")
+        return Item(path.name, files.parse_fred_csv(
+            text, sym, source or "fred", calendar, series=series_id), sym)
+    if kind == "events":
+        return Item(path.name, files.parse_event_csv(text, source or name, calendar), "events")
+    raise ConfigError(f"--format {kind!r} is not a known format")
 
 
 def parse_files(
@@ -189,12 +185,16 @@ def parse_files(
     skipped: list[str] = []
     for path in paths:
         try:
-            _parse_one(calendar, path, fmt, symbol, source, items, unicorn)
+            item = _parse_one(calendar, path, fmt, symbol, source)
         except SourceDataError as exc:  # "cboe: truncated file" must say which file
             name = f"file:{path.name}"
             if exc.source in (name, str(path)):
                 raise
             raise SourceDataError(name, f"{exc.source}: {exc.reason}") from None
+        if item is None:
+            unicorn.append(path)
+        else:
+            items.append(item)
     for (_, _), group in sorted(_unicorn_groups(unicorn, skipped).items()):
         label = "+".join(group[f].name for f in UNICORN_FIELDS if f in group)
         src = source or ("synthetic" if any("synthetic" in p.name.lower() for p in group.values())

@@ -32,24 +32,26 @@ def test_valid_file_exits_0_with_a_summary() -> None:
     assert "note:" not in out  # 3 × 1.5 fits under 4.5
 
 
+def check_edited(tmp_path: Path, *edits: tuple[str, str]) -> tuple[int, str]:
+    """``check_command`` on the default rules with each (old, new) replaced once; an edit
+    that matches nothing fails the test rather than checking the unedited file."""
+    text = DEFAULT.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path = tmp_path / "edited.yaml"
+    path.write_text(text, encoding="utf-8")
+    return check_command(path)
+
+
 def test_summary_warns_when_the_total_cap_binds(tmp_path: Path) -> None:
-    path = tmp_path / "capped.yaml"
-    path.write_text(
-        DEFAULT.read_text(encoding="utf-8").replace("max_total_pct: 4.5", "max_total_pct: 3.5"),
-        encoding="utf-8",
-    )
-    code, out = check_command(path)
+    code, out = check_edited(tmp_path, ("max_total_pct: 4.5", "max_total_pct: 3.5"))
     assert code == 0
     assert "note: only 2 whole layer(s) fit under max_total_pct" in out
 
 
 def test_summary_notes_a_max_layers_above_the_layers_defined(tmp_path: Path) -> None:
-    path = tmp_path / "few.yaml"
-    path.write_text(
-        DEFAULT.read_text(encoding="utf-8").replace("max_layers: 3 ", "max_layers: 5 "),
-        encoding="utf-8",
-    )
-    code, out = check_command(path)
+    code, out = check_edited(tmp_path, ("max_layers: 3 ", "max_layers: 5 "))
     assert code == 0
     assert "note: max_layers is 5 but 3 layer(s) are defined; at most 3 can be on" in out
 
@@ -74,22 +76,15 @@ def test_a_name_that_is_no_file_exits_2(tmp_path: Path) -> None:
 
 
 def test_summary_notes_a_threshold_no_condition_uses(tmp_path: Path) -> None:
-    path = tmp_path / "unused.yaml"
-    path.write_text(DEFAULT.read_text(encoding="utf-8").replace(
-        "thresholds:\n", "thresholds:\n  unused_thing: 7\n", 1), encoding="utf-8")
-    code, out = check_command(path)
+    code, out = check_edited(tmp_path, ("thresholds:\n", "thresholds:\n  unused_thing: 7\n"))
     assert code == 0
     assert "  note: unused_thing is used by no condition: changing it changes nothing" in out
     assert out.count("is used by no condition") == 1  # every shipped threshold is used
 
 
 def test_summary_says_no_blackout_when_every_count_is_0(tmp_path: Path) -> None:
-    text = DEFAULT.read_text(encoding="utf-8")
-    for kind, n in (("FOMC", 2), ("CPI", 1), ("PPI", 1)):
-        text = text.replace(f"    {kind}: {n}\n", f"    {kind}: 0\n", 1)
-    path = tmp_path / "noblackout.yaml"
-    path.write_text(text, encoding="utf-8")
-    code, out = check_command(path)
+    code, out = check_edited(tmp_path, *((f"    {kind}: {n}\n", f"    {kind}: 0\n")
+                                         for kind, n in (("FOMC", 2), ("CPI", 1), ("PPI", 1))))
     assert code == 0
     assert "Blackout: none (every kind's count of sessions is 0)" in out
     assert "a layer may still go on when" not in out

@@ -75,9 +75,9 @@ def _warn_unknown_variables() -> None:
     import logging
     import os
 
-    from bot.app.settings import unknown_variables
+    from bot.app.settings import ENV_FILE, unknown_variables
 
-    for line in unknown_variables(os.environ, Path(".env")):
+    for line in unknown_variables(os.environ, ENV_FILE):
         logging.getLogger("bot.app.cli").warning("%s", line)
 
 

@@ -20,6 +20,8 @@ from bot.kernel.errors import ConfigError
 from bot.kernel.models import MIN_CLOSE_GAP_MINUTES
 
 ENV_PREFIX = "ALVH_"
+ENV_FILE = Path(".env")
+"""The optional settings file, in the working directory."""
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 
 
@@ -38,7 +40,7 @@ def _split_ints(value: Any) -> Any:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
@@ -359,7 +361,7 @@ _SECRET_FIELDS = {"telegram_token", "fred_api_key", "stooq_api_key", "smtp_passw
 
 
 def load_settings(
-    env_file: Path | None = Path(".env"), secrets_dir: Path | None = None
+    env_file: Path | None = ENV_FILE, secrets_dir: Path | None = None
 ) -> Settings:
     """Read settings or raise ConfigError with one line per bad variable.
 

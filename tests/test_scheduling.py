@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -19,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import exchange_calendars as xcals
@@ -88,6 +89,21 @@ def service(store, calendar, clock, sink, *, delay=20, deadline=240, catchup=5,
     rules = load_rules(default_rules_path())
     return Service(cfg, store=store, calendar=calendar, watcher=RulesWatcher(None, rules),
                    fetch=fetch_nothing, sink=sink, clock=clock, sleep=clock.sleep)
+
+
+@contextlib.asynccontextmanager
+async def evaluated_2026_02_26(store, calendar) -> AsyncIterator[tuple[Service, Clock, Sink]]:
+    """A snapshot service started at 16:21 ET on 2026-02-26 that has evaluated that
+    session; stopped on exit."""
+    sink = Sink()
+    clock = Clock(dt.datetime(2026, 2, 26, 16, 21, tzinfo=ET))
+    svc = service(store, calendar, clock, sink, source="snapshot")
+    await svc.start()
+    try:
+        assert await svc._runner == [(D(2026, 2, 26), "evaluated")]
+        yield svc, clock, sink
+    finally:
+        await svc.stop()
 
 
 # ------------------------------------------------------------------ the calendar facts
@@ -179,12 +195,7 @@ async def test_a_pause_past_fire_time_and_deadline_is_caught_up_by_the_watchdog(
     """The date job is gone (APScheduler drops a job paused past its grace); the
     watchdog's next tick still finds the session due, runs it late, and /healthz
     says overdue in between."""
-    sink = Sink()
-    clock = Clock(dt.datetime(2026, 2, 26, 16, 21, tzinfo=ET))
-    svc = service(store, calendar, clock, sink, source="snapshot")
-    await svc.start()
-    try:
-        assert await svc._runner == [(D(2026, 2, 26), "evaluated")]
+    async with evaluated_2026_02_26(store, calendar) as (svc, clock, sink):
         assert svc.health().ok
         assert svc.health().body["next_run"]["session"] == "2026-02-27"
         # Paused from before the fire time until long after the deadline.
@@ -204,19 +215,12 @@ async def test_a_pause_past_fire_time_and_deadline_is_caught_up_by_the_watchdog(
         assert after.ok, after.body
         assert after.body["last_evaluated_session"] == "2026-02-27"
         assert after.body["next_run"]["session"] == "2026-03-02"
-    finally:
-        await svc.stop()
 
 
 async def test_two_ticks_at_once_start_one_runner(store, calendar, monkeypatch):
     """On wake-up the date job and the watchdog tick together; both read the plan
     (in a thread) before either starts the runner: one runner, one evaluation."""
-    sink = Sink()
-    clock = Clock(dt.datetime(2026, 2, 26, 16, 21, tzinfo=ET))
-    svc = service(store, calendar, clock, sink, source="snapshot")
-    await svc.start()
-    try:
-        assert await svc._runner == [(D(2026, 2, 26), "evaluated")]
+    async with evaluated_2026_02_26(store, calendar) as (svc, clock, _):
         clock.now = dt.datetime(2026, 2, 28, 9, 0, tzinfo=ET)
         started: list[asyncio.Task] = []
         real = asyncio.create_task
@@ -232,8 +236,6 @@ async def test_two_ticks_at_once_start_one_runner(store, calendar, monkeypatch):
         runners = [t for t in started if t.get_name() == "evaluate"]
         assert len(runners) == 1
         assert await runners[0] == [(D(2026, 2, 27), "evaluated")]
-    finally:
-        await svc.stop()
 
 
 async def test_sessions_beyond_the_catch_up_bound_are_reported_to_ops(store, calendar):
